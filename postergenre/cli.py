@@ -1,0 +1,104 @@
+"""`postergenre <stage> ...`: every pipeline stage as one command."""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from .config import CleanConfig, DownloadConfig, Paths, SplitConfig, UserError, VocabularyRules
+
+
+def _pairs(values: list[str] | None, flag: str) -> dict[str, str]:
+    out = {}
+    for value in values or []:
+        if "=" not in value:
+            raise UserError(f"{flag} {value!r}: expected FROM=TO")
+        key, target = value.split("=", 1)
+        out[key.strip()] = target.strip()
+    return out
+
+
+def cmd_get_data(args, paths):
+    from .get_data import get_data
+    config = DownloadConfig(workers=args.workers, timeout=args.timeout, retries=args.retries,
+                            rate_limit=args.rate_limit)
+    get_data(args.source, paths, images=args.images, download=config, limit=args.limit,
+             progress=not args.no_progress)
+
+
+def cmd_clean(args, paths):
+    from .clean import clean
+    clean(paths, CleanConfig(min_width=args.min_width, min_height=args.min_height), progress=not args.no_progress)
+
+
+def cmd_encode(args, paths):
+    from .encode import encode
+    defaults = VocabularyRules()
+    rules = VocabularyRules(
+        drop=args.drop if args.drop is not None else defaults.drop,
+        merge={**defaults.merge, **_pairs(args.merge, "--merge")},
+        synonyms={**defaults.synonyms, **_pairs(args.synonym, "--synonym")},
+        min_count=args.min_count)
+    encode(paths, rules, SplitConfig(val=args.val, test=args.test, seed=args.seed))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="postergenre", description="Predict a movie's genres from its poster.")
+    parser.add_argument("--root", type=Path, default=None,
+                        help="project folder holding data/, models/, Posters/ (default: the repository or "
+                             "$POSTERGENRE_ROOT)")
+    stages = parser.add_subparsers(dest="stage", required=True, metavar="<stage>")
+
+    p = stages.add_parser("get-data", help="stage 1: read a source into data/raw/movies.csv (downloads posters)",
+                          description="Read the Kaggle MovieGenre.csv (downloading posters), a poster folder "
+                                      "(labels.csv + images/) or a one-hot CSV into data/raw/movies.csv.")
+    p.add_argument("--source", type=Path, required=True, help="MovieGenre.csv, a poster folder or a one-hot CSV")
+    p.add_argument("--images", type=Path, default=None, help="image folder, when not images/ beside the CSV")
+    p.add_argument("--workers", type=int, default=DownloadConfig.workers, help="concurrent downloads")
+    p.add_argument("--timeout", type=float, default=DownloadConfig.timeout, help="seconds per request")
+    p.add_argument("--retries", type=int, default=DownloadConfig.retries, help="retries on transient errors")
+    p.add_argument("--rate-limit", type=float, default=None, help="at most this many requests per second")
+    p.add_argument("--limit", type=int, default=None, help="only the first N movies (for a quick try)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_get_data)
+
+    p = stages.add_parser("clean", help="stage 2: drop unusable rows and posters, with a report",
+                          description="Fully decode every poster; drop missing, duplicate, corrupt, tiny and "
+                                      "byte-identical posters into data/interim/clean_report.csv.")
+    p.add_argument("--min-width", type=int, default=CleanConfig.min_width)
+    p.add_argument("--min-height", type=int, default=CleanConfig.min_height)
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_clean)
+
+    p = stages.add_parser("encode", help="stage 3: genre vocabulary, multi-hot encoding, stratified split",
+                          description="Build the genre vocabulary, multi-hot encode and split train/val/test "
+                                      "with iterative stratification.")
+    p.add_argument("--drop", nargs="*", default=None, help='genres to drop (default: "TV Movie" "Foreign")')
+    p.add_argument("--merge", nargs="*", default=None, help="FROM=TO genre merges (default Musical=Music)")
+    p.add_argument("--synonym", nargs="*", default=None, help='FROM=TO names ("Science Fiction=Sci-Fi")')
+    p.add_argument("--min-count", type=int, default=VocabularyRules.min_count,
+                   help="genres with fewer posters are merged into Other")
+    p.add_argument("--val", type=float, default=SplitConfig.val)
+    p.add_argument("--test", type=float, default=SplitConfig.test)
+    p.add_argument("--seed", type=int, default=SplitConfig.seed)
+    p.set_defaults(func=cmd_encode)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    args = build_parser().parse_args(argv)
+    try:
+        args.func(args, Paths.default(args.root))
+    except UserError as exc:
+        print(f"postergenre {args.stage}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"postergenre {args.stage}: interrupted", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,103 @@
+"""The one place for paths and defaults.
+
+Every stage takes a `Paths` so that tests and notebooks can point the whole
+pipeline at another folder; the default root is the repository (or the folder
+named by the POSTERGENRE_ROOT environment variable).
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+REPO_ROOT = PACKAGE_DIR.parent
+SHARED_SAMPLE = REPO_ROOT.parent / "shared" / "data" / "kaggle_posters_8k"
+
+SEED = 42
+
+
+class UserError(Exception):
+    """An expected problem with the user's input: printed as one line, no traceback."""
+
+
+@dataclass(frozen=True)
+class Paths:
+    root: Path
+
+    @classmethod
+    def default(cls, root: str | os.PathLike | None = None) -> "Paths":
+        root = root or os.environ.get("POSTERGENRE_ROOT") or REPO_ROOT
+        return cls(Path(root).resolve())
+
+    @property
+    def data(self) -> Path: return self.root / "data"
+    @property
+    def raw(self) -> Path: return self.data / "raw"
+    @property
+    def interim(self) -> Path: return self.data / "interim"
+    @property
+    def processed(self) -> Path: return self.data / "processed"
+    @property
+    def posters(self) -> Path: return self.root / "Posters"
+    @property
+    def models(self) -> Path: return self.root / "models"
+    @property
+    def reports(self) -> Path: return self.root / "reports"
+    @property
+    def figures(self) -> Path: return self.reports / "figures"
+    @property
+    def cache(self) -> Path: return self.data / "cache"
+
+    # files handed from stage to stage
+    @property
+    def movies_csv(self) -> Path: return self.raw / "movies.csv"
+    @property
+    def download_report(self) -> Path: return self.raw / "download_report.csv"
+    @property
+    def get_data_report(self) -> Path: return self.raw / "get_data_report.csv"
+    @property
+    def clean_csv(self) -> Path: return self.interim / "movies_clean.csv"
+    @property
+    def clean_report(self) -> Path: return self.interim / "clean_report.csv"
+    @property
+    def genres_json(self) -> Path: return self.processed / "genres.json"
+
+    def split_csv(self, split: str) -> Path:
+        return self.processed / f"{split}.csv"
+
+
+@dataclass
+class DownloadConfig:
+    workers: int = 16
+    timeout: float = 10.0           # seconds per request
+    retries: int = 3                # extra attempts after the first
+    backoff: float = 0.5            # seconds; doubles on every retry
+    rate_limit: float | None = None  # requests per second over all workers
+    user_agent: str = "postergenre/0.1 (+poster genre research; python-requests)"
+
+
+@dataclass
+class CleanConfig:
+    min_width: int = 64
+    min_height: int = 64
+
+
+@dataclass
+class VocabularyRules:
+    drop: list[str] = field(default_factory=lambda: ["TV Movie", "Foreign"])
+    merge: dict[str, str] = field(default_factory=lambda: {"Musical": "Music"})
+    synonyms: dict[str, str] = field(default_factory=lambda: {
+        "Science Fiction": "Sci-Fi", "Sci Fi": "Sci-Fi", "SciFi": "Sci-Fi",
+        "Film-Noir": "Film Noir", "Reality-TV": "Reality TV",
+    })
+    min_count: int = 20             # rarer genres are merged into `other`
+    other: str = "Other"
+
+
+@dataclass
+class SplitConfig:
+    val: float = 0.15
+    test: float = 0.15
+    seed: int = SEED
+    min_positives_warning: int = 5

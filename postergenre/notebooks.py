@@ -1,0 +1,72 @@
+"""Execute the numbered notebooks headless, as `make all` and the tests do.
+
+A notebook's cell tagged `parameters` holds its defaults; values given here are
+injected as a new cell right after it (the papermill convention), so a notebook
+reads the same whether a person or a program runs it.
+"""
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import nbformat
+from nbclient import NotebookClient
+from nbclient.exceptions import CellExecutionError
+
+from .config import REPO_ROOT, UserError
+
+NOTEBOOKS_DIR = REPO_ROOT / "notebooks"
+
+
+def inject_parameters(notebook: nbformat.NotebookNode, parameters: dict) -> nbformat.NotebookNode:
+    if not parameters:
+        return notebook
+    source = "# injected parameters\n" + "\n".join(f"{k} = {v!r}" for k, v in parameters.items())
+    cell = nbformat.v4.new_code_cell(source, metadata={"tags": ["injected-parameters"]})
+    tagged = [i for i, c in enumerate(notebook.cells) if "parameters" in c.get("metadata", {}).get("tags", [])]
+    notebook.cells.insert(tagged[0] + 1 if tagged else 0, cell)
+    return notebook
+
+
+def run_notebook(path: Path, output: Path | None = None, parameters: dict | None = None,
+                 timeout: int = 1800, env: dict | None = None) -> nbformat.NotebookNode:
+    """Execute one notebook in its own folder; write the executed copy to `output`."""
+    path = Path(path)
+    if not path.exists():
+        raise UserError(f"{path}: notebook not found")
+    notebook = inject_parameters(nbformat.read(path, as_version=4), parameters or {})
+    saved_env = dict(os.environ)
+    os.environ.update({k: str(v) for k, v in (env or {}).items()})
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    try:
+        client = NotebookClient(notebook, timeout=timeout, kernel_name="python3",
+                                resources={"metadata": {"path": str(path.parent)}})
+        client.execute()
+    except CellExecutionError as exc:
+        if output:
+            _write(notebook, output)
+        raise UserError(f"{path.name} failed: {str(exc).strip().splitlines()[-1]}") from None
+    finally:
+        os.environ.clear()
+        os.environ.update(saved_env)
+    if output:
+        _write(notebook, output)
+    return notebook
+
+
+def _write(notebook, output: Path) -> None:
+    output.parent.mkdir(parents=True, exist_ok=True)
+    nbformat.write(notebook, output)
+
+
+def run_pipeline(notebooks: list[Path], out_dir: Path, parameters: dict, env: dict | None = None) -> dict:
+    """Run notebooks in order; returns {notebook name: seconds}."""
+    times = {}
+    for path in notebooks:
+        start = time.perf_counter()
+        print(f"running {path.name} ...", flush=True)
+        run_notebook(path, out_dir / path.name, parameters, env=env)
+        times[path.name] = round(time.perf_counter() - start, 1)
+        print(f"  done in {times[path.name]:.1f}s -> {out_dir / path.name}", flush=True)
+    return times
