@@ -6,7 +6,7 @@ import os
 import sys
 from pathlib import Path
 
-from .config import CleanConfig, DownloadConfig, Paths, SplitConfig, UserError, VocabularyRules
+from .config import SHARED_SAMPLE, CleanConfig, DownloadConfig, Paths, SplitConfig, UserError, VocabularyRules
 
 
 def _pairs(values: list[str] | None, flag: str) -> dict[str, str]:
@@ -41,6 +41,17 @@ def cmd_encode(args, paths):
         synonyms={**defaults.synonyms, **_pairs(args.synonym, "--synonym")},
         min_count=args.min_count)
     encode(paths, rules, SplitConfig(val=args.val, test=args.test, seed=args.seed))
+
+
+def cmd_pipeline(args, paths):
+    from .notebooks import NOTEBOOKS_DIR, run_pipeline
+    notebooks = sorted(NOTEBOOKS_DIR.glob("[0-9][0-9]_*.ipynb"))
+    if args.until:
+        notebooks = [n for n in notebooks if n.name[:2] <= f"{args.until:02d}"]
+    parameters = {"ROOT": str(paths.root), "SOURCE": str(args.source.resolve())}
+    if args.limit:
+        parameters["LIMIT"] = args.limit
+    run_pipeline(notebooks, paths.reports, parameters)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -83,6 +94,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--test", type=float, default=SplitConfig.test)
     p.add_argument("--seed", type=int, default=SplitConfig.seed)
     p.set_defaults(func=cmd_encode)
+
+    p = stages.add_parser("pipeline", help="run the numbered notebooks headless, in order (what `make all` does)",
+                          description="Execute notebooks/NN_*.ipynb in order; the executed copies, with their "
+                                      "plots, are written to reports/.")
+    p.add_argument("--source", type=Path, default=SHARED_SAMPLE, help="data source for notebook 01")
+    p.add_argument("--limit", type=int, default=None, help="only the first N movies (a quick run)")
+    p.add_argument("--until", type=int, default=None, help="stop after notebook NN")
+    p.set_defaults(func=cmd_pipeline)
     return parser
 
 

@@ -39,6 +39,7 @@ class PosterServer:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            disable_nagle_algorithm = True  # else keep-alive replies stall ~40 ms on delayed ACKs
 
             def log_message(self, *args):
                 pass

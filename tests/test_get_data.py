@@ -1,0 +1,119 @@
+"""Stage 1: source layouts, id/title/genre parsing, and clear errors for bad input."""
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+
+from postergenre.config import UserError
+from postergenre.get_data import detect_source, get_data, normalize_id, parse_genres, split_title_year
+
+
+@pytest.mark.parametrize("raw,expected", [("114709", "tt0114709"), ("tt114709", "tt0114709"),
+                                          ("tt0114709", "tt0114709"), (" 42 ", "tt0000042"),
+                                          ("12345678", "tt12345678"),
+                                          ("http://www.imdb.com/title/tt114709", "tt0114709")])
+def test_normalize_id(raw, expected):
+    assert normalize_id(raw) == expected
+
+
+@pytest.mark.parametrize("raw", ["", "abc", "tt", "12a"])
+def test_normalize_id_rejects(raw):
+    with pytest.raises(ValueError):
+        normalize_id(raw)
+
+
+def test_parse_genres_and_title_year():
+    assert parse_genres("Comedy|Horror|Sci-Fi") == ["Comedy", "Horror", "Sci-Fi"]
+    assert parse_genres(" Drama | Drama ") == ["Drama"]
+    assert parse_genres("") == []
+    with pytest.raises(ValueError, match="unparseable"):
+        parse_genres("Comedy|123")
+    assert split_title_year("Toy Story (1995)") == ("Toy Story", "1995")
+    assert split_title_year("Se7en (1995/I)") == ("Se7en", "1995")
+    assert split_title_year("No Year") == ("No Year", "")
+
+
+def test_folder_layout(small_folder, project):
+    movies = get_data(small_folder, project)
+    assert len(movies) == 300 and (movies.source == "folder").all()
+    assert movies.id.str.fullmatch(r"tt\d{7,}").all()
+    assert movies.poster_path.map(lambda p: p.endswith(".jpg")).all()
+    written = pd.read_csv(project.movies_csv, dtype=str, keep_default_na=False)
+    assert list(written.columns) == ["id", "title", "year", "genres", "poster_path", "source"]
+    pd.testing.assert_frame_equal(written, movies.astype(str))
+
+
+def test_onehot_layout(sample, tmp_path, project):
+    labels = pd.read_csv(sample / "labels.csv", dtype=str).head(20)
+    genres = ["Action", "Comedy", "Drama", "Horror"]
+    table = pd.DataFrame({"Id": labels.id, "Genre": [str(g.split("|")) for g in labels.genres]})
+    for g in genres:
+        table[g] = labels.genres.str.split("|").map(lambda gs, g=g: str(int(g in gs)))
+    table.loc[3, "Drama"] = "maybe"  # an unparseable cell: reported, not silently dropped
+    folder = tmp_path / "av"
+    folder.mkdir()
+    table.to_csv(folder / "train.csv", index=False)
+    (folder / "Images").symlink_to(sample / "images")
+    assert detect_source(folder) == "onehot"
+    movies = get_data(folder, project)
+    assert (movies.source == "onehot").all() and movies.poster_path.ne("").all()
+    expected = ["|".join(g for g in genres if table.at[i, g] == "1") for i in range(20) if i != 3]
+    assert movies.genres.drop(index=3).tolist() == expected
+    assert movies.genres[3] == ""
+    report = pd.read_csv(project.get_data_report)
+    assert report.line.tolist() == [5] and "Drama=maybe" in report.problem[0]
+
+
+def test_unparseable_genres_are_reported(small_folder, project):
+    labels = pd.read_csv(small_folder / "labels.csv", dtype=str)
+    labels.loc[7, "genres"] = "Comedy|<b>"
+    labels.to_csv(small_folder / "labels.csv", index=False)
+    movies = get_data(small_folder, project)
+    assert len(movies) == 300 and movies.genres[7] == ""
+    report = pd.read_csv(project.get_data_report)
+    assert report.line.tolist() == [9] and "<b>" in report.problem[0]
+
+
+def test_bad_input_errors_name_the_file(tmp_path, project):
+    missing_column = tmp_path / "labels.csv"
+    missing_column.write_text("id,title,genres\ntt0000001,x,Drama\n")
+    (tmp_path / "images").mkdir()
+    with pytest.raises(UserError, match=r"unknown CSV layout"):
+        get_data(missing_column, project)
+    no_genre = tmp_path / "kaggle.csv"
+    no_genre.write_text("imdbId,Imdb Link,Title,Genre\n1,x,y,z\n")
+    with pytest.raises(UserError, match="unknown CSV layout"):
+        get_data(no_genre, project)
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(UserError, match=f"{empty}: unknown layout"):
+        get_data(empty, project)
+    bad_folder = tmp_path / "bad"
+    bad_folder.mkdir()
+    (bad_folder / "labels.csv").write_text("id,title,genres,year\n")
+    (bad_folder / "images").mkdir()
+    with pytest.raises(UserError, match="no movies found"):
+        get_data(bad_folder, project)
+
+
+def test_folder_missing_column_and_bad_encoding(tmp_path, project):
+    folder = tmp_path / "f"
+    (folder / "images").mkdir(parents=True)
+    (folder / "labels.csv").write_text("id,title,genre\ntt0000001,x,Drama\n")
+    with pytest.raises(UserError, match=r"labels.csv: missing required column\(s\) year, genres"):
+        get_data(folder, project)
+    (folder / "labels.csv").write_bytes("id,title,year,genres\ntt1,Caf\u00e9,2001,Drama\n".encode("utf-16"))
+    with pytest.raises(UserError, match=r"labels.csv: "):
+        get_data(folder, project)
+
+
+def test_cli_prints_one_line_without_traceback(tmp_path):
+    (tmp_path / "labels.csv").write_text("id,title,genre,year\n")
+    result = subprocess.run([sys.executable, "-m", "postergenre.cli", "--root", str(tmp_path / "p"),
+                             "get-data", "--source", str(tmp_path / "labels.csv")],
+                            capture_output=True, text=True)
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and str(tmp_path / "labels.csv") in lines[0], lines

@@ -1,0 +1,34 @@
+"""The notebooks run headless, top to bottom, on a small slice of the real sample."""
+import nbformat
+import pandas as pd
+import pytest
+
+from postergenre.notebooks import NOTEBOOKS_DIR, inject_parameters, run_pipeline
+
+
+def test_parameters_are_injected_after_the_tagged_cell():
+    notebook = nbformat.read(NOTEBOOKS_DIR / "01_get_data.ipynb", as_version=4)
+    tagged = next(i for i, c in enumerate(notebook.cells) if "parameters" in c.metadata.get("tags", []))
+    inject_parameters(notebook, {"LIMIT": 5})
+    assert notebook.cells[tagged + 1].source.endswith("LIMIT = 5")
+
+
+def test_committed_notebooks_have_no_outputs():
+    for path in sorted(NOTEBOOKS_DIR.glob("*.ipynb")):
+        for cell in nbformat.read(path, as_version=4).cells:
+            if cell.cell_type == "code":
+                assert not cell.outputs and cell.execution_count is None, f"{path.name} has outputs"
+
+
+@pytest.mark.slow
+def test_data_notebooks_run_headless(small_folder, project):
+    notebooks = [NOTEBOOKS_DIR / n for n in ("01_get_data.ipynb", "02_clean_data.ipynb", "03_encode_and_split.ipynb")]
+    times = run_pipeline(notebooks, project.reports, {"ROOT": str(project.root), "SOURCE": str(small_folder),
+                                                      "LIMIT": 200})
+    assert list(times) == [n.name for n in notebooks]
+    assert len(pd.read_csv(project.movies_csv)) == 200
+    assert sum(len(pd.read_csv(project.split_csv(s))) for s in ("train", "val", "test")) == 200
+    executed = nbformat.read(project.reports / "03_encode_and_split.ipynb", as_version=4)
+    images = [o for c in executed.cells if c.cell_type == "code" for o in c.outputs
+              if "image/png" in o.get("data", {})]
+    assert len(images) >= 3, "the three figures are shown inline"
