@@ -6,7 +6,7 @@ import os
 import sys
 from pathlib import Path
 
-from .config import SHARED_SAMPLE, CleanConfig, DownloadConfig, Paths, SplitConfig, UserError, VocabularyRules
+from .config import LOSSES, MODELS, SHARED_SAMPLE, CleanConfig, DownloadConfig, Paths, SplitConfig, UserError, VocabularyRules
 
 
 def _pairs(values: list[str] | None, flag: str) -> dict[str, str]:
@@ -41,6 +41,13 @@ def cmd_encode(args, paths):
         synonyms={**defaults.synonyms, **_pairs(args.synonym, "--synonym")},
         min_count=args.min_count)
     encode(paths, rules, SplitConfig(val=args.val, test=args.test, seed=args.seed))
+
+
+def cmd_train(args, paths):
+    from .train import config_from_args, train
+    size = tuple(int(v) for v in args.input_size.lower().split("x")) if args.input_size else None
+    config = config_from_args(**{**vars(args), "input_size": size})
+    train(config, paths)
 
 
 def cmd_pipeline(args, paths):
@@ -94,6 +101,31 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--test", type=float, default=SplitConfig.test)
     p.add_argument("--seed", type=int, default=SplitConfig.seed)
     p.set_defaults(func=cmd_encode)
+
+    p = stages.add_parser("train", help="stages 4-5: train a model into models/<name>/",
+                          description="Train the seeds' custom CNN or a pretrained backbone (phase 1: head on "
+                                      "cached features; phase 2, optional: fine-tune the top layers). A killed "
+                                      "run resumes when the same command is run again.")
+    p.add_argument("--model", default="efficientnet_lite0", help=f"one of {', '.join(MODELS)}")
+    p.add_argument("--name", default=None, help="folder under models/ (default: the model name)")
+    p.add_argument("--epochs", type=int, default=None, help="epochs of phase 1 / the custom CNN (default 40)")
+    p.add_argument("--batch-size", type=int, default=None)
+    p.add_argument("--learning-rate", type=float, default=None)
+    p.add_argument("--loss", choices=LOSSES, default=None, help="class-imbalance handling in the loss")
+    p.add_argument("--oversample", action="store_true", default=None, help="repeat posters of rare genres")
+    p.add_argument("--input-size", default=None, help="HxW, e.g. 224x152 (default keeps the poster aspect)")
+    p.add_argument("--fit", choices=("crop", "squash", "pad"), default=None, help="how posters meet the size")
+    p.add_argument("--fine-tune-epochs", type=int, default=None, help="phase 2 epochs (default 0: head only)")
+    p.add_argument("--fine-tune-layers", type=int, default=None, help="backbone layers unfrozen in phase 2")
+    p.add_argument("--patience", type=int, default=None, help="early-stopping patience in epochs")
+    p.add_argument("--strategy", choices=("none", "mirrored", "multiworker"), default=None,
+                   help="tf.distribute strategy (mirrored: several GPUs; multiworker: several hosts, TF_CONFIG)")
+    p.add_argument("--weights", default=None, help="backbone weights file (vgg16, densenet121)")
+    p.add_argument("--no-cache", dest="cache", action="store_false", default=None,
+                   help="do not cache features or decoded images on disk")
+    p.add_argument("--limit", type=int, default=None, help="only the first N posters of each split")
+    p.add_argument("--seed", type=int, default=None)
+    p.set_defaults(func=cmd_train)
 
     p = stages.add_parser("pipeline", help="run the numbered notebooks headless, in order (what `make all` does)",
                           description="Execute notebooks/NN_*.ipynb in order; the executed copies, with their "

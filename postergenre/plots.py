@@ -58,3 +58,25 @@ def save_encode_figures(table: pd.DataFrame, vocabulary: list[str], folder: Path
         for fig in figures:
             plt.close(fig)
     return figures
+
+
+def training_curves(histories: dict[str, pd.DataFrame], path: Path | None = None):
+    """Loss and PR-AUC (macro AP estimate) per epoch, train against validation, one row per phase."""
+    histories = {k: v for k, v in histories.items() if len(v)}
+    fig, axes = plt.subplots(max(1, len(histories)), 2, figsize=(10, 3.2 * max(1, len(histories))), squeeze=False)
+    for row, (phase, history) in zip(axes, histories.items()):
+        epochs = history["epoch"] + 1
+        for ax, metric, label in ((row[0], "loss", "loss"), (row[1], "pr_auc", "PR-AUC (mAP estimate)")):
+            if metric in history:
+                ax.plot(epochs, history[metric], "o-", label="train")
+            if f"val_{metric}" in history:
+                ax.plot(epochs, history[f"val_{metric}"], "o-", label="validation")
+            ax.set(title=f"{phase}: {label}", xlabel="epoch")
+            ax.legend()
+    fig.tight_layout()
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fig.savefig(path, dpi=100)
+    if matplotlib.get_backend().lower() == "agg":
+        plt.close(fig)
+    return fig

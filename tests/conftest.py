@@ -47,3 +47,28 @@ def real_posters(n: int) -> list[Path]:
 def copy_posters(target: Path, n: int) -> list[Path]:
     target.mkdir(parents=True, exist_ok=True)
     return [Path(shutil.copy(p, target / p.name)) for p in real_posters(n)]
+
+
+@pytest.fixture(scope="session")
+def encoded_project(tmp_path_factory) -> Paths:
+    """A project whose data stages ran on 300 real posters: split CSVs ready for training."""
+    from postergenre.clean import clean
+    from postergenre.encode import encode
+    from postergenre.get_data import get_data
+    sample = require_shared()
+    base = tmp_path_factory.mktemp("encoded")
+    labels = pd.read_csv(sample / "labels.csv", dtype=str, keep_default_na=False).iloc[::26].head(300)
+    (base / "slice").mkdir()
+    labels.to_csv(base / "slice" / "labels.csv", index=False)
+    (base / "slice" / "images").symlink_to(sample / "images")
+    paths = Paths.default(base / "project")
+    get_data(base / "slice", paths, progress=False)
+    clean(paths, progress=False)
+    encode(paths, figures=False)
+    return paths
+
+
+def clone_project(paths: Paths, target: Path) -> Paths:
+    """A copy of a project's data/ (not its models), so a test can train without touching others."""
+    shutil.copytree(paths.data, target / "data", ignore=shutil.ignore_patterns("cache"))
+    return Paths.default(target)

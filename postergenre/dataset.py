@@ -1,0 +1,98 @@
+"""Streaming tf.data input: read, decode (any format and mode, via PIL), fit to the
+input size, augment (training only), batch, prefetch.
+
+Nothing holds the whole set in memory: posters are decoded a batch at a time, and
+the optional on-disk cache stores decoded, resized uint8 images keyed by the data
+and the size, so the second epoch reads them back instead of decoding again.
+"""
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import tensorflow as tf
+from PIL import Image
+
+from .images import PosterError, open_rgb
+
+FITS = ("crop", "squash", "pad")
+
+
+def fit_image(image: Image.Image, size: tuple[int, int], fit: str = "crop") -> np.ndarray:
+    """An RGB image as an HxWx3 uint8 array of `size` (height, width).
+
+    crop: keep the aspect, cut the edges that do not fit (the default; posters are ~2:3);
+    squash: stretch to the size; pad: keep the aspect, pad with black.
+    """
+    height, width = size
+    if fit == "squash":
+        return np.asarray(image.resize((width, height), Image.BILINEAR), dtype=np.uint8)
+    scale = (max if fit == "crop" else min)(width / image.width, height / image.height)
+    resized = image.resize((max(1, round(image.width * scale)), max(1, round(image.height * scale))),
+                           Image.BILINEAR)
+    canvas = Image.new("RGB", (width, height))
+    canvas.paste(resized, ((width - resized.width) // 2, (height - resized.height) // 2))
+    return np.asarray(canvas, dtype=np.uint8)
+
+
+def load_poster(path: str | Path, size: tuple[int, int], fit: str = "crop") -> np.ndarray:
+    return fit_image(open_rgb(path), size, fit)
+
+
+def _loader(size, fit):
+    def load(path):
+        path = path.decode() if isinstance(path, bytes) else str(path)
+        try:
+            return load_poster(path, size, fit)
+        except PosterError as exc:  # cleaned data should never get here; name the file if it does
+            raise ValueError(str(exc)) from None
+    return load
+
+
+def augment(image: tf.Tensor, seed: tf.Tensor | None = None) -> tf.Tensor:
+    """Horizontal flip, a small random zoom (crop then resize back), brightness and contrast."""
+    shape = tf.shape(image)
+    image = tf.image.random_flip_left_right(image)
+    scale = tf.random.uniform([], 0.85, 1.0)
+    crop = tf.cast(tf.cast(shape[:2], tf.float32) * scale, tf.int32)
+    image = tf.image.random_crop(image, tf.concat([crop, [3]], 0))
+    image = tf.image.resize(image, shape[:2])
+    image = tf.image.random_brightness(image, 0.1 * 255)
+    image = tf.image.random_contrast(image, 0.85, 1.15)
+    return tf.clip_by_value(image, 0.0, 255.0)
+
+
+def cache_key(frame: pd.DataFrame, size: tuple[int, int], fit: str) -> str:
+    content = "\n".join(frame.poster_path) + f"|{size}|{fit}"
+    return hashlib.sha256(content.encode()).hexdigest()[:16]
+
+
+def make_dataset(frame: pd.DataFrame, vocabulary: list[str] | None, size: tuple[int, int],
+                 batch_size: int = 32, training: bool = False, fit: str = "crop",
+                 cache_dir: Path | None = None, shuffle_seed: int = 42) -> tf.data.Dataset:
+    """Batches of (float32 images in 0..255, multi-hot labels); images only if vocabulary is None."""
+    if fit not in FITS:
+        raise ValueError(f"fit must be one of {FITS}, not {fit!r}")
+    paths = frame.poster_path.to_numpy(dtype=str)
+    loader = _loader(size, fit)
+
+    def decode(path):
+        image = tf.numpy_function(loader, [path], tf.uint8, stateful=False)
+        return tf.ensure_shape(image, (*size, 3))
+
+    images = tf.data.Dataset.from_tensor_slices(paths).map(decode, num_parallel_calls=tf.data.AUTOTUNE)
+    if cache_dir is not None:
+        cache_dir.mkdir(parents=True, exist_ok=True)
+        images = images.cache(str(cache_dir / f"images_{cache_key(frame, size, fit)}"))
+    if vocabulary is None:
+        return images.map(lambda x: tf.cast(x, tf.float32)).batch(batch_size).prefetch(tf.data.AUTOTUNE)
+    labels = tf.data.Dataset.from_tensor_slices(frame[vocabulary].to_numpy(dtype=np.float32))
+    data = tf.data.Dataset.zip(images, labels)
+    if training:
+        data = data.shuffle(min(len(frame), 2048), seed=shuffle_seed, reshuffle_each_iteration=True)
+        data = data.map(lambda x, y: (augment(tf.cast(x, tf.float32)), y), num_parallel_calls=tf.data.AUTOTUNE)
+    else:
+        data = data.map(lambda x, y: (tf.cast(x, tf.float32), y))
+    return data.batch(batch_size).prefetch(tf.data.AUTOTUNE)

@@ -1,0 +1,103 @@
+"""Model builders: the seeds' custom CNN, pretrained backbones and the classification head."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import keras
+from keras import layers
+
+from .config import MODELS, UserError
+from .config import PRETRAINED_MODELS as PRETRAINED
+DEFAULT_SIZE = {"custom_cnn": (200, 150), "efficientnet_lite0": (224, 152), "vgg16": (224, 160),
+                "densenet121": (224, 160)}
+# files Keras itself downloads into ~/.keras/models on a machine with internet
+KERAS_CACHE_FILES = {"vgg16": "vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5",
+                     "densenet121": "densenet121_weights_tf_dim_ordering_tf_kernels_notop.h5"}
+# the layer whose activations Grad-CAM explains
+LAST_CONV = {"custom_cnn": "conv4", "efficientnet_lite0": "head_relu6", "vgg16": "block5_conv3",
+             "densenet121": "relu"}
+
+
+def check_model_name(name: str) -> str:
+    if name not in MODELS:
+        raise UserError(f"unknown model {name!r}; choose from {', '.join(MODELS)}")
+    return name
+
+
+def custom_cnn(n_genres: int, input_size=(200, 150)) -> keras.Model:
+    """The seeds' CNN: four Conv 5x5 blocks (16, 32, 64, 64), Dense 128 and 64, one sigmoid per genre."""
+    inputs = keras.Input((*input_size, 3), name="image")
+    x = layers.Rescaling(1 / 255.0, name="scale_to_unit")(inputs)
+    for i, filters in enumerate((16, 32, 64, 64), start=1):
+        x = layers.Conv2D(filters, 5, activation="relu", name=f"conv{i}")(x)
+        x = layers.MaxPooling2D(2, name=f"pool{i}")(x)
+        x = layers.Dropout(0.25, name=f"dropout{i}")(x)
+    x = layers.Flatten(name="flatten")(x)
+    x = layers.Dense(128, activation="relu", name="dense128")(x)
+    x = layers.Dropout(0.5, name="dropout_dense128")(x)
+    x = layers.Dense(64, activation="relu", name="dense64")(x)
+    x = layers.Dropout(0.5, name="dropout_dense64")(x)
+    outputs = layers.Dense(n_genres, activation="sigmoid", name="genres")(x)
+    return keras.Model(inputs, outputs, name="custom_cnn")
+
+
+def classification_head(n_features: int, n_genres: int, hidden: int = 512, dropout: float = 0.3) -> keras.Model:
+    """What sits on a frozen backbone's pooled features: one hidden ReLU layer, one sigmoid per genre.
+
+    On the sample's validation split the hidden layer beat a linear head (macro AP 0.380 vs 0.370).
+    """
+    inputs = keras.Input((n_features,), name="features")
+    x = layers.Dropout(dropout, name="head_dropout")(inputs)
+    if hidden:
+        x = layers.Dense(hidden, activation="relu", name="head_hidden")(x)
+        x = layers.Dropout(0.5, name="head_hidden_dropout")(x)
+    outputs = layers.Dense(n_genres, activation="sigmoid", name="genres")(x)
+    return keras.Model(inputs, outputs, name="head")
+
+
+def keras_weights_file(name: str, weights: str | os.PathLike | None) -> Path:
+    """A user's weights file, or the one Keras keeps in its cache; a clear stop if neither exists."""
+    if weights:
+        path = Path(weights)
+        if not path.exists():
+            raise UserError(f"{path}: weights file not found")
+        return path
+    cached = Path(os.environ.get("KERAS_HOME", Path.home() / ".keras")) / "models" / KERAS_CACHE_FILES[name]
+    if cached.exists():
+        return cached
+    raise UserError(f"{name} needs ImageNet weights: pass --weights FILE ({KERAS_CACHE_FILES[name]}) or put it "
+                    f"in {cached.parent} (Keras downloads it there on a machine with internet); "
+                    "refusing to train from scratch")
+
+
+def backbone(name: str, input_size: tuple[int, int], weights: str | os.PathLike | None = None) -> keras.Model:
+    """A pretrained feature extractor: uint8-range RGB in, pooled features out."""
+    from .backbones import efficientnet_lite0
+
+    shape = (*input_size, 3)
+    if name == "efficientnet_lite0":
+        return efficientnet_lite0(shape, weights=str(weights) if weights else "imagenet")
+    apps = {"vgg16": (keras.applications.VGG16, keras.applications.vgg16.preprocess_input),
+            "densenet121": (keras.applications.DenseNet121, keras.applications.densenet.preprocess_input)}
+    if name not in apps:
+        raise UserError(f"{name!r} is not a pretrained model; choose from {', '.join(PRETRAINED)}")
+    build, preprocess = apps[name]
+    weights_file = keras_weights_file(name, weights)
+    inputs = keras.Input(shape, name="image")
+    x = layers.Lambda(preprocess, name="preprocess")(inputs)
+    base = build(include_top=False, weights=None, input_tensor=x)
+    try:
+        base.load_weights(weights_file)
+    except Exception as exc:  # h5py/keras raise several types for a mismatched file
+        raise UserError(f"{weights_file}: weights of the wrong architecture for {name} ({exc})"[:300]) from None
+    outputs = layers.GlobalAveragePooling2D(name="avg_pool")(base.output)
+    return keras.Model(inputs, outputs, name=name)
+
+
+def unfreeze_top(model: keras.Model, n_layers: int) -> None:
+    """Train only the last n layers that have weights; BatchNorm stays frozen (inference statistics)."""
+    weighted = [layer for layer in model.layers if layer.weights]
+    model.trainable = True
+    for i, layer in enumerate(weighted):
+        layer.trainable = i >= len(weighted) - n_layers and not isinstance(layer, layers.BatchNormalization)

