@@ -50,6 +50,46 @@ def cmd_train(args, paths):
     train(config, paths)
 
 
+def cmd_evaluate(args, paths):
+    from .evaluate import compare_models
+    names = args.model or None
+    comparison, results = compare_models(names, args.data, paths, n_boot=args.bootstrap, figures=not args.no_figures)
+    for result in results:
+        print(f"{result['model']}: {result['posters_evaluated']} posters of {result['set']} -> "
+              f"{result['model_folder']}/eval_{result['set']}.json, .md")
+        if result["mapping"]["unknown_genres"]:
+            print(f"  genres the model does not know, left out: {', '.join(result['mapping']['unknown_genres'])}")
+        if result["mapping"]["posters_without_known_genres"]:
+            print(f"  posters with none of the model's genres, left out: "
+                  f"{result['mapping']['posters_without_known_genres']}")
+    print("\n95% bootstrap confidence intervals in brackets:")
+    print(comparison.to_string())
+
+
+def cmd_predict(args, paths):
+    from .predict import predict, print_predictions, write_predictions
+    table = predict(args.posters, args.model, args.top, paths)
+    many = len(table) > 1 and any(Path(p).is_dir() or str(p).endswith(".csv") for p in args.posters)
+    if args.output or many:
+        output = args.output or paths.reports / "predictions.csv"
+        write_predictions(table, output)
+        print(f"{len(table)} posters -> {output}", file=sys.stderr)
+    if args.json or not many or not args.output:
+        print_predictions(table.head(len(table) if not many else 20), as_json=args.json)
+    failed = table.error.fillna("").ne("")
+    for error in table.error[failed]:
+        print(f"postergenre predict: error: {error}", file=sys.stderr)
+    if failed.all():
+        raise UserError("no poster could be read")
+
+
+def cmd_ship(args, paths):
+    from .evaluate import resolve_model
+    from .train import ship
+    target = ship(resolve_model(args.model, paths), args.to or paths.models / "default", paths)
+    print(f"shipped {args.model} -> {target}")
+
+
 def cmd_pipeline(args, paths):
     from .notebooks import NOTEBOOKS_DIR, run_pipeline
     notebooks = sorted(NOTEBOOKS_DIR.glob("[0-9][0-9]_*.ipynb"))
@@ -58,7 +98,10 @@ def cmd_pipeline(args, paths):
     parameters = {"ROOT": str(paths.root), "SOURCE": str(args.source.resolve())}
     if args.limit:
         parameters["LIMIT"] = args.limit
-    run_pipeline(notebooks, paths.reports, parameters)
+    times = run_pipeline(notebooks, paths.reports, parameters)
+    print("notebook wall times (s): " + ", ".join(f"{k} {v}" for k, v in times.items()))
+    from .evaluate import print_saved_comparison
+    print_saved_comparison(paths)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -126,6 +169,36 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--limit", type=int, default=None, help="only the first N posters of each split")
     p.add_argument("--seed", type=int, default=None)
     p.set_defaults(func=cmd_train)
+
+    p = stages.add_parser("evaluate", help="stage 6: metrics with confidence intervals beside the baselines",
+                          description="Evaluate trained models on the test split, a split CSV, or any labelled "
+                                      "poster folder (labels.csv + images/); writes eval_<set>.json and .md and "
+                                      "figures into each model folder and prints a comparison table.")
+    p.add_argument("--model", action="append", help="a model folder or name under models/ (repeatable; "
+                                                    "default: every trained model)")
+    p.add_argument("--data", type=Path, default=None, help="split CSV or poster folder (default: the test split)")
+    p.add_argument("--bootstrap", type=int, default=200, help="bootstrap resamples for the intervals")
+    p.add_argument("--no-figures", action="store_true")
+    p.set_defaults(func=cmd_evaluate)
+
+    p = stages.add_parser("predict", help="stage 7: genres of posters (files, folders or a CSV of paths)",
+                          description="Top genres with probabilities for each poster, and the genres above the "
+                                      "tuned thresholds. A folder or a CSV gives a CSV of predictions.")
+    p.add_argument("posters", nargs="+", help="poster files, folders of posters, or a CSV with poster_path")
+    p.add_argument("--model", default="default", help="model folder or name under models/ (default: the shipped "
+                                                      "efficientnet_lite0 model)")
+    p.add_argument("--top", type=int, default=3)
+    p.add_argument("--json", action="store_true", help="JSON for programs")
+    p.add_argument("--output", type=Path, default=None, help="CSV of predictions (default for folders and CSVs: "
+                                                             "reports/predictions.csv)")
+    p.set_defaults(func=cmd_predict)
+
+    p = stages.add_parser("ship", help="make a trained head-only model the default for predict",
+                          description="Copy a head-only pretrained model's small files (head, genres, thresholds, "
+                                      "manifest with its test metrics) into models/default.")
+    p.add_argument("--model", default="efficientnet_lite0", help="model folder or name under models/")
+    p.add_argument("--to", type=Path, default=None, help="target folder (default: models/default)")
+    p.set_defaults(func=cmd_ship)
 
     p = stages.add_parser("pipeline", help="run the numbered notebooks headless, in order (what `make all` does)",
                           description="Execute notebooks/NN_*.ipynb in order; the executed copies, with their "

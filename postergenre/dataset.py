@@ -18,6 +18,7 @@ from PIL import Image
 from .images import PosterError, open_rgb
 
 FITS = ("crop", "squash", "pad")
+SHUFFLE_BUFFER = 256  # decoded images held for shuffling when they come from the disk cache
 
 
 def fit_image(image: Image.Image, size: tuple[int, int], fit: str = "crop") -> np.ndarray:
@@ -82,16 +83,23 @@ def make_dataset(frame: pd.DataFrame, vocabulary: list[str] | None, size: tuple[
         image = tf.numpy_function(loader, [path], tf.uint8, stateful=False)
         return tf.ensure_shape(image, (*size, 3))
 
-    images = tf.data.Dataset.from_tensor_slices(paths).map(decode, num_parallel_calls=tf.data.AUTOTUNE)
-    if cache_dir is not None:
-        cache_dir.mkdir(parents=True, exist_ok=True)
-        images = images.cache(str(cache_dir / f"images_{cache_key(frame, size, fit)}"))
-    if vocabulary is None:
-        return images.map(lambda x: tf.cast(x, tf.float32)).batch(batch_size).prefetch(tf.data.AUTOTUNE)
-    labels = tf.data.Dataset.from_tensor_slices(frame[vocabulary].to_numpy(dtype=np.float32))
-    data = tf.data.Dataset.zip(images, labels)
+    labels = None if vocabulary is None else frame[vocabulary].to_numpy(dtype=np.float32)
+    if training and cache_dir is None:
+        # shuffle the (tiny) paths over the whole split before decoding: memory does not grow with it
+        data = tf.data.Dataset.from_tensor_slices((paths, labels))
+        data = data.shuffle(len(frame), seed=shuffle_seed, reshuffle_each_iteration=True)
+        data = data.map(lambda p, y: (decode(p), y), num_parallel_calls=tf.data.AUTOTUNE)
+    else:
+        images = tf.data.Dataset.from_tensor_slices(paths).map(decode, num_parallel_calls=tf.data.AUTOTUNE)
+        if cache_dir is not None:
+            cache_dir.mkdir(parents=True, exist_ok=True)
+            images = images.cache(str(cache_dir / f"images_{cache_key(frame, size, fit)}"))
+        if labels is None:
+            return images.map(lambda x: tf.cast(x, tf.float32)).batch(batch_size).prefetch(tf.data.AUTOTUNE)
+        data = tf.data.Dataset.zip(images, tf.data.Dataset.from_tensor_slices(labels))
+        if training:  # decoded images from the cache: a bounded buffer
+            data = data.shuffle(SHUFFLE_BUFFER, seed=shuffle_seed, reshuffle_each_iteration=True)
     if training:
-        data = data.shuffle(min(len(frame), 2048), seed=shuffle_seed, reshuffle_each_iteration=True)
         data = data.map(lambda x, y: (augment(tf.cast(x, tf.float32)), y), num_parallel_calls=tf.data.AUTOTUNE)
     else:
         data = data.map(lambda x, y: (tf.cast(x, tf.float32), y))

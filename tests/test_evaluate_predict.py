@@ -1,0 +1,140 @@
+"""Evaluation outputs and single-poster prediction, on a small model trained on real posters."""
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+
+from postergenre.config import REPO_ROOT, UserError
+from postergenre.evaluate import BASELINE_PRIOR, BASELINE_TOPK, compare_models, evaluate
+from postergenre.predict import expand_inputs, format_line, gradcam, predict, predict_table
+from postergenre.train import TrainConfig, load_trained, train
+from tests.conftest import clone_project
+
+
+@pytest.fixture(scope="module")
+def trained_project(encoded_project, tmp_path_factory):
+    paths = clone_project(encoded_project, tmp_path_factory.mktemp("trained"))
+    train(TrainConfig(model="efficientnet_lite0", epochs=3, input_size=(112, 76)), paths)
+    return paths
+
+
+def test_evaluate_writes_json_report_and_figures(trained_project):
+    result = evaluate("efficientnet_lite0", paths=trained_project, n_boot=30)
+    folder = trained_project.models / "efficientnet_lite0"
+    saved = json.loads((folder / "eval_test.json").read_text())
+    assert saved["posters_evaluated"] == len(pd.read_csv(trained_project.split_csv("test")))
+    assert set(saved["metrics"]) == {"efficientnet_lite0", BASELINE_TOPK, BASELINE_PRIOR}
+    for name, figures in saved["metrics"].items():
+        for metric in ("macro_ap", "micro_ap", "top3_hit_rate", "top3_count", "top_n_accuracy", "macro_f1@tuned",
+                       "micro_f1@0.5", "hamming_loss@tuned", "precision_at_3"):
+            value, low, high = figures[metric]
+            assert low <= value <= high, (name, metric)
+    assert len(saved["per_genre"]) == len(result["per_genre"]) and "roc_auc" in saved["per_genre"][0]
+    report = (folder / "eval_test.md").read_text()
+    assert "| macro_ap |" in report and BASELINE_TOPK in report
+    for name in ("ap_vs_frequency", "precision_recall", "reliability", "best_and_worst_genres", "gallery"):
+        assert (folder / "figures_test" / f"{name}.png").stat().st_size > 5000
+
+
+def test_any_labelled_folder_can_be_evaluated(trained_project, sample, tmp_path):
+    labels = pd.read_csv(sample / "labels.csv", dtype=str).iloc[5::40].head(60).reset_index(drop=True)
+    labels.loc[0, "genres"] = "Science Fiction|western"
+    labels.loc[1, "genres"] = "Western"
+    labels.loc[2, "genres"] = "comedy"
+    folder = tmp_path / "outside"
+    folder.mkdir()
+    labels.to_csv(folder / "labels.csv", index=False)
+    (folder / "images").symlink_to(sample / "images")
+    result = evaluate(trained_project.models / "efficientnet_lite0", folder, trained_project, n_boot=20,
+                      figures=False)
+    assert result["set"] == "outside"
+    assert result["mapping"]["unknown_genres"]["Western"] == 1 and result["mapping"]["unknown_genres"]["western"] == 1
+    assert result["mapping"]["posters_without_known_genres"] >= 1
+    assert result["posters_evaluated"] == 60 - result["mapping"]["posters_without_known_genres"]
+
+
+def test_comparison_covers_every_model(trained_project):
+    comparison, results = compare_models(paths=trained_project, n_boot=20, figures=False)
+    assert comparison.index[0] == "efficientnet_lite0" and comparison.index[-1].startswith("baseline")
+    assert comparison.loc[BASELINE_TOPK, "top3_hit_rate"].count("[") == 1
+    with pytest.raises(UserError, match="no trained model"):
+        compare_models(paths=type(trained_project).default(trained_project.root / "nothing"))
+
+
+@pytest.fixture
+def odd_posters(tmp_path, sample):
+    source = sorted((sample / "images").glob("*.jpg"))[:6]
+    out = {}
+    with Image.open(source[0]) as im:
+        im.save(tmp_path / "poster.png")
+        im.save(tmp_path / "poster.webp")
+        im.convert("L").save(tmp_path / "gray.jpg")
+        im.convert("CMYK").save(tmp_path / "cmyk.jpg")
+        rgba = im.convert("RGBA")
+        rgba.putalpha(180)
+        rgba.save(tmp_path / "alpha.png")
+        im.resize((1500, 2200)).save(tmp_path / "large.jpg")
+    for name in ("poster.png", "poster.webp", "gray.jpg", "cmyk.jpg", "alpha.png", "large.jpg"):
+        out[name] = tmp_path / name
+    (tmp_path / "notes.jpg").write_text("not a poster")
+    out["notes.jpg"] = tmp_path / "notes.jpg"
+    out["missing.jpg"] = tmp_path / "missing.jpg"
+    return out
+
+
+def test_predict_accepts_every_format_and_names_bad_files(trained_project, odd_posters):
+    table = predict(list(odd_posters.values()), trained_project.models / "efficientnet_lite0", top=3,
+                    paths=trained_project)
+    by_name = {p.split("/")[-1]: row for p, row in zip(table.poster, table.to_dict("records"))}
+    for name in ("poster.png", "poster.webp", "gray.jpg", "cmyk.jpg", "alpha.png", "large.jpg"):
+        assert not by_name[name]["error"], name
+        assert len(by_name[name]["top"]) == 3
+    assert "notes.jpg: not an image" in by_name["notes.jpg"]["error"]
+    assert "missing.jpg: file not found" in by_name["missing.jpg"]["error"]
+    png, webp = by_name["poster.png"], by_name["poster.webp"]
+    assert [g for g, _ in png["top"]] == [g for g, _ in webp["top"]]
+    line = format_line(png)
+    assert line.startswith("poster   ") and "(0." in line and "above thresholds" in line
+
+
+def test_cli_predict_json_and_folder_csv(trained_project, odd_posters, tmp_path):
+    model = str(trained_project.models / "efficientnet_lite0")
+    cli = [sys.executable, "-m", "postergenre.cli", "--root", str(trained_project.root), "predict", "--model", model]
+    result = subprocess.run(cli + [str(odd_posters["gray.jpg"]), str(odd_posters["missing.jpg"]), "--json"],
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    records = json.loads(result.stdout)
+    assert records[0]["top"][0][1] >= records[0]["top"][1][1] and records[1]["error"].endswith("file not found")
+    assert "missing.jpg: file not found" in result.stderr and "Traceback" not in result.stderr
+    out = tmp_path / "predictions.csv"
+    result = subprocess.run(cli + [str(odd_posters["gray.jpg"].parent), "--output", str(out)],
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    written = pd.read_csv(out)
+    assert len(written) == 7 and written.error.notna().sum() == 1 and written.top.notna().sum() == 6
+
+
+def test_gradcam_points_somewhere_for_each_genre(trained_project, sample):
+    trained = load_trained(trained_project.models / "efficientnet_lite0")
+    from postergenre.dataset import load_poster
+    image = load_poster(sorted((sample / "images").glob("*.jpg"))[3], trained.input_size)
+    maps = [gradcam(trained, image, g) for g in trained.genres[:3]]
+    for heatmap in maps:
+        assert heatmap.shape == image.shape[:2] and heatmap.min() >= 0 and heatmap.max() <= 1
+    assert not np.allclose(maps[0], maps[1]), "different genres have different evidence"
+
+
+def test_shipped_default_model_predicts_offline(sample):
+    default = REPO_ROOT / "models" / "default"
+    assert (default / "head.keras").exists(), "the default model ships in the repository"
+    manifest = json.loads((default / "manifest.json").read_text())
+    assert manifest["model"] == "efficientnet_lite0" and "test_metrics" in manifest
+    poster = sorted((sample / "images").glob("*.jpg"))[0]
+    result = subprocess.run([sys.executable, "-m", "postergenre.cli", "predict", str(poster)],
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith(poster.stem) and result.stdout.count("(0.") == 3
