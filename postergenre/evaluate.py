@@ -20,21 +20,21 @@ BASELINE_TOPK = "baseline: 3 most frequent genres"
 BASELINE_PRIOR = "baseline: training prior"
 # metrics that get a bootstrap interval: (name, function of (y_true, scores, thresholds))
 BOOTSTRAPPED = {
-    "macro_ap": lambda y, s, t: metrics.average_precision(y, s, "macro"),
-    "micro_ap": lambda y, s, t: metrics.average_precision(y, s, "micro"),
-    "weighted_ap": lambda y, s, t: metrics.average_precision(y, s, "weighted"),
+    "macro_ap": lambda y, s, t: metrics.fast_average_precision(y, s, "macro"),
+    "micro_ap": lambda y, s, t: metrics.fast_average_precision(y, s, "micro"),
+    "weighted_ap": lambda y, s, t: metrics.fast_average_precision(y, s, "weighted"),
     "top3_hit_rate": lambda y, s, t: metrics.top_k_hit_rate(y, s, 3),
     "top3_count": lambda y, s, t: metrics.top_k_count(y, s, 3),
     "top_n_accuracy": lambda y, s, t: metrics.top_n_accuracy(y, s),
     "precision_at_1": lambda y, s, t: metrics.precision_at_k(y, s, 1),
     "precision_at_3": lambda y, s, t: metrics.precision_at_k(y, s, 3),
-    "micro_f1@0.5": lambda y, s, t: metrics.threshold_metrics(y, s, 0.5)["micro_f1"],
-    "macro_f1@0.5": lambda y, s, t: metrics.threshold_metrics(y, s, 0.5)["macro_f1"],
-    "micro_f1@tuned": lambda y, s, t: metrics.threshold_metrics(y, s, t)["micro_f1"],
-    "macro_f1@tuned": lambda y, s, t: metrics.threshold_metrics(y, s, t)["macro_f1"],
-    "samples_f1@tuned": lambda y, s, t: metrics.threshold_metrics(y, s, t)["samples_f1"],
-    "hamming_loss@0.5": lambda y, s, t: metrics.threshold_metrics(y, s, 0.5)["hamming_loss"],
-    "hamming_loss@tuned": lambda y, s, t: metrics.threshold_metrics(y, s, t)["hamming_loss"],
+    "micro_f1@0.5": lambda y, s, t: metrics.fast_threshold_metrics(y, s, 0.5)["micro_f1"],
+    "macro_f1@0.5": lambda y, s, t: metrics.fast_threshold_metrics(y, s, 0.5)["macro_f1"],
+    "micro_f1@tuned": lambda y, s, t: metrics.fast_threshold_metrics(y, s, t)["micro_f1"],
+    "macro_f1@tuned": lambda y, s, t: metrics.fast_threshold_metrics(y, s, t)["macro_f1"],
+    "samples_f1@tuned": lambda y, s, t: metrics.fast_threshold_metrics(y, s, t)["samples_f1"],
+    "hamming_loss@0.5": lambda y, s, t: metrics.fast_threshold_metrics(y, s, 0.5)["hamming_loss"],
+    "hamming_loss@tuned": lambda y, s, t: metrics.fast_threshold_metrics(y, s, t)["hamming_loss"],
 }
 
 

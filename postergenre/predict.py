@@ -55,6 +55,12 @@ def predict_table(posters: pd.DataFrame, trained, top: int = 3, batch_size: int 
     chunks = [posters.iloc[i:i + batch_size] for i in range(0, len(posters), batch_size)]
     rows = []
     bar = tqdm(total=len(posters), desc="predict", unit="poster", disable=not progress)
+    # one batch: an eager call (tracing a graph would cost more than the prediction); more: a compiled graph
+    if len(chunks) > 1:
+        import tensorflow as tf
+        network = tf.function(lambda x: trained.model(x, training=False), reduce_retracing=True)
+    else:
+        network = lambda x: trained.model(x, training=False)  # noqa: E731
     with ThreadPoolExecutor(max_workers=4) as pool:
         pending = [pool.submit(_load, p, size, fit) for p in chunks[0].poster] if chunks else []
         for n, chunk in enumerate(chunks):
@@ -62,7 +68,7 @@ def predict_table(posters: pd.DataFrame, trained, top: int = 3, batch_size: int 
             if n + 1 < len(chunks):  # decode the next batch while this one runs through the network
                 pending = [pool.submit(_load, p, size, fit) for p in chunks[n + 1].poster]
             images = [image for image, _ in loaded if image is not None]
-            scores = iter(trained.model.predict_on_batch(np.stack(images).astype(np.float32))) if images else iter([])
+            scores = iter(network(np.stack(images).astype(np.float32)).numpy()) if images else iter([])
             for (poster, title), (image, error) in zip(chunk[["poster", "title"]].itertuples(index=False), loaded):
                 rows.append(_row(poster, title, None if image is None else next(scores), error, trained, top))
             bar.update(len(chunk))

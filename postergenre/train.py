@@ -97,6 +97,13 @@ def _callbacks(folder: Path, phase: str, patience: int) -> tuple[list, Path]:
     ], backup
 
 
+def _save_weights_only_model(model: keras.Model, path: Path) -> None:
+    """Save without the optimizer state (a third of the size): the file is for inference."""
+    clone = keras.Model.from_config(model.get_config())  # uncompiled (clone_model keeps the optimizer)
+    clone.set_weights(model.get_weights())
+    clone.save(path)
+
+
 def read_history(path: Path) -> pd.DataFrame:
     """A training log, one row per epoch (the last, where a resumed run repeated one)."""
     history = pd.read_csv(path)
@@ -182,7 +189,7 @@ def train(config: TrainConfig, paths: Paths | None = None) -> Path:
              validation_data=(features["val"], labels["val"]), epochs=config.epochs,
              batch_size=config.batch_size, shuffle=True)
         extra["head_seconds"] = round(time.perf_counter() - head_start, 1)
-        head.save(folder / "head.keras")
+        _save_weights_only_model(head, folder / "head.keras")
         with strategy.scope():
             model = keras.Model(extractor.input, head(extractor.output), name=f"{config.model}_genres")
         if config.fine_tune_epochs:

@@ -71,7 +71,7 @@ def odd_posters(tmp_path, sample):
     out = {}
     with Image.open(source[0]) as im:
         im.save(tmp_path / "poster.png")
-        im.save(tmp_path / "poster.webp")
+        im.save(tmp_path / "poster.webp", lossless=True)
         im.convert("L").save(tmp_path / "gray.jpg")
         im.convert("CMYK").save(tmp_path / "cmyk.jpg")
         rgba = im.convert("RGBA")

@@ -111,3 +111,16 @@ def test_comparison_table_puts_baselines_last():
     shown = table([result], columns=("macro_ap", "micro_ap"))
     assert shown.index.tolist() == ["model", "baseline: x"]
     assert shown.loc["model", "macro_ap"] == "0.500 [0.400, 0.600]"
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_fast_twins_equal_sklearn(seed):
+    rng = np.random.default_rng(seed)
+    y = (rng.random((300, 6)) < [0.4, 0.2, 0.1, 0.05, 0.3, 0.0]).astype(int)
+    s = np.round(np.clip(y * 0.25 + rng.random((300, 6)), 0, 1), 2)  # rounding makes ties
+    for average in ("macro", "micro", "weighted"):
+        assert metrics.fast_average_precision(y, s, average) == pytest.approx(metrics.average_precision(y, s, average))
+    assert np.allclose(metrics.fast_per_genre_ap(y, s), metrics.per_genre_ap(y, s), equal_nan=True)
+    thresholds = rng.uniform(0.2, 0.8, 6)
+    fast, reference = metrics.fast_threshold_metrics(y, s, thresholds), metrics.threshold_metrics(y, s, thresholds)
+    assert fast == pytest.approx(reference)
