@@ -5,7 +5,8 @@ BIN    := $(VENV)/bin
 SOURCE ?= ../shared/data/kaggle_posters_8k
 PG     := $(BIN)/postergenre
 
-.PHONY: all venv get-data clean-data encode pipeline test test-fast bench clean-artefacts
+.PHONY: all venv get-data clean-data encode train-custom train-pretrained evaluate test test-fast bench \
+        clean-artefacts
 
 all: venv
 	$(PG) pipeline --source $(SOURCE)
@@ -26,6 +27,15 @@ clean-data: venv
 encode: venv
 	$(PG) encode
 
+train-custom: venv
+	$(PG) train --model custom_cnn
+
+train-pretrained: venv
+	$(PG) train --model efficientnet_lite0
+
+evaluate: venv
+	$(PG) evaluate
+
 test: venv
 	$(BIN)/python -m pytest -q
 
@@ -35,6 +45,9 @@ test-fast: venv
 bench: venv
 	$(BIN)/python benchmarks/bench_download.py
 	$(BIN)/python benchmarks/bench_data.py
+	$(BIN)/python benchmarks/bench_train.py
+	$(BIN)/python benchmarks/bench_predict.py
+	$(BIN)/python benchmarks/bench_pipeline.py
 
 clean-artefacts:
 	rm -rf data/raw/*.csv data/interim/*.csv data/processed/* data/cache/* reports/*.ipynb reports/figures

@@ -56,7 +56,7 @@ def run_child(root: Path, **config) -> dict:
     return json.loads(next(l for l in out.stdout.splitlines() if l.startswith("RESULT "))[7:])
 
 
-def test_quality(root: Path, folder: str) -> dict:
+def quality_on_test_split(root: Path, folder: str) -> dict:
     from postergenre import metrics
     from postergenre.config import Paths
     from postergenre.encode import load_splits
@@ -64,7 +64,7 @@ def test_quality(root: Path, folder: str) -> dict:
     from postergenre.train import load_trained
     frames, vocabulary = load_splits(Paths.default(root))
     trained = load_trained(folder)
-    y_test, y_train = frames["test"][vocabulary].to_numpy(), frames["train"][vocabulary].to_numpy()
+    y_test = frames["test"][vocabulary].to_numpy()
     scores = predict_frame(trained, frames["test"])
     return {k: round(v, 4) for k, v in metrics.headline(y_test, scores).items()}
 
@@ -101,7 +101,7 @@ def main():
                 "head_train_s": result["head_seconds"]}
             print(label, figures[f"efficientnet_lite0_{label}"], flush=True)
             if label == "7857":
-                figures["efficientnet_lite0_test"] = test_quality(root, result["folder"])
+                figures["efficientnet_lite0_test"] = quality_on_test_split(root, result["folder"])
         for label, root in (("2000", small), ("7857", full)):
             epochs = args.custom_epochs  # the same at both sizes: RSS is compared like for like
             result = run_child(root, model="custom_cnn", epochs=epochs, patience=3, cache=False)
@@ -109,7 +109,7 @@ def main():
                                               "total_s": round(result["seconds"], 1), "epochs": epochs}
             print(label, figures[f"custom_cnn_{label}"], flush=True)
             if label == "7857":
-                figures["custom_cnn_test"] = test_quality(root, result["folder"])
+                figures["custom_cnn_test"] = quality_on_test_split(root, result["folder"])
         figures["baselines_test"] = baselines(full)
     for model in ("efficientnet_lite0", "custom_cnn"):
         small_rss, full_rss = figures[f"{model}_2000"]["peak_rss_mb"], figures[f"{model}_7857"]["peak_rss_mb"]

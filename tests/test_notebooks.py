@@ -35,11 +35,13 @@ def test_data_notebooks_run_headless(small_folder, project):
 
 
 @pytest.mark.slow
-def test_training_notebooks_run_headless(encoded_project, tmp_path):
+def test_model_notebooks_run_headless(encoded_project, tmp_path):
+    """Notebooks 04-07: train both models, evaluate them, predict one poster with Grad-CAM."""
     from tests.conftest import clone_project
     paths = clone_project(encoded_project, tmp_path)
-    params = {"ROOT": str(paths.root), "EPOCHS": 1, "LIMIT": 64}
-    notebooks = [NOTEBOOKS_DIR / "04_train_custom_cnn.ipynb", NOTEBOOKS_DIR / "05_finetune_pretrained.ipynb"]
+    params = {"ROOT": str(paths.root), "EPOCHS": 1, "LIMIT": 64, "BOOTSTRAP": 20}
+    notebooks = sorted(NOTEBOOKS_DIR.glob("0[4-7]_*.ipynb"))
+    assert [n.name[:2] for n in notebooks] == ["04", "05", "06", "07"]
     run_pipeline(notebooks, paths.reports, params)
     trained = {p.name for p in paths.models.iterdir()}
     assert {"custom_cnn", "efficientnet_lite0", "efficientnet_lite0-bce", "efficientnet_lite0-focal"} <= trained
@@ -47,3 +49,12 @@ def test_training_notebooks_run_headless(encoded_project, tmp_path):
     text = "".join(o.get("text", "") + str(o.get("data", {}).get("text/plain", ""))
                    for c in executed.cells if c.cell_type == "code" for o in c.outputs)
     assert "best on validation macro AP" in text and "baseline: 3 most frequent genres" in text
+    evaluated = nbformat.read(paths.reports / "06_evaluate.ipynb", as_version=4)
+    comparison_cell = next(c for c in evaluated.cells if "compare_models(" in c.source)
+    table = comparison_cell.outputs[-1]["data"]["text/plain"]
+    assert "custom_cnn" in table and "baseline: 3 most frequent genres" in table and "[" in table
+    assert (paths.models / "efficientnet_lite0" / "eval_test.json").exists()
+    predicted = nbformat.read(paths.reports / "07_predict.ipynb", as_version=4)
+    outputs = [o for c in predicted.cells if c.cell_type == "code" for o in c.outputs]
+    assert any("above thresholds" in o.get("text", "") for o in outputs)
+    assert any("image/png" in o.get("data", {}) for o in outputs), "poster, bars and Grad-CAM shown inline"

@@ -117,3 +117,16 @@ def test_bad_training_input_is_one_clear_line(encoded_project, tmp_path):
         train(TrainConfig(model="custom_cnn", epochs=1), paths)
     with pytest.raises(UserError, match="model folder not found"):
         load_trained(tmp_path / "no_model")
+
+
+def test_corrupt_model_file_is_named(tmp_path):
+    folder = tmp_path / "broken"
+    folder.mkdir()
+    (folder / "manifest.json").write_text(json.dumps({"model": "custom_cnn", "input_size": [200, 150]}))
+    (folder / "genres.json").write_text(json.dumps({"genres": ["Drama"], "train_prior": [0.4]}))
+    (folder / "model.keras").write_bytes(b"PK\x03\x04 truncated zip")
+    with pytest.raises(UserError, match=r"broken/model.keras: cannot load model"):
+        load_trained(folder)
+    (folder / "manifest.json").write_text("{not json")
+    with pytest.raises(UserError, match=r"broken/manifest.json: not valid JSON"):
+        load_trained(folder)
