@@ -6,7 +6,6 @@ from keras.applications with weights from a file or the Keras cache.
 """
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import keras

@@ -27,7 +27,7 @@ from . import metrics
 from .config import SEED, Paths, UserError
 from .dataset import cache_key, make_dataset
 from .encode import SPLITS, load_splits
-from .io import read_json, write_csv, write_json
+from .io import read_json, write_json
 from .losses import make_loss, oversample_indices
 from .manifest import build_manifest
 from .models import (DEFAULT_SIZE, PRETRAINED, backbone, check_model_name, classification_head, custom_cnn,

@@ -1,5 +1,4 @@
 """Stage 2: every reason a movie is dropped, odd image modes kept as RGB, inputs untouched."""
-import io
 import shutil
 
 import numpy as np

@@ -10,7 +10,7 @@ from PIL import Image
 
 from postergenre.config import REPO_ROOT, UserError
 from postergenre.evaluate import BASELINE_PRIOR, BASELINE_TOPK, compare_models, evaluate
-from postergenre.predict import expand_inputs, format_line, gradcam, predict, predict_table
+from postergenre.predict import format_line, gradcam, predict
 from postergenre.train import TrainConfig, load_trained, train
 from tests.conftest import clone_project
 
