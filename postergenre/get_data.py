@@ -158,11 +158,12 @@ def read_onehot(path: Path, images: Path | None = None) -> _Rows:
     for line, r in enumerate(df.to_dict("records"), start=2):
         values = {g: str(r[g]).strip() for g in genre_columns}
         bad = {g: v for g, v in values.items() if v not in ("0", "1", "0.0", "1.0")}
-        genres = "|".join(g for g, v in values.items() if v in ("1", "1.0"))
-        if bad:
-            genres = "!" + ",".join(f"{g}={v}" for g, v in bad.items())  # rejected by parse_genres
+        genres = "" if bad else "|".join(g for g, v in values.items() if v in ("1", "1.0"))
         title, year = split_title_year(str(r.get("Title", r.get("title", ""))))
         movie_id = rows.add(line, r["Id"], title, year, genres)
+        if bad:
+            rows.problems.append({"file": str(csv), "line": line, "id": movie_id, "problem": "genre cells not 0/1: "
+                                  + ", ".join(f"{g}={v}" for g, v in bad.items())})
         rows.movies[-1]["poster_path"] = _image_for(folder, movie_id, str(r["Id"]).strip())
     return rows
 
