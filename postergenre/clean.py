@@ -9,11 +9,11 @@ import os
 from concurrent.futures import ThreadPoolExecutor
 
 import pandas as pd
-from PIL import Image, UnidentifiedImageError
 from tqdm.auto import tqdm
 
 from .config import CleanConfig, Paths, UserError
 from .get_data import MOVIE_COLUMNS
+from .images import PosterError, decode
 from .io import read_csv, write_csv
 
 
@@ -24,15 +24,10 @@ def inspect_poster(path: str, config: CleanConfig) -> tuple[str, str]:
     with open(path, "rb") as f:
         data = f.read()
     digest = hashlib.sha256(data).hexdigest()
-    import io
     try:
-        with Image.open(io.BytesIO(data)) as image:
-            image.load()
-            width, height = image.size
-    except UnidentifiedImageError:
-        return "not an image", digest
-    except Exception as exc:  # any decoder failure: truncated, corrupt, bomb...
-        return f"corrupt image ({type(exc).__name__}: {exc})"[:160], digest
+        width, height = decode(data, path).size
+    except PosterError as exc:
+        return ("not an image" if exc.kind == "not_image" else f"corrupt image ({exc.detail})"[:160]), digest
     if width < config.min_width or height < config.min_height:
         return f"too small ({width}x{height} < {config.min_width}x{config.min_height})", digest
     return "", digest

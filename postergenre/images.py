@@ -1,6 +1,7 @@
 """Reading posters: every stage sees an RGB uint8 array, whatever the file held."""
 from __future__ import annotations
 
+import io
 import warnings
 from pathlib import Path
 
@@ -11,7 +12,16 @@ Image.MAX_IMAGE_PIXELS = 100_000_000  # posters are small; refuse decompression 
 
 
 class PosterError(ValueError):
-    """A poster file that cannot be used; the message names the file and why."""
+    """A poster that cannot be used; the message names the file and why.
+
+    kind is "missing", "not_image" or "corrupt"; detail says what the decoder raised.
+    """
+
+    def __init__(self, name, kind: str, detail: str = ""):
+        reason = {"missing": "file not found", "not_image": "not an image",
+                  "corrupt": f"cannot decode image ({detail})"}[kind]
+        super().__init__(f"{name}: {reason}")
+        self.kind, self.detail = kind, detail
 
 
 def to_rgb(image: Image.Image) -> Image.Image:
@@ -28,21 +38,29 @@ def to_rgb(image: Image.Image) -> Image.Image:
     return image.convert("RGB")
 
 
-def open_rgb(path: str | Path) -> Image.Image:
-    """Open and fully decode a poster as RGB, or raise PosterError naming the file."""
-    path = Path(path)
+def decode(source: str | Path | bytes, name: str | Path | None = None) -> Image.Image:
+    """Fully decode an image from a file or bytes (a header check alone misses truncated files).
+
+    Raises PosterError naming `name` (default: the path) and the kind of failure.
+    """
+    name = name if name is not None else source
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(path) as image:
-                image.load()  # a full decode: a header check alone misses truncated files
-                return to_rgb(image)
+            with Image.open(io.BytesIO(source) if isinstance(source, bytes) else source) as image:
+                image.load()
+                return image
     except FileNotFoundError:
-        raise PosterError(f"{path}: file not found") from None
+        raise PosterError(name, "missing") from None
     except UnidentifiedImageError:
-        raise PosterError(f"{path}: not an image") from None
-    except (OSError, SyntaxError, ValueError, Image.DecompressionBombWarning) as exc:
-        raise PosterError(f"{path}: cannot decode image ({exc})") from None
+        raise PosterError(name, "not_image") from None
+    except Exception as exc:  # any decoder failure (truncated, corrupt, bomb) means an unusable image
+        raise PosterError(name, "corrupt", f"{type(exc).__name__}: {exc}") from None
+
+
+def open_rgb(path: str | Path) -> Image.Image:
+    """Open and fully decode a poster as RGB, or raise PosterError naming the file."""
+    return to_rgb(decode(Path(path)))
 
 
 def load_rgb_array(path: str | Path, size: tuple[int, int] | None = None) -> np.ndarray:
@@ -55,10 +73,8 @@ def load_rgb_array(path: str | Path, size: tuple[int, int] | None = None) -> np.
 
 def decodes(data: bytes) -> bool:
     """True when bytes hold a fully decodable image."""
-    import io
     try:
-        with Image.open(io.BytesIO(data)) as image:
-            image.load()
+        decode(data, "<bytes>")
         return True
-    except Exception:  # any decoder failure means "not a usable image"
+    except PosterError:
         return False
