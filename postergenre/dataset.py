@@ -104,3 +104,16 @@ def make_dataset(frame: pd.DataFrame, vocabulary: list[str] | None, size: tuple[
     else:
         data = data.map(lambda x, y: (tf.cast(x, tf.float32), y))
     return data.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+
+
+def predict_images(model, frame: pd.DataFrame, size: tuple[int, int], fit: str = "crop", batch_size: int = 64,
+                   desc: str = "predict", progress: bool = False) -> np.ndarray:
+    """A model's outputs for every poster of `frame`, streamed a batch at a time through one compiled graph."""
+    import sys
+
+    from tqdm.auto import tqdm
+    data = make_dataset(frame, None, size, batch_size=batch_size, fit=fit)
+    run = tf.function(lambda x: model(x, training=False), reduce_retracing=True)
+    batches = [run(x).numpy() for x in tqdm(data, total=int(data.cardinality()), desc=desc, unit="batch",
+                                            file=sys.stdout, disable=not progress)]
+    return np.concatenate(batches) if batches else np.zeros((0, *model.output_shape[1:]), np.float32)

@@ -13,41 +13,33 @@ import pandas as pd
 
 from . import metrics
 from .config import Paths, UserError, VocabularyRules
-from .dataset import make_dataset
+from .dataset import predict_images
 from .io import read_csv, write_json
 
 BASELINE_TOPK = "baseline: 3 most frequent genres"
 BASELINE_PRIOR = "baseline: training prior"
-# metrics that get a bootstrap interval: (name, function of (y_true, scores, thresholds))
-BOOTSTRAPPED = {
-    "macro_ap": lambda y, s, t: metrics.fast_average_precision(y, s, "macro"),
-    "micro_ap": lambda y, s, t: metrics.fast_average_precision(y, s, "micro"),
-    "weighted_ap": lambda y, s, t: metrics.fast_average_precision(y, s, "weighted"),
-    "top3_hit_rate": lambda y, s, t: metrics.top_k_hit_rate(y, s, 3),
-    "top3_count": lambda y, s, t: metrics.top_k_count(y, s, 3),
-    "top_n_accuracy": lambda y, s, t: metrics.top_n_accuracy(y, s),
-    "precision_at_1": lambda y, s, t: metrics.precision_at_k(y, s, 1),
-    "precision_at_3": lambda y, s, t: metrics.precision_at_k(y, s, 3),
-    "micro_f1@0.5": lambda y, s, t: metrics.fast_threshold_metrics(y, s, 0.5)["micro_f1"],
-    "macro_f1@0.5": lambda y, s, t: metrics.fast_threshold_metrics(y, s, 0.5)["macro_f1"],
-    "micro_f1@tuned": lambda y, s, t: metrics.fast_threshold_metrics(y, s, t)["micro_f1"],
-    "macro_f1@tuned": lambda y, s, t: metrics.fast_threshold_metrics(y, s, t)["macro_f1"],
-    "samples_f1@tuned": lambda y, s, t: metrics.fast_threshold_metrics(y, s, t)["samples_f1"],
-    "hamming_loss@0.5": lambda y, s, t: metrics.fast_threshold_metrics(y, s, 0.5)["hamming_loss"],
-    "hamming_loss@tuned": lambda y, s, t: metrics.fast_threshold_metrics(y, s, t)["hamming_loss"],
-}
+
+
+def figures(y, s, t) -> dict:
+    """Every metric that gets a bootstrap interval, for labels y, scores s and per-genre thresholds t."""
+    at_half, tuned = metrics.fast_threshold_metrics(y, s, 0.5), metrics.fast_threshold_metrics(y, s, t)
+    return {"macro_ap": metrics.fast_average_precision(y, s, "macro"),
+            "micro_ap": metrics.fast_average_precision(y, s, "micro"),
+            "weighted_ap": metrics.fast_average_precision(y, s, "weighted"),
+            "top3_hit_rate": metrics.top_k_hit_rate(y, s, 3),
+            "top3_count": metrics.top_k_count(y, s, 3),
+            "top_n_accuracy": metrics.top_n_accuracy(y, s),
+            "precision_at_1": metrics.precision_at_k(y, s, 1),
+            "precision_at_3": metrics.precision_at_k(y, s, 3),
+            "micro_f1@0.5": at_half["micro_f1"], "macro_f1@0.5": at_half["macro_f1"],
+            "micro_f1@tuned": tuned["micro_f1"], "macro_f1@tuned": tuned["macro_f1"],
+            "samples_f1@tuned": tuned["samples_f1"],
+            "hamming_loss@0.5": at_half["hamming_loss"], "hamming_loss@tuned": tuned["hamming_loss"]}
 
 
 def predict_frame(trained, frame: pd.DataFrame, batch_size: int = 64, progress: bool = False) -> np.ndarray:
     """Genre probabilities for every poster of a table with a poster_path column."""
-    import tensorflow as tf
-    from tqdm.auto import tqdm
-
-    data = make_dataset(frame, None, trained.input_size, batch_size=batch_size, fit=trained.fit)
-    run = tf.function(lambda x: trained.model(x, training=False), reduce_retracing=True)
-    batches = [run(x).numpy() for x in tqdm(data, total=int(data.cardinality()), desc="predict", unit="batch",
-                                            disable=not progress)]
-    return np.concatenate(batches) if batches else np.zeros((0, len(trained.genres)))
+    return predict_images(trained.model, frame, trained.input_size, trained.fit, batch_size, progress=progress)
 
 
 def map_labels(frame: pd.DataFrame, vocabulary: dict) -> tuple[pd.DataFrame, np.ndarray, dict]:
@@ -101,19 +93,18 @@ def bootstrap(y_true, score_sets: dict, thresholds: dict, n_boot: int = 200, see
     """{model: {metric: [value, low, high]}}: 95% percentile intervals over resampled posters."""
     rng = np.random.default_rng(seed)
     n = len(y_true)
-    samples = {name: {m: [] for m in BOOTSTRAPPED} for name in score_sets}
+    samples = {name: [] for name in score_sets}
     for _ in range(n_boot):
         idx = rng.integers(0, n, n)
-        y = y_true[idx]
         for name, scores in score_sets.items():
-            for metric, fn in BOOTSTRAPPED.items():
-                samples[name][metric].append(fn(y, scores[idx], thresholds[name]))
+            samples[name].append(figures(y_true[idx], scores[idx], thresholds[name]))
     result = {}
     for name, scores in score_sets.items():
+        point = figures(y_true, scores, thresholds[name])
         result[name] = {}
-        for metric, fn in BOOTSTRAPPED.items():
-            low, high = np.nanpercentile(samples[name][metric], [2.5, 97.5])
-            result[name][metric] = [float(fn(y_true, scores, thresholds[name])), float(low), float(high)]
+        for metric in point:
+            low, high = np.nanpercentile([sample[metric] for sample in samples[name]], [2.5, 97.5])
+            result[name][metric] = [float(point[metric]), float(low), float(high)]
     return result
 
 
@@ -193,7 +184,7 @@ def markdown_report(result: dict) -> str:
                   f"genres the model does not know: {', '.join(mapping['unknown_genres']) or 'none'}.", ""]
     names = list(result["metrics"])
     lines += ["| metric | " + " | ".join(names) + " |", "|---" * (len(names) + 1) + "|"]
-    for metric in BOOTSTRAPPED:
+    for metric in result["metrics"][names[0]]:
         lines.append(f"| {metric} | " + " | ".join(format_ci(result["metrics"][n][metric]) for n in names) + " |")
     lines += ["", "## Per genre", "", "| genre | positives | AP | ROC-AUC | threshold |", "|---|---|---|---|---|"]
     for g in sorted(result["per_genre"], key=lambda g: -(g["ap"] or 0)):

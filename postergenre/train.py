@@ -21,11 +21,10 @@ import keras
 import numpy as np
 import pandas as pd
 import tensorflow as tf
-from tqdm.auto import tqdm
 
 from . import metrics
 from .config import SEED, Paths, UserError
-from .dataset import cache_key, make_dataset
+from .dataset import cache_key, make_dataset, predict_images
 from .encode import SPLITS, load_splits
 from .io import read_json, write_json
 from .losses import make_loss, oversample_indices
@@ -142,22 +141,14 @@ def _features(extractor: keras.Model, frame: pd.DataFrame, config: TrainConfig, 
     path = paths.cache / "features" / f"{key}.npy"
     if config.cache and path.exists():
         return np.load(path)
-    run = tf.function(lambda x: extractor(x, training=False), reduce_retracing=True)
-    data = make_dataset(frame, None, config.input_size, batch_size=config.batch_size, fit=config.fit)
-    batches = [run(x).numpy() for x in tqdm(data, total=int(data.cardinality()), desc=f"features {split}",
-                                            unit="batch", file=sys.stdout)]
-    features = np.concatenate(batches).astype(np.float32)
+    features = predict_images(extractor, frame, config.input_size, config.fit, config.batch_size,
+                              desc=f"features {split}", progress=True).astype(np.float32)
     if config.cache:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(".tmp.npy")
         np.save(tmp, features)
         tmp.replace(path)
     return features
-
-
-def _predict_images(model, frame, config) -> np.ndarray:
-    data = make_dataset(frame, None, config.input_size, batch_size=config.batch_size, fit=config.fit)
-    return model.predict(data, verbose=0)
 
 
 def train(config: TrainConfig, paths: Paths | None = None) -> Path:
@@ -203,7 +194,7 @@ def train(config: TrainConfig, paths: Paths | None = None) -> Path:
             val = make_dataset(frames["val"], vocabulary, config.input_size, config.batch_size, fit=config.fit)
             _fit(model, folder, "finetune", config.patience, data, validation_data=val,
                  epochs=config.fine_tune_epochs, shuffle=False)  # the dataset shuffles itself
-            val_scores = _predict_images(model, frames["val"], config)
+            val_scores = predict_images(model, frames["val"], config.input_size, config.fit, config.batch_size)
         else:
             val_scores = head.predict(features["val"], verbose=0)
     else:
@@ -218,7 +209,7 @@ def train(config: TrainConfig, paths: Paths | None = None) -> Path:
                            cache_dir=cache)
         _fit(model, folder, "main", config.patience, data, validation_data=val, epochs=config.epochs,
              shuffle=False)  # the dataset shuffles itself
-        val_scores = _predict_images(model, frames["val"], config)
+        val_scores = predict_images(model, frames["val"], config.input_size, config.fit, config.batch_size)
 
     seconds = time.perf_counter() - start
     thresholds = metrics.tune_thresholds(labels["val"], val_scores)
@@ -226,6 +217,7 @@ def train(config: TrainConfig, paths: Paths | None = None) -> Path:
     val_metrics.update(metrics.threshold_metrics(labels["val"], val_scores, thresholds))
     vocabulary_info = {**read_json(paths.genres_json), "genres": vocabulary,
                        "train_prior": labels["train"].mean(axis=0).round(6).tolist()}
+    extra["train_posters"] = len(frames["train"])
     save_model_folder(folder, model, vocabulary_info, thresholds, config, paths, seconds, val_metrics, extra)
     print(f"{config.name}: validation macro AP {val_metrics['macro_ap']:.3f}, top-3 hit rate "
           f"{val_metrics['top3_hit_rate']:.3f} in {seconds:.0f}s -> {folder}")
@@ -244,8 +236,6 @@ def save_model_folder(folder, model, vocabulary_info, thresholds, config, paths,
     manifest = build_manifest(config, [paths.split_csv(s) for s in SPLITS], model=config.model,
                               input_size=list(config.input_size), fit=config.fit,
                               full_model=bool(config.fine_tune_epochs) or config.model not in PRETRAINED,
-                              train_posters=len(pd.read_csv(paths.split_csv("train"))) if not config.limit
-                              else config.limit,
                               training_seconds=round(seconds, 1), validation_metrics=val_metrics, **extra)
     write_json(manifest, folder / "manifest.json")
 
