@@ -12,10 +12,13 @@ import numpy as np
 import pandas as pd
 
 
-def _save(fig, folder: Path | None, name: str):
+def _finish(fig, folder: Path | None, name: str, dpi: int = 110):
+    """Save the figure (when a folder is given); close it when nothing displays it (headless Agg)."""
     if folder is not None:
         folder.mkdir(parents=True, exist_ok=True)
-        fig.savefig(folder / name, dpi=110, bbox_inches="tight")
+        fig.savefig(folder / name, dpi=dpi, bbox_inches="tight")
+    if matplotlib.get_backend().lower() == "agg":
+        plt.close(fig)
     return fig
 
 
@@ -26,7 +29,7 @@ def genre_frequency(table: pd.DataFrame, vocabulary: list[str], folder: Path | N
     ax.set(title=f"Posters per genre (n={len(table)})", xlabel="posters")
     for y, v in enumerate(counts.values):
         ax.text(v, y, f" {v / len(table):.1%}", va="center", fontsize=8)
-    return _save(fig, folder, "genre_frequency.png")
+    return _finish(fig, folder, "genre_frequency.png")
 
 
 def genres_per_poster(table: pd.DataFrame, vocabulary: list[str], folder: Path | None = None):
@@ -35,7 +38,7 @@ def genres_per_poster(table: pd.DataFrame, vocabulary: list[str], folder: Path |
     ax.bar(per_poster.index.astype(str), per_poster.values, color="tab:green")
     ax.set(title=f"Genres per poster (mean {table[vocabulary].sum(axis=1).mean():.2f})",
            xlabel="number of genres", ylabel="posters")
-    return _save(fig, folder, "genres_per_poster.png")
+    return _finish(fig, folder, "genres_per_poster.png")
 
 
 def cooccurrence(table: pd.DataFrame, vocabulary: list[str], folder: Path | None = None):
@@ -48,16 +51,12 @@ def cooccurrence(table: pd.DataFrame, vocabulary: list[str], folder: Path | None
     ax.set_yticks(range(len(vocabulary)), vocabulary)
     ax.set_title("Genre co-occurrence: P(column | row)")
     fig.colorbar(image, ax=ax, shrink=0.8)
-    return _save(fig, folder, "genre_cooccurrence.png")
+    return _finish(fig, folder, "genre_cooccurrence.png")
 
 
 def save_encode_figures(table: pd.DataFrame, vocabulary: list[str], folder: Path) -> list:
-    figures = [genre_frequency(table, vocabulary, folder), genres_per_poster(table, vocabulary, folder),
-               cooccurrence(table, vocabulary, folder)]
-    if matplotlib.get_backend().lower() == "agg":
-        for fig in figures:
-            plt.close(fig)
-    return figures
+    return [genre_frequency(table, vocabulary, folder), genres_per_poster(table, vocabulary, folder),
+            cooccurrence(table, vocabulary, folder)]
 
 
 def training_curves(histories: dict[str, pd.DataFrame], path: Path | None = None):
@@ -74,19 +73,8 @@ def training_curves(histories: dict[str, pd.DataFrame], path: Path | None = None
             ax.set(title=f"{phase}: {label}", xlabel="epoch")
             ax.legend()
     fig.tight_layout()
-    if path is not None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fig.savefig(path, dpi=100)
-    if matplotlib.get_backend().lower() == "agg":
-        plt.close(fig)
-    return fig
+    return _finish(fig, path and path.parent, path and path.name, dpi=100)
 
-
-def _finish(fig, folder: Path | None, name: str):
-    _save(fig, folder, name)
-    if matplotlib.get_backend().lower() == "agg":
-        plt.close(fig)
-    return fig
 
 
 def ap_vs_frequency(per_genre: pd.DataFrame, folder: Path | None = None):
@@ -202,9 +190,4 @@ def prediction_figure(image: np.ndarray, row: dict, trained, heatmaps: dict, pat
         ax.set_title(f"Grad-CAM: {genre} ({row[f'p_{genre}']:.2f})", fontsize=9)
         ax.axis("off")
     fig.tight_layout()
-    if path is not None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fig.savefig(path, dpi=100, bbox_inches="tight")
-    if matplotlib.get_backend().lower() == "agg":
-        plt.close(fig)
-    return fig
+    return _finish(fig, path and path.parent, path and path.name, dpi=100)
