@@ -25,8 +25,14 @@ def check_model_name(name: str) -> str:
     return name
 
 
+CUSTOM_CNN_MIN_SIDE = 76  # 76 -> 72 -> 36 -> 32 -> 16 -> 12 -> 6 -> 2 -> 1 through the four blocks
+
+
 def custom_cnn(n_genres: int, input_size=(200, 150)) -> keras.Model:
     """The seeds' CNN: four Conv 5x5 blocks (16, 32, 64, 64), Dense 128 and 64, one sigmoid per genre."""
+    if min(input_size) < CUSTOM_CNN_MIN_SIDE:
+        raise UserError(f"input size {input_size[0]}x{input_size[1]} is too small for custom_cnn: its four "
+                        f"unpadded 5x5 conv + 2x2 pool blocks need at least {CUSTOM_CNN_MIN_SIDE} pixels a side")
     inputs = keras.Input((*input_size, 3), name="image")
     x = layers.Rescaling(1 / 255.0, name="scale_to_unit")(inputs)
     for i, filters in enumerate((16, 32, 64, 64), start=1):

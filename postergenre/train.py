@@ -23,14 +23,14 @@ import pandas as pd
 import tensorflow as tf
 
 from . import metrics
+from .checkpoint import TrainingState
 from .config import SEED, Paths, UserError
 from .dataset import cache_key, make_dataset, predict_images
 from .encode import SPLITS, load_splits
 from .io import read_json, write_json
 from .losses import make_loss, oversample_indices
 from .manifest import build_manifest
-from .models import (DEFAULT_SIZE, PRETRAINED, backbone, check_model_name, classification_head, custom_cnn,
-                     unfreeze_top)
+from .models import DEFAULT_SIZE, PRETRAINED, backbone, check_model_name, classification_head, custom_cnn, unfreeze_top
 
 MONITOR = "val_pr_auc"  # PR-AUC over genres, Keras' streaming estimate of macro average precision
 
@@ -77,23 +77,17 @@ def _metrics():
             keras.metrics.AUC(curve="ROC", multi_label=True, name="roc_auc")]
 
 
-def _callbacks(folder: Path, phase: str, patience: int) -> tuple[list, Path]:
-    backup = folder / f"backup_{phase}"
+def _callbacks(folder: Path, phase: str, patience: int) -> tuple[list, TrainingState]:
     history = folder / ("history.csv" if phase == "main" else f"history_{phase}.csv")
-    if not backup.exists():
+    early_stopping = keras.callbacks.EarlyStopping(monitor=MONITOR, mode="max", patience=patience)
+    reduce_lr = keras.callbacks.ReduceLROnPlateau(monitor=MONITOR, mode="max", factor=0.3,
+                                                  patience=max(1, patience // 2))
+    state = TrainingState(folder / f"backup_{phase}", MONITOR, restores=[early_stopping, reduce_lr])
+    if not state.resuming:
         history.unlink(missing_ok=True)  # a fresh run; a resumed one appends
-    else:
-        print(f"resuming {phase} training from {backup}")
-    # The log and the best checkpoint are written before the backup: a kill between them
-    # repeats an epoch on resume (read_history keeps the last row of an epoch) rather than losing one.
-    return [
-        keras.callbacks.CSVLogger(str(history), append=True),
-        keras.callbacks.ModelCheckpoint(str(folder / f"best_{phase}.keras"), monitor=MONITOR, mode="max",
-                                        save_best_only=True),
-        keras.callbacks.EarlyStopping(monitor=MONITOR, mode="max", patience=patience),
-        keras.callbacks.ReduceLROnPlateau(monitor=MONITOR, mode="max", factor=0.3, patience=max(1, patience // 2)),
-        keras.callbacks.BackupAndRestore(str(backup)),
-    ], backup
+    # The log is written before the state: a kill between them repeats an epoch on resume
+    # (read_history keeps the last row of an epoch) rather than losing one.
+    return [keras.callbacks.CSVLogger(str(history), append=True), early_stopping, reduce_lr, state], state
 
 
 def _save_weights_only_model(model: keras.Model, path: Path) -> None:
@@ -109,20 +103,16 @@ def read_history(path: Path) -> pd.DataFrame:
     return history.drop_duplicates("epoch", keep="last").sort_values("epoch").reset_index(drop=True)
 
 
-def _fit(model, folder, phase, patience, *args, **kwargs):
-    callbacks, backup = _callbacks(folder, phase, patience)
-    resuming = backup.exists()
-    try:
-        model.fit(*args, callbacks=callbacks, verbose=1 if sys.stdout.isatty() else 2, **kwargs)
-    except (OSError, ValueError, tf.errors.OpError) as exc:
-        if resuming:
-            raise UserError(f"{backup}: cannot resume from this backup ({type(exc).__name__}: "
-                            f"{str(exc).splitlines()[0][:150]}); delete it to start over") from None
-        raise
-    best = folder / f"best_{phase}.keras"
-    if best.exists():
-        model.set_weights(_load(best).get_weights())
-    best.unlink(missing_ok=True)
+def _fit(model, folder, phase, patience, *args, **kwargs) -> float:
+    """model.fit that resumes a killed run and leaves the model at its best epoch by MONITOR.
+
+    Returns the seconds that earlier, killed runs of this training spent, so the time reported is the whole.
+    """
+    callbacks, state = _callbacks(folder, phase, patience)
+    model.fit(*args, callbacks=callbacks, verbose=1 if sys.stdout.isatty() else 2, **kwargs)
+    state.restore_best()
+    state.finish()
+    return state.earlier_seconds
 
 
 def _load(path: Path) -> keras.Model:
@@ -176,9 +166,9 @@ def train(config: TrainConfig, paths: Paths | None = None) -> Path:
             head.compile(keras.optimizers.Adam(config.learning_rate), make_loss(config.loss, labels["train"]),
                          metrics=_metrics())
         head_start = time.perf_counter()
-        _fit(head, folder, "main", config.patience, features["train"][order], labels["train"][order],
-             validation_data=(features["val"], labels["val"]), epochs=config.epochs,
-             batch_size=config.batch_size, shuffle=True)
+        earlier = _fit(head, folder, "main", config.patience, features["train"][order], labels["train"][order],
+                       validation_data=(features["val"], labels["val"]), epochs=config.epochs,
+                       batch_size=config.batch_size, shuffle=True)
         extra["head_seconds"] = round(time.perf_counter() - head_start, 1)
         _save_weights_only_model(head, folder / "head.keras")
         with strategy.scope():
@@ -192,8 +182,8 @@ def train(config: TrainConfig, paths: Paths | None = None) -> Path:
             data = make_dataset(train_frame, vocabulary, config.input_size, config.batch_size, training=True,
                                 fit=config.fit, cache_dir=paths.cache / "images" if config.cache else None)
             val = make_dataset(frames["val"], vocabulary, config.input_size, config.batch_size, fit=config.fit)
-            _fit(model, folder, "finetune", config.patience, data, validation_data=val,
-                 epochs=config.fine_tune_epochs, shuffle=False)  # the dataset shuffles itself
+            earlier += _fit(model, folder, "finetune", config.patience, data, validation_data=val,
+                            epochs=config.fine_tune_epochs, shuffle=False)  # the dataset shuffles itself
             val_scores = predict_images(model, frames["val"], config.input_size, config.fit, config.batch_size)
         else:
             val_scores = head.predict(features["val"], verbose=0)
@@ -207,11 +197,12 @@ def train(config: TrainConfig, paths: Paths | None = None) -> Path:
                             training=True, fit=config.fit, cache_dir=cache)
         val = make_dataset(frames["val"], vocabulary, config.input_size, config.batch_size, fit=config.fit,
                            cache_dir=cache)
-        _fit(model, folder, "main", config.patience, data, validation_data=val, epochs=config.epochs,
-             shuffle=False)  # the dataset shuffles itself
+        earlier = _fit(model, folder, "main", config.patience, data, validation_data=val, epochs=config.epochs,
+                       shuffle=False)  # the dataset shuffles itself
         val_scores = predict_images(model, frames["val"], config.input_size, config.fit, config.batch_size)
 
-    seconds = time.perf_counter() - start
+    extra["seconds_in_killed_runs"] = round(earlier, 1)
+    seconds = time.perf_counter() - start + earlier
     thresholds = metrics.tune_thresholds(labels["val"], val_scores)
     val_metrics = metrics.headline(labels["val"], val_scores)
     val_metrics.update(metrics.threshold_metrics(labels["val"], val_scores, thresholds))

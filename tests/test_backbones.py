@@ -88,3 +88,9 @@ def test_custom_cnn_is_the_seeds_architecture():
     assert model.input_shape == (None, 200, 150, 3) and model.output_shape == (None, 17)
     assert [layer.units for layer in model.layers if layer.__class__.__name__ == "Dense"] == [128, 64, 17]
     assert model.layers[-1].activation.__name__ == "sigmoid"
+
+
+def test_custom_cnn_names_an_input_too_small_for_it():
+    assert custom_cnn(3, (76, 76)).output_shape == (None, 3)  # the smallest side that still fits
+    with pytest.raises(UserError, match="input size 96x64 is too small for custom_cnn.*at least 76"):
+        custom_cnn(3, (96, 64))

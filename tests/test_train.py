@@ -88,18 +88,22 @@ def test_killed_training_resumes_where_it_stopped(encoded_project, tmp_path):
     assert (paths.models / "custom_cnn" / "backup_main").exists()
     result = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-2000:]
-    assert "resuming main training" in result.stdout
+    assert "resuming at epoch" in result.stdout
     assert f"Epoch {len(done) + 1}/6" in result.stdout or f"Epoch {len(done)}/6" in result.stdout
     assert "Epoch 1/6" not in result.stdout, "a resumed run must not start over"
     assert read_history(history).epoch.tolist() == list(range(6))
+    manifest = json.loads((paths.models / "custom_cnn" / "manifest.json").read_text())
+    assert 0 < manifest["seconds_in_killed_runs"] < manifest["training_seconds"]
 
 
 def test_corrupt_backup_is_named_on_resume(encoded_project, tmp_path):
     paths = clone_project(encoded_project, tmp_path)
     backup = paths.models / "custom_cnn" / "backup_main"
     backup.mkdir(parents=True)
-    (backup / "training_metadata.json").write_text('{"epoch": 1}')
-    (backup / "latest.weights.h5").write_bytes(b"this is not an HDF5 file")
+    (backup / "state.json").write_text(json.dumps({"epoch": 1, "latest": "epoch_0001.weights.h5", "best": 0.5,
+                                                   "best_file": "epoch_0001.weights.h5", "seconds": 1.0,
+                                                   "callbacks": [{}, {}]}))
+    (backup / "epoch_0001.weights.h5").write_bytes(b"this is not an HDF5 file")
     result = subprocess.run(_cli(paths.root, "--model", "custom_cnn", "--epochs", "2", "--input-size", "128x96"),
                             capture_output=True, text=True, timeout=300)
     assert result.returncode == 2

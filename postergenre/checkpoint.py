@@ -1,0 +1,97 @@
+"""Training state that survives a kill at any moment.
+
+Keras' BackupAndRestore and ModelCheckpoint write their files in place, so a kill
+during a write leaves a file that cannot be read, and a resumed run forgets the
+best score so far and the patience counters. Here each epoch's weights go to a
+new file, and one small JSON file, replaced atomically, says which files are
+current, the next epoch, the best score and the counters of the callbacks given.
+"""
+from __future__ import annotations
+
+import math
+import time
+from pathlib import Path
+
+import keras
+
+from .config import UserError
+from .io import read_json, write_json
+
+STATE = "state.json"
+COUNTERS = ("best", "wait", "cooldown_counter")  # what EarlyStopping and ReduceLROnPlateau remember
+
+
+class TrainingState(keras.callbacks.Callback):
+    """Back up every epoch, keep the best weights by `monitor` (higher is better), resume after a kill.
+
+    Put it after the callbacks it restores: Keras resets them in on_train_begin, in list order.
+    """
+
+    def __init__(self, folder: Path, monitor: str, restores: list[keras.callbacks.Callback] = ()):
+        super().__init__()
+        self.folder = Path(folder)
+        self.monitor = monitor
+        self.restores = list(restores)
+        self.best = -math.inf
+        self.best_file: str | None = None
+        self.earlier_seconds = 0.0  # epoch time spent by the runs that were killed
+        self._began = time.perf_counter()
+
+    @property
+    def resuming(self) -> bool:
+        return (self.folder / STATE).exists()
+
+    def on_train_begin(self, logs=None):
+        self._began = time.perf_counter()
+        if not self.resuming:
+            return
+        state = read_json(self.folder / STATE)
+        try:
+            if self.model.optimizer is not None and not self.model.optimizer.built:
+                self.model.optimizer.build(self.model.trainable_variables)
+            self.model.load_weights(self.folder / state["latest"])
+            self.best, self.best_file = state["best"], state["best_file"]
+            self.earlier_seconds = state["seconds"]
+            for callback, counters in zip(self.restores, state["callbacks"], strict=True):
+                for name, value in counters.items():
+                    setattr(callback, name, value)
+        except Exception as exc:  # a damaged backup can fail in h5py, keras or here
+            raise UserError(f"{self.folder}: cannot resume from this backup ({type(exc).__name__}: "
+                            f"{str(exc).splitlines()[0][:150] if str(exc) else exc!r}); "
+                            "delete it to start over") from None
+        self.model._initial_epoch = state["epoch"]  # the hook Keras' own BackupAndRestore uses
+        print(f"resuming at epoch {state['epoch'] + 1} from {self.folder} (best {self.monitor} {self.best:.4f})")
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.folder.mkdir(parents=True, exist_ok=True)
+        latest = f"epoch_{epoch + 1:04d}.weights.h5"
+        self.model.save_weights(self.folder / latest, overwrite=True)
+        score = (logs or {}).get(self.monitor)
+        if score is not None and score > self.best:
+            self.best, self.best_file = float(score), latest
+        write_json({"epoch": epoch + 1, "latest": latest, "best": self.best, "best_file": self.best_file,
+                    "seconds": self.earlier_seconds + time.perf_counter() - self._began,
+                    "callbacks": [{name: _plain(getattr(c, name)) for name in COUNTERS if hasattr(c, name)}
+                                  for c in self.restores]},
+                    self.folder / STATE)
+        keep = {STATE, latest, self.best_file}
+        for path in self.folder.iterdir():
+            if path.name not in keep:
+                path.unlink(missing_ok=True)
+
+    def restore_best(self) -> None:
+        """Load the best weights seen (over all runs of this training) into the model."""
+        if self.best_file:
+            self.model.load_weights(self.folder / self.best_file)
+
+    def finish(self) -> None:
+        """Training is over: the next run starts fresh."""
+        if self.folder.exists():
+            for path in self.folder.iterdir():
+                path.unlink()
+            self.folder.rmdir()
+
+
+def _plain(value):
+    """Callback counters as JSON numbers (Keras keeps some as numpy or tensor scalars)."""
+    return None if value is None else float(value)
