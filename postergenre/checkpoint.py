@@ -25,6 +25,7 @@ class TrainingState(keras.callbacks.Callback):
     """Back up every epoch, keep the best weights by `monitor` (higher is better), resume after a kill.
 
     Put it after the callbacks it restores: Keras resets them in on_train_begin, in list order.
+    Call finish() once the trained model is saved; until then a re-run skips a finished training.
     """
 
     def __init__(self, folder: Path, monitor: str, restores: list[keras.callbacks.Callback] = ()):
@@ -36,6 +37,7 @@ class TrainingState(keras.callbacks.Callback):
         self.best_file: str | None = None
         self.earlier_seconds = 0.0  # epoch time spent by the runs that were killed
         self._began = time.perf_counter()
+        self._state: dict = {}
 
     @property
     def resuming(self) -> bool:
@@ -59,8 +61,13 @@ class TrainingState(keras.callbacks.Callback):
             raise UserError(f"{self.folder}: cannot resume from this backup ({type(exc).__name__}: "
                             f"{str(exc).splitlines()[0][:150] if str(exc) else exc!r}); "
                             "delete it to start over") from None
-        self.model._initial_epoch = state["epoch"]  # the hook Keras' own BackupAndRestore uses
-        print(f"resuming at epoch {state['epoch'] + 1} from {self.folder} (best {self.monitor} {self.best:.4f})")
+        self._state = state
+        # the hook Keras' own BackupAndRestore uses; a finished training runs no epoch at all
+        self.model._initial_epoch = self.params["epochs"] if state["finished"] else state["epoch"]
+        if state["finished"]:
+            print(f"{self.folder}: this training finished in an earlier run; keeping its best epoch")
+        else:
+            print(f"resuming at epoch {state['epoch'] + 1} from {self.folder} (best {self.monitor} {self.best:.4f})")
 
     def on_epoch_end(self, epoch, logs=None):
         self.folder.mkdir(parents=True, exist_ok=True)
@@ -69,15 +76,24 @@ class TrainingState(keras.callbacks.Callback):
         score = (logs or {}).get(self.monitor)
         if score is not None and score > self.best:
             self.best, self.best_file = float(score), latest
-        write_json({"epoch": epoch + 1, "latest": latest, "best": self.best, "best_file": self.best_file,
-                    "seconds": self.earlier_seconds + time.perf_counter() - self._began,
-                    "callbacks": [{name: _plain(getattr(c, name)) for name in COUNTERS if hasattr(c, name)}
-                                  for c in self.restores]},
-                    self.folder / STATE)
+        self._publish(epoch=epoch + 1, latest=latest, finished=False)
         keep = {STATE, latest, self.best_file}
         for path in self.folder.iterdir():
             if path.name not in keep:
                 path.unlink(missing_ok=True)
+
+    def on_train_end(self, logs=None):
+        self.model._initial_epoch = None
+        if self._state:  # kept until finish(): a kill before the model is saved must not retrain
+            self._publish(finished=True)
+
+    def _publish(self, **changes) -> None:
+        """Replace state.json atomically: it names the weights files, so they are complete before it."""
+        self._state = {**self._state, **changes, "best": self.best, "best_file": self.best_file,
+                       "seconds": self.earlier_seconds + time.perf_counter() - self._began,
+                       "callbacks": [{name: _plain(getattr(c, name)) for name in COUNTERS if hasattr(c, name)}
+                                     for c in self.restores]}
+        write_json(self._state, self.folder / STATE)
 
     def restore_best(self) -> None:
         """Load the best weights seen (over all runs of this training) into the model."""
@@ -85,7 +101,8 @@ class TrainingState(keras.callbacks.Callback):
             self.model.load_weights(self.folder / self.best_file)
 
     def finish(self) -> None:
-        """Training is over: the next run starts fresh."""
+        """The trained model is saved: the next run starts fresh."""
+        (self.folder / STATE).unlink(missing_ok=True)  # first: a kill in here must not leave it naming lost files
         if self.folder.exists():
             for path in self.folder.iterdir():
                 path.unlink()

@@ -6,7 +6,17 @@ import os
 import sys
 from pathlib import Path
 
-from .config import LOSSES, MODELS, SHARED_SAMPLE, CleanConfig, DownloadConfig, Paths, SplitConfig, UserError, VocabularyRules
+from .config import (
+    LOSSES,
+    MODELS,
+    SHARED_SAMPLE,
+    CleanConfig,
+    DownloadConfig,
+    Paths,
+    SplitConfig,
+    UserError,
+    VocabularyRules,
+)
 
 
 def _pairs(values: list[str] | None, flag: str) -> dict[str, str]:

@@ -10,7 +10,7 @@ from sklearn.preprocessing import MultiLabelBinarizer
 
 from .config import Paths, SplitConfig, UserError, VocabularyRules
 from .get_data import MOVIE_COLUMNS
-from .io import read_csv, write_csv, write_json, frame_hash
+from .io import frame_hash, read_csv, write_csv, write_json
 
 SPLITS = ("train", "val", "test")
 BASE_COLUMNS = ["id", "title", "year", "genres", "poster_path"]

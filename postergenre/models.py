@@ -9,6 +9,7 @@ from keras import layers
 
 from .config import MODELS, UserError
 from .config import PRETRAINED_MODELS as PRETRAINED
+
 DEFAULT_SIZE = {"custom_cnn": (200, 150), "efficientnet_lite0": (224, 152), "vgg16": (224, 160),
                 "densenet121": (224, 160)}
 # files Keras itself downloads into ~/.keras/models on a machine with internet

@@ -101,6 +101,7 @@ def gradcam(trained, image: np.ndarray, genre: int | str) -> np.ndarray:
     """A heatmap (image height x width, 0..1) of where the evidence for one genre lies."""
     import keras
     import tensorflow as tf
+
     from .models import LAST_CONV
 
     index = trained.genres.index(genre) if isinstance(genre, str) else int(genre)

@@ -103,16 +103,15 @@ def read_history(path: Path) -> pd.DataFrame:
     return history.drop_duplicates("epoch", keep="last").sort_values("epoch").reset_index(drop=True)
 
 
-def _fit(model, folder, phase, patience, *args, **kwargs) -> float:
+def _fit(model, folder, phase, patience, *args, **kwargs) -> TrainingState:
     """model.fit that resumes a killed run and leaves the model at its best epoch by MONITOR.
 
-    Returns the seconds that earlier, killed runs of this training spent, so the time reported is the whole.
+    The returned state knows the time earlier, killed runs spent; finish() it once the model is saved.
     """
     callbacks, state = _callbacks(folder, phase, patience)
     model.fit(*args, callbacks=callbacks, verbose=1 if sys.stdout.isatty() else 2, **kwargs)
     state.restore_best()
-    state.finish()
-    return state.earlier_seconds
+    return state
 
 
 def _load(path: Path) -> keras.Model:
@@ -166,9 +165,9 @@ def train(config: TrainConfig, paths: Paths | None = None) -> Path:
             head.compile(keras.optimizers.Adam(config.learning_rate), make_loss(config.loss, labels["train"]),
                          metrics=_metrics())
         head_start = time.perf_counter()
-        earlier = _fit(head, folder, "main", config.patience, features["train"][order], labels["train"][order],
+        states = [_fit(head, folder, "main", config.patience, features["train"][order], labels["train"][order],
                        validation_data=(features["val"], labels["val"]), epochs=config.epochs,
-                       batch_size=config.batch_size, shuffle=True)
+                       batch_size=config.batch_size, shuffle=True)]
         extra["head_seconds"] = round(time.perf_counter() - head_start, 1)
         _save_weights_only_model(head, folder / "head.keras")
         with strategy.scope():
@@ -182,8 +181,8 @@ def train(config: TrainConfig, paths: Paths | None = None) -> Path:
             data = make_dataset(train_frame, vocabulary, config.input_size, config.batch_size, training=True,
                                 fit=config.fit, cache_dir=paths.cache / "images" if config.cache else None)
             val = make_dataset(frames["val"], vocabulary, config.input_size, config.batch_size, fit=config.fit)
-            earlier += _fit(model, folder, "finetune", config.patience, data, validation_data=val,
-                            epochs=config.fine_tune_epochs, shuffle=False)  # the dataset shuffles itself
+            states.append(_fit(model, folder, "finetune", config.patience, data, validation_data=val,
+                               epochs=config.fine_tune_epochs, shuffle=False))  # the dataset shuffles itself
             val_scores = predict_images(model, frames["val"], config.input_size, config.fit, config.batch_size)
         else:
             val_scores = head.predict(features["val"], verbose=0)
@@ -197,10 +196,11 @@ def train(config: TrainConfig, paths: Paths | None = None) -> Path:
                             training=True, fit=config.fit, cache_dir=cache)
         val = make_dataset(frames["val"], vocabulary, config.input_size, config.batch_size, fit=config.fit,
                            cache_dir=cache)
-        earlier = _fit(model, folder, "main", config.patience, data, validation_data=val, epochs=config.epochs,
-                       shuffle=False)  # the dataset shuffles itself
+        states = [_fit(model, folder, "main", config.patience, data, validation_data=val, epochs=config.epochs,
+                       shuffle=False)]  # the dataset shuffles itself
         val_scores = predict_images(model, frames["val"], config.input_size, config.fit, config.batch_size)
 
+    earlier = sum(state.earlier_seconds for state in states)
     extra["seconds_in_killed_runs"] = round(earlier, 1)
     seconds = time.perf_counter() - start + earlier
     thresholds = metrics.tune_thresholds(labels["val"], val_scores)
@@ -210,6 +210,8 @@ def train(config: TrainConfig, paths: Paths | None = None) -> Path:
                        "train_prior": labels["train"].mean(axis=0).round(6).tolist()}
     extra["train_posters"] = len(frames["train"])
     save_model_folder(folder, model, vocabulary_info, thresholds, config, paths, seconds, val_metrics, extra)
+    for state in states:
+        state.finish()
     print(f"{config.name}: validation macro AP {val_metrics['macro_ap']:.3f}, top-3 hit rate "
           f"{val_metrics['top3_hit_rate']:.3f} in {seconds:.0f}s -> {folder}")
     return folder

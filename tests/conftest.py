@@ -7,7 +7,7 @@ import pytest
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from postergenre.config import Paths, SHARED_SAMPLE  # noqa: E402
+from postergenre.config import SHARED_SAMPLE, Paths  # noqa: E402
 
 SHARED_DATA = SHARED_SAMPLE.parent
 

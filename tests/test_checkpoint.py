@@ -46,8 +46,8 @@ class Kill(keras.callbacks.Callback):
             raise KeyboardInterrupt("killed")
 
 
-def _fit(model, folder, record, *extra):
-    early = keras.callbacks.EarlyStopping(monitor="score", mode="max", patience=10)
+def _fit(model, folder, record, *extra, patience=10):
+    early = keras.callbacks.EarlyStopping(monitor="score", mode="max", patience=patience)
     state = TrainingState(folder, "score", restores=[early])
     x, y = _data()
     model.fit(x, y, epochs=EPOCHS, batch_size=16, verbose=0, shuffle=False,
@@ -103,9 +103,25 @@ def test_a_kill_during_a_write_leaves_the_previous_backup_usable(tmp_path, monke
     assert {p.name for p in tmp_path.iterdir()} == {STATE, "epoch_0006.weights.h5"}, "stale files are removed"
 
 
+def test_a_kill_after_training_but_before_the_model_is_saved_does_not_retrain(tmp_path):
+    scores = [0.1, 0.3, 0.9, 0.2, 0.4, 0.5]
+    first = Scores(scores)
+    _fit(_model(), tmp_path, first, patience=2)  # stops early after epoch 4; then killed before finish()
+    assert sorted(first.weights) == [0, 1, 2, 3, 4]
+    assert json.loads((tmp_path / STATE).read_text())["finished"] is True
+
+    model, second = _model(), Scores(scores)
+    state, _ = _fit(model, tmp_path, second, patience=2)
+    assert second.weights == {}, "a finished training must run no epoch again"
+    state.restore_best()
+    for restored, best in zip(model.get_weights(), first.weights[2], strict=True):
+        np.testing.assert_array_equal(restored, best)
+
+
 def test_a_damaged_backup_is_named(tmp_path):
     (tmp_path / STATE).write_text(json.dumps({"epoch": 2, "latest": "epoch_0002.weights.h5", "best": 0.5,
-                                              "best_file": "epoch_0002.weights.h5", "seconds": 1.0, "callbacks": [{}]}))
+                                              "best_file": "epoch_0002.weights.h5", "seconds": 1.0, "finished": False,
+                                              "callbacks": [{}]}))
     (tmp_path / "epoch_0002.weights.h5").write_bytes(b"\x89HDF\r\n\x1a\n truncated")
     with pytest.raises(UserError, match=f"{tmp_path}: cannot resume from this backup.*delete it to start over"):
         _fit(_model(), tmp_path, Scores([0.0] * EPOCHS))

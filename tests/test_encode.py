@@ -25,8 +25,8 @@ def test_vocabulary_rules():
 
 @pytest.fixture(scope="module")
 def encoded(tmp_path_factory):
-    from tests.conftest import require_shared
     from postergenre.config import Paths
+    from tests.conftest import require_shared
     sample = require_shared()
     project = Paths.default(tmp_path_factory.mktemp("encode") / "project")
     labels = pd.read_csv(sample / "labels.csv", dtype=str).head(2000)

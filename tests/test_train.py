@@ -102,7 +102,7 @@ def test_corrupt_backup_is_named_on_resume(encoded_project, tmp_path):
     backup.mkdir(parents=True)
     (backup / "state.json").write_text(json.dumps({"epoch": 1, "latest": "epoch_0001.weights.h5", "best": 0.5,
                                                    "best_file": "epoch_0001.weights.h5", "seconds": 1.0,
-                                                   "callbacks": [{}, {}]}))
+                                                   "finished": False, "callbacks": [{}, {}]}))
     (backup / "epoch_0001.weights.h5").write_bytes(b"this is not an HDF5 file")
     result = subprocess.run(_cli(paths.root, "--model", "custom_cnn", "--epochs", "2", "--input-size", "128x96"),
                             capture_output=True, text=True, timeout=300)
