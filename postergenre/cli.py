@@ -72,7 +72,7 @@ def cmd_evaluate(args, paths):
         if result["mapping"]["posters_without_known_genres"]:
             print(f"  posters with none of the model's genres, left out: "
                   f"{result['mapping']['posters_without_known_genres']}")
-    print("\n95% bootstrap confidence intervals in brackets:")
+    print("\n95% bias-corrected bootstrap intervals in brackets:")
     print(comparison.to_string())
 
 

@@ -43,8 +43,14 @@ def data_hash(files: list[Path]) -> str:
     return digest.hexdigest()[:16]
 
 
-def build_manifest(config, data_files: list[Path], **extra) -> dict:
+def project_relative(path: Path, root: Path) -> str:
+    """A path as the manifest shows it: relative to the project, so it reads the same on every machine."""
+    path = Path(path).resolve()
+    return str(path.relative_to(root.resolve())) if path.is_relative_to(root.resolve()) else str(path)
+
+
+def build_manifest(config, data_files: list[Path], root: Path, **extra) -> dict:
     config = dataclasses.asdict(config) if dataclasses.is_dataclass(config) else dict(config)
     return {"created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "config": config, "seed": config.get("seed"),
-            "data_hash": data_hash(data_files), "data_files": [str(p) for p in data_files],
+            "data_hash": data_hash(data_files), "data_files": [project_relative(p, root) for p in data_files],
             "versions": package_versions(), "git_commit": git_commit(), **extra}

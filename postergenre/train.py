@@ -29,7 +29,7 @@ from .dataset import cache_key, make_dataset, predict_images
 from .encode import SPLITS, load_splits
 from .io import read_json, write_json
 from .losses import make_loss, oversample_indices
-from .manifest import build_manifest
+from .manifest import build_manifest, project_relative
 from .models import DEFAULT_SIZE, PRETRAINED, backbone, check_model_name, classification_head, custom_cnn, unfreeze_top
 
 MONITOR = "val_pr_auc"  # PR-AUC over genres, Keras' streaming estimate of macro average precision
@@ -226,7 +226,7 @@ def save_model_folder(folder, model, vocabulary_info, thresholds, config, paths,
     write_json(dict(zip(vocabulary_info["genres"], map(float, thresholds))), folder / "thresholds.json")
     histories = {p.stem: read_history(p) for p in sorted(folder.glob("history*.csv"))}
     training_curves(histories, folder / "curves.png")
-    manifest = build_manifest(config, [paths.split_csv(s) for s in SPLITS], model=config.model,
+    manifest = build_manifest(config, [paths.split_csv(s) for s in SPLITS], paths.root, model=config.model,
                               input_size=list(config.input_size), fit=config.fit,
                               full_model=bool(config.fine_tune_epochs) or config.model not in PRETRAINED,
                               training_seconds=round(seconds, 1), validation_metrics=val_metrics, **extra)
@@ -341,6 +341,6 @@ def ship(folder: Path, target: Path, paths: Paths | None = None) -> Path:
         shutil.copy2(Path(folder) / name, target / name)
     manifest["test_metrics"] = result["metrics"]
     manifest["test_posters"] = result["posters_evaluated"]
-    manifest["shipped_from"] = str(folder)
+    manifest["shipped_from"] = project_relative(folder, (paths or Paths.default()).root)
     write_json(manifest, target / "manifest.json")
     return target

@@ -2,6 +2,7 @@
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -133,6 +134,8 @@ def test_shipped_default_model_predicts_offline(sample):
     assert (default / "head.keras").exists(), "the default model ships in the repository"
     manifest = json.loads((default / "manifest.json").read_text())
     assert manifest["model"] == "efficientnet_lite0" and "test_metrics" in manifest
+    recorded = [*manifest["data_files"], manifest["shipped_from"]]
+    assert not any(Path(p).is_absolute() for p in recorded), "a shipped manifest names no path of the machine"
     poster = sorted((sample / "images").glob("*.jpg"))[0]
     result = subprocess.run([sys.executable, "-m", "postergenre.cli", "predict", str(poster)],
                             capture_output=True, text=True)

@@ -26,6 +26,7 @@ def test_custom_cnn_writes_a_complete_model_folder(encoded_project, tmp_path):
     manifest = json.loads((folder / "manifest.json").read_text())
     assert manifest["config"]["model"] == "custom_cnn" and manifest["seed"] == 42
     assert len(manifest["data_hash"]) == 16 and manifest["versions"]["keras"].startswith("3.")
+    assert manifest["data_files"] == [f"data/processed/{s}.csv" for s in ("train", "val", "test")]
     assert 0 < manifest["validation_metrics"]["macro_ap"] <= 1 and manifest["training_seconds"] > 0
     assert read_history(folder / "history.csv").epoch.tolist() == [0, 1]
     trained = load_trained(folder)
