@@ -45,7 +45,10 @@ def data_hash(files: list[Path]) -> str:
 
 def project_relative(path: Path, root: Path) -> str:
     """A path as the manifest shows it: relative to the project, so it reads the same on every machine."""
-    path = Path(path).resolve()
+    path = Path(path)
+    if not path.is_absolute():
+        return str(path)
+    path = path.resolve()
     return str(path.relative_to(root.resolve())) if path.is_relative_to(root.resolve()) else str(path)
 
 

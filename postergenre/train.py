@@ -341,6 +341,8 @@ def ship(folder: Path, target: Path, paths: Paths | None = None) -> Path:
         shutil.copy2(Path(folder) / name, target / name)
     manifest["test_metrics"] = result["metrics"]
     manifest["test_posters"] = result["posters_evaluated"]
-    manifest["shipped_from"] = project_relative(folder, (paths or Paths.default()).root)
+    root = (paths or Paths.default()).root
+    manifest["shipped_from"] = project_relative(folder, root)
+    manifest["data_files"] = [project_relative(path, root) for path in manifest["data_files"]]
     write_json(manifest, target / "manifest.json")
     return target

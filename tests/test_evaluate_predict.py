@@ -12,7 +12,7 @@ from PIL import Image
 from postergenre.config import REPO_ROOT, UserError
 from postergenre.evaluate import BASELINE_PRIOR, BASELINE_TOPK, compare_models, evaluate
 from postergenre.predict import format_line, gradcam, predict
-from postergenre.train import TrainConfig, load_trained, train
+from postergenre.train import SHIPPED_FILES, TrainConfig, load_trained, ship, train
 from tests.conftest import clone_project
 
 
@@ -127,6 +127,21 @@ def test_gradcam_points_somewhere_for_each_genre(trained_project, sample):
     for heatmap in maps:
         assert heatmap.shape == image.shape[:2] and heatmap.min() >= 0 and heatmap.max() <= 1
     assert not np.allclose(maps[0], maps[1]), "different genres have different evidence"
+
+
+def test_ship_copies_the_head_with_its_test_metrics(trained_project, tmp_path):
+    target = ship(trained_project.models / "efficientnet_lite0", tmp_path / "default", trained_project)
+    assert {p.name for p in target.iterdir()} == {*SHIPPED_FILES, "manifest.json"}
+    manifest = json.loads((target / "manifest.json").read_text())
+    assert manifest["shipped_from"] == "models/efficientnet_lite0" and manifest["test_posters"] > 0
+    value, low, high = manifest["test_metrics"]["efficientnet_lite0"]["macro_ap"]
+    assert 0 < value <= 1 and low < high
+    assert load_trained(target).genres == load_trained(trained_project.models / "efficientnet_lite0").genres
+    full_model = tmp_path / "custom_cnn"
+    full_model.mkdir()
+    (full_model / "manifest.json").write_text(json.dumps({"model": "custom_cnn", "full_model": True}))
+    with pytest.raises(UserError, match="only a head-only pretrained model can ship"):
+        ship(full_model, tmp_path / "again", trained_project)
 
 
 def test_shipped_default_model_predicts_offline(sample):
