@@ -21,15 +21,16 @@ STATE = "state.json"
 COUNTERS = ("best", "wait", "cooldown_counter")  # what EarlyStopping and ReduceLROnPlateau remember
 
 
-class TrainingState(keras.callbacks.Callback):
-    """Back up every epoch, keep the best weights by `monitor` (higher is better), resume after a kill.
+class TrainingState(keras.callbacks.BackupAndRestore):
+    """Keras' BackupAndRestore made atomic: back up every epoch, keep the best weights by `monitor`
+    (higher is better), and resume after a kill with the best score and patience counters intact.
 
     Put it after the callbacks it restores: Keras resets them in on_train_begin, in list order.
     Call finish() once the trained model is saved; until then a re-run skips a finished training.
     """
 
     def __init__(self, folder: Path, monitor: str, restores: list[keras.callbacks.Callback] = ()):
-        super().__init__()
+        super().__init__(str(folder), save_freq="epoch", delete_checkpoint=False)  # its file writes are replaced
         self.folder = Path(folder)
         self.monitor = monitor
         self.restores = list(restores)
