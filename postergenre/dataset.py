@@ -76,6 +76,10 @@ def make_dataset(frame: pd.DataFrame, vocabulary: list[str] | None, size: tuple[
     """Batches of (float32 images in 0..255, multi-hot labels); images only if vocabulary is None."""
     if fit not in FITS:
         raise ValueError(f"fit must be one of {FITS}, not {fit!r}")
+    if training and cache_dir is not None:
+        # The cache is read back in one fixed order and reshuffled only within a small buffer, and split
+        # CSVs are ordered (by id, so by year and genre mix): without this, batches would follow that drift.
+        frame = frame.iloc[np.random.default_rng(shuffle_seed).permutation(len(frame))]
     paths = frame.poster_path.to_numpy(dtype=str)
     loader = _loader(size, fit)
 

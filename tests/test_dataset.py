@@ -57,6 +57,16 @@ def test_disk_cache_is_written_and_read(sample, tmp_path):
     assert np.array_equal(first, second)
 
 
+def test_cached_training_batches_do_not_follow_the_csv_order(sample, tmp_path):
+    # Split CSVs are sorted by id, and genres drift along that order; a cached training set is read back
+    # in one order with a small shuffle buffer, so it must be shuffled over the whole split first.
+    posters = sorted((sample / "images").glob("*.jpg"))[:20]
+    frame = pd.DataFrame({"poster_path": [str(posters[i % 20]) for i in range(600)], "A": [1] * 300 + [0] * 300})
+    data = make_dataset(frame, ["A"], (32, 24), batch_size=64, training=True, cache_dir=tmp_path)
+    first_batches = [y.numpy().mean() for _, y in data.take(3)]
+    assert all(0.3 < share < 0.7 for share in first_batches), first_batches
+
+
 def test_unreadable_poster_is_named(tmp_path):
     bad = tmp_path / "broken.jpg"
     bad.write_text("nope")
