@@ -14,7 +14,7 @@ from pathlib import Path
 
 import keras
 
-from .config import UserError
+from .config import UserError, describe
 from .io import read_json, write_json
 
 STATE = "state.json"
@@ -59,8 +59,7 @@ class TrainingState(keras.callbacks.BackupAndRestore):
                 for name, value in counters.items():
                     setattr(callback, name, value)
         except Exception as exc:  # a damaged backup can fail in h5py, keras or here
-            raise UserError(f"{self.folder}: cannot resume from this backup ({type(exc).__name__}: "
-                            f"{str(exc).splitlines()[0][:150] if str(exc) else exc!r}); "
+            raise UserError(f"{self.folder}: cannot resume from this backup ({describe(exc)}); "
                             "delete it to start over") from None
         self._state = state
         # the hook Keras' own BackupAndRestore uses; a finished training runs no epoch at all

@@ -24,6 +24,12 @@ class UserError(Exception):
     """An expected problem with the user's input: printed as one line, no traceback."""
 
 
+def describe(exc: BaseException, limit: int = 150) -> str:
+    """A library's exception as part of one error line: its type and the first line of its message."""
+    message = str(exc).splitlines()[0][:limit] if str(exc).strip() else repr(exc)
+    return f"{type(exc).__name__}: {message}"
+
+
 @dataclass(frozen=True)
 class Paths:
     root: Path

@@ -24,7 +24,7 @@ import tensorflow as tf
 
 from . import metrics
 from .checkpoint import TrainingState
-from .config import SEED, Paths, UserError
+from .config import SEED, Paths, UserError, describe
 from .dataset import cache_key, make_dataset, predict_images
 from .encode import SPLITS, load_splits
 from .io import read_json, write_json
@@ -118,8 +118,7 @@ def _load(path: Path) -> keras.Model:
     try:
         return keras.saving.load_model(path, safe_mode=False)
     except Exception as exc:  # keras raises many types for a damaged file
-        raise UserError(f"{path}: cannot load model ({type(exc).__name__}: {str(exc).splitlines()[0][:150]})") \
-            from None
+        raise UserError(f"{path}: cannot load model ({describe(exc)})") from None
 
 
 def _features(extractor: keras.Model, frame: pd.DataFrame, config: TrainConfig, paths: Paths,
