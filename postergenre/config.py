@@ -15,7 +15,7 @@ REPO_ROOT = PACKAGE_DIR.parent
 SHARED_SAMPLE = REPO_ROOT.parent / "shared" / "data" / "kaggle_posters_8k"
 
 SEED = 42
-PRETRAINED_MODELS = ("efficientnet_lite0", "vgg16", "densenet121")
+PRETRAINED_MODELS = ("efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2", "vgg16", "densenet121")
 MODELS = ("custom_cnn",) + PRETRAINED_MODELS
 LOSSES = ("bce", "weighted", "focal", "asymmetric")
 

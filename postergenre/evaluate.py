@@ -11,10 +11,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from . import metrics
+from . import calibration, label_shift, metrics
 from .config import Paths, UserError, VocabularyRules
 from .dataset import predict_images
 from .io import read_csv, write_json
+from .model_folder import load_trained, resolve_model
 
 BASELINE_TOPK = "baseline: 3 most frequent genres"
 BASELINE_PRIOR = "baseline: training prior"
@@ -35,11 +36,6 @@ def figures(y, s, t) -> dict:
             "micro_f1@tuned": tuned["micro_f1"], "macro_f1@tuned": tuned["macro_f1"],
             "samples_f1@tuned": tuned["samples_f1"],
             "hamming_loss@0.5": at_half["hamming_loss"], "hamming_loss@tuned": tuned["hamming_loss"]}
-
-
-def predict_frame(trained, frame: pd.DataFrame, batch_size: int = 64, progress: bool = False) -> np.ndarray:
-    """Genre probabilities for every poster of a table with a poster_path column."""
-    return predict_images(trained.model, frame, trained.input_size, trained.fit, batch_size, progress=progress)
 
 
 def map_labels(frame: pd.DataFrame, vocabulary: dict) -> tuple[pd.DataFrame, np.ndarray, dict]:
@@ -116,51 +112,67 @@ def bootstrap(y_true, score_sets: dict, thresholds: dict, n_boot: int = 200, see
 
 
 def evaluate(model: str | Path, data: str | Path | None = None, paths: Paths | None = None, n_boot: int = 200,
-             figures: bool = True, progress: bool = True) -> dict:
-    """Evaluate one model folder; writes eval_<set>.json, eval_<set>.md and figures into it."""
-    from .train import load_trained
+             figures: bool = True, progress: bool = True, adapt_prior: bool = False, prior: str | Path | None = None,
+             estimator: str = label_shift.DEFAULT_ESTIMATOR) -> dict:
+    """Evaluate one model folder; writes eval_<set>.json, eval_<set>.md and figures into it.
+
+    adapt_prior / prior: also score the model adapted to the collection's genre mix (estimated from its
+    unlabelled posters, or the mix in the genre,share CSV `prior`), as a row of its own.
+    """
     paths = paths or Paths.default()
     trained = load_trained(resolve_model(model, paths))
     frame, set_name = load_eval_data(data, paths)
     frame, y_true, mapping = map_labels(frame, trained.vocabulary)
     if len(frame) == 0:
         raise UserError(f"{data or paths.split_csv('test')}: no poster has any of the model's genres")
-    scores = predict_frame(trained, frame, progress=progress)
-    prior = trained.train_prior
-    score_sets = {trained.folder.name: scores,
-                  BASELINE_TOPK: metrics.constant_scores(prior[None, :], len(frame), k=3),
-                  BASELINE_PRIOR: metrics.constant_scores(prior[None, :], len(frame), k=None)}
+    raw = predict_images(trained.model, frame, trained.input_size, trained.fit, 64, progress=progress)
+    scores = trained.calibration.apply(raw)
+    train_prior = trained.train_prior
+    name = trained.folder.name
+    score_sets = {name: scores,
+                  BASELINE_TOPK: metrics.constant_scores(train_prior[None, :], len(frame), k=3),
+                  BASELINE_PRIOR: metrics.constant_scores(train_prior[None, :], len(frame), k=None)}
     # For a constant scorer the F1-optimal per-genre decision is to always predict the genre, so the
     # prior baseline's "tuned" thresholds are the prior itself; the top-3 baseline guesses its 3 genres.
-    thresholds = {trained.folder.name: trained.thresholds, BASELINE_TOPK: np.full(len(prior), 0.5),
-                  BASELINE_PRIOR: prior}
+    thresholds = {name: trained.thresholds, BASELINE_TOPK: np.full(len(train_prior), 0.5),
+                  BASELINE_PRIOR: train_prior}
+    adaptation = None
+    if adapt_prior or prior is not None:
+        adaptation = adapt_to_collection(trained, scores, prior, estimator)
+        adapted_name = f"{name} (adapted: {adaptation['source']})"
+        score_sets[adapted_name], thresholds[adapted_name] = adaptation.pop("scores"), adaptation.pop("thresholds")
+        print(f"{name}: {adaptation['note']}")
+        print(label_shift.mix_table(trained.genres, train_prior, adaptation["mix"], y_true.mean(axis=0))
+              .to_string(index=False))
     summary = bootstrap(y_true, score_sets, thresholds, n_boot=n_boot)
     per_genre = pd.DataFrame({"genre": trained.genres, "positives": y_true.sum(axis=0),
-                              "train_share": prior, "ap": metrics.per_genre_ap(y_true, scores),
+                              "train_share": train_prior, "ap": metrics.per_genre_ap(y_true, scores),
                               "roc_auc": metrics.per_genre_auc(y_true, scores),
                               "threshold": trained.thresholds})
-    result = {"model": trained.folder.name, "model_folder": str(trained.folder), "set": set_name,
+    result = {"model": name, "model_folder": str(trained.folder), "set": set_name,
               "posters_evaluated": int(len(frame)), "mapping": mapping, "bootstrap_samples": n_boot,
-              "metrics": summary, "per_genre": per_genre.round(4).replace({np.nan: None}).to_dict("records")}
+              "metrics": summary, "calibration": {"method": trained.calibration.method,
+                                                  **calibration.report(y_true, raw, scores)},
+              "adaptation": adaptation, "true_mix": y_true.mean(axis=0).round(4).tolist(),
+              "per_genre": per_genre.round(4).replace({np.nan: None}).to_dict("records")}
     write_json(result, trained.folder / f"eval_{set_name}.json")
     (trained.folder / f"eval_{set_name}.md").write_text(markdown_report(result))
     if figures:
         from .plots import evaluation_figures
-        evaluation_figures(frame, y_true, scores, trained, per_genre, trained.folder / f"figures_{set_name}")
+        evaluation_figures(frame, y_true, scores, trained, per_genre, trained.folder / f"figures_{set_name}", raw)
     return result
 
 
-def resolve_model(model: str | Path, paths: Paths) -> Path:
-    """A model folder from a path or a name under models/."""
-    candidate = Path(model)
-    if candidate.is_dir():
-        return candidate
-    if (paths.models / str(model)).is_dir():
-        return paths.models / str(model)
-    from .config import REPO_ROOT
-    if (REPO_ROOT / "models" / str(model)).is_dir():
-        return REPO_ROOT / "models" / str(model)
-    raise UserError(f"{model}: model folder not found (looked in {paths.models})")
+def adapt_to_collection(trained, scores: np.ndarray, prior: str | Path | None = None,
+                        estimator: str = label_shift.DEFAULT_ESTIMATOR) -> dict:
+    """The model's calibrated probabilities and thresholds moved to a collection's genre mix."""
+    given = label_shift.read_prior(prior, trained.genres) if prior is not None else None
+    adapted, mix, note = label_shift.adapt(scores, trained.train_prior, given, estimator, trained.confusion)
+    source = "given mix" if given is not None else \
+        estimator if len(scores) >= label_shift.MIN_POSTERS else "training mix"
+    thresholds = label_shift.adapted_thresholds(trained.thresholds, trained.train_prior, mix, adapted)
+    return {"scores": adapted, "thresholds": thresholds,
+            "mix": mix.round(4).tolist(), "note": note, "source": source}
 
 
 def format_ci(values) -> str:
@@ -185,6 +197,13 @@ def markdown_report(result: dict) -> str:
     lines = [f"# {result['model']} on {result['set']}", "",
              f"{result['posters_evaluated']} posters; 95% bias-corrected bootstrap intervals over "
              f"{result['bootstrap_samples']} resamples.", ""]
+    if result.get("calibration"):
+        c = result["calibration"]
+        lines += [f"Calibration ({c['method']}, fitted on validation): expected calibration error "
+                  f"{c['ece_before']:.4f} before, {c['ece_after']:.4f} after; log-loss {c['log_loss_before']:.4f} "
+                  f"before, {c['log_loss_after']:.4f} after.", ""]
+    if result.get("adaptation"):
+        lines += [f"Adapted to this collection's genre mix: {result['adaptation']['note']}.", ""]
     mapping = result["mapping"]
     if mapping["unknown_genres"] or mapping["posters_without_known_genres"]:
         lines += [f"Left out: {mapping['posters_without_known_genres']} posters with none of the model's genres; "
@@ -202,7 +221,7 @@ def markdown_report(result: dict) -> str:
 
 
 def compare_models(names: list[str] | None = None, data: str | Path | None = None, paths: Paths | None = None,
-                   n_boot: int = 200, figures: bool = True) -> tuple[pd.DataFrame, list[dict]]:
+                   n_boot: int = 200, figures: bool = True, **adaptation) -> tuple[pd.DataFrame, list[dict]]:
     """Evaluate several model folders on the same posters; the comparison table and the results."""
     paths = paths or Paths.default()
     if names is None:
@@ -210,7 +229,8 @@ def compare_models(names: list[str] | None = None, data: str | Path | None = Non
             if paths.models.exists() else []
     if not names:
         raise UserError(f"{paths.models}: no trained model to evaluate (run `postergenre train` first)")
-    results = [evaluate(name, data, paths, n_boot=n_boot, figures=figures, progress=False) for name in names]
+    results = [evaluate(name, data, paths, n_boot=n_boot, figures=figures, progress=False, **adaptation)
+               for name in names]
     return table(results), results
 
 
@@ -224,3 +244,31 @@ def print_saved_comparison(paths: Paths, set_name: str = "test") -> pd.DataFrame
     print(f"\nComparison on the {set_name} split (95% bias-corrected bootstrap intervals in brackets):")
     print(comparison.to_string())
     return comparison
+
+
+RESAMPLED_MIX = {"Drama": 0.55, "Comedy": 0.30, "Animation": 0.03}  # the shifted test split of notebook 06
+
+
+def label_shift_study(model: str | Path, paths: Paths | None = None, outside: str | Path | None = None,
+                      mix: dict | None = None, seed: int = 0) -> dict:
+    """Every prior estimator beside the unadapted model, the constant guess and the true-mix oracle, on
+    the test split, the test split resampled to another genre mix (pure label shift), and an outside
+    labelled poster folder. Tables are written to label_shift.json in the model folder."""
+    paths = paths or Paths.default()
+    trained = load_trained(resolve_model(model, paths))
+    mix = mix or RESAMPLED_MIX
+    sets = {}
+    for data in [None] + ([outside] if outside is not None else []):
+        frame, set_name = load_eval_data(data, paths)
+        frame, y, _ = map_labels(frame, trained.vocabulary)
+        sets[set_name] = (y, trained.probabilities(frame))
+        if data is None:
+            targets = {trained.genres.index(g): share for g, share in mix.items()}
+            index = label_shift.resample_to_mix(y, targets, seed=seed)
+            sets["test resampled (" + ", ".join(f"{g} {s:.2f}" for g, s in mix.items()) + ")"] = \
+                (y[index], sets["test"][1][index])
+    tables = {name: label_shift.compare_estimators(y, scores, trained.train_prior, trained.thresholds,
+                                                   trained.confusion) for name, (y, scores) in sets.items()}
+    write_json({name: table.round(4).to_dict("index") for name, table in tables.items()},
+               trained.folder / "label_shift.json")
+    return tables

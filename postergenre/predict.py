@@ -47,13 +47,12 @@ def _load(path: str, size, fit):
         return None, str(exc)
 
 
-def predict_table(posters: pd.DataFrame, trained, top: int = 3, batch_size: int = 64,
-                  progress: bool = False) -> pd.DataFrame:
-    """One row per poster: top genres, genres above the tuned thresholds, every probability, error."""
+def network_outputs(posters: pd.DataFrame, trained, batch_size: int = 64, progress: bool = False):
+    """(uncalibrated probabilities or None, error) per poster; posters are decoded while the network runs."""
     from tqdm.auto import tqdm
     size, fit = trained.input_size, trained.fit
     chunks = [posters.iloc[i:i + batch_size] for i in range(0, len(posters), batch_size)]
-    rows = []
+    results = []
     bar = tqdm(total=len(posters), desc="predict", unit="poster", disable=not progress)
     # one batch: an eager call (tracing a graph would cost more than the prediction); more: a compiled graph
     if len(chunks) > 1:
@@ -69,22 +68,46 @@ def predict_table(posters: pd.DataFrame, trained, top: int = 3, batch_size: int 
                 pending = [pool.submit(_load, p, size, fit) for p in chunks[n + 1].poster]
             images = [image for image, _ in loaded if image is not None]
             scores = iter(network(np.stack(images).astype(np.float32)).numpy()) if images else iter([])
-            for (poster, title), (image, error) in zip(chunk[["poster", "title"]].itertuples(index=False), loaded):
-                rows.append(_row(poster, title, None if image is None else next(scores), error, trained, top))
+            results += [(None if image is None else next(scores), error) for image, error in loaded]
             bar.update(len(chunk))
     bar.close()
-    return pd.DataFrame(rows)
+    return results
 
 
-def _row(poster, title, probabilities, error, trained, top):
+def predict_table(posters: pd.DataFrame, trained, top: int = 3, batch_size: int = 64, progress: bool = False,
+                  adapt_prior: bool = False, prior=None, estimator: str | None = None) -> pd.DataFrame:
+    """One row per poster: top genres, genres above the tuned thresholds, every calibrated probability, error.
+
+    adapt_prior / prior: probabilities and thresholds moved to the genre mix of these posters, estimated from
+    them (or given as a genre,share CSV); table.attrs["adaptation"] says how.
+    """
+    outputs = network_outputs(posters, trained, batch_size, progress)
+    ok = [i for i, (raw, _) in enumerate(outputs) if raw is not None]
+    probabilities = trained.calibration.apply(np.stack([outputs[i][0] for i in ok])) if ok else np.zeros((0, 0))
+    thresholds, adaptation = trained.thresholds, None
+    if ok and (adapt_prior or prior is not None):
+        from .evaluate import adapt_to_collection
+        from .label_shift import DEFAULT_ESTIMATOR
+        adaptation = adapt_to_collection(trained, probabilities, prior, estimator or DEFAULT_ESTIMATOR)
+        probabilities, thresholds = adaptation.pop("scores"), adaptation.pop("thresholds")
+    calibrated = dict(zip(ok, probabilities))
+    rows = [_row(poster, title, calibrated.get(i), error, trained.genres, thresholds, top)
+            for i, ((poster, title), (_, error)) in enumerate(zip(posters[["poster", "title"]].itertuples(index=False),
+                                                                 outputs))]
+    table = pd.DataFrame(rows)
+    table.attrs["adaptation"] = adaptation
+    return table
+
+
+def _row(poster, title, probabilities, error, genres, thresholds, top):
     row = {"poster": poster, "title": title, "error": error}
     if probabilities is None:
         return row
     probabilities = np.asarray(probabilities, dtype=float)
     order = np.argsort(-probabilities)[:top]
-    row["top"] = [(trained.genres[j], round(float(probabilities[j]), 4)) for j in order]
-    row["above_threshold"] = [g for g, p, t in zip(trained.genres, probabilities, trained.thresholds) if p >= t]
-    row.update({f"p_{g}": round(float(p), 4) for g, p in zip(trained.genres, probabilities)})
+    row["top"] = [(genres[j], round(float(probabilities[j]), 4)) for j in order]
+    row["above_threshold"] = [g for g, p, t in zip(genres, probabilities, thresholds) if p >= t]
+    row.update({f"p_{g}": round(float(p), 4) for g, p in zip(genres, probabilities)})
     return row
 
 
@@ -123,14 +146,15 @@ def gradcam(trained, image: np.ndarray, genre: int | str) -> np.ndarray:
 
 
 def predict(inputs: list[str | Path], model: str | Path = DEFAULT_MODEL, top: int = 3, paths: Paths | None = None,
-            progress: bool | None = None) -> pd.DataFrame:
-    from .evaluate import resolve_model
-    from .train import load_trained
+            progress: bool | None = None, adapt_prior: bool = False, prior=None,
+            estimator: str | None = None) -> pd.DataFrame:
+    from .model_folder import load_trained, resolve_model
     posters = expand_inputs(inputs)
     if posters.empty:
         raise UserError(f"no posters found in {', '.join(map(str, inputs))}")
     trained = load_trained(resolve_model(model, paths or Paths.default()))
-    return predict_table(posters, trained, top=top, progress=len(posters) > 20 if progress is None else progress)
+    return predict_table(posters, trained, top=top, progress=len(posters) > 20 if progress is None else progress,
+                         adapt_prior=adapt_prior, prior=prior, estimator=estimator)
 
 
 def write_predictions(table: pd.DataFrame, path: Path) -> Path:

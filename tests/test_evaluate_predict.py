@@ -12,7 +12,8 @@ from PIL import Image
 from postergenre.config import REPO_ROOT, UserError
 from postergenre.evaluate import BASELINE_PRIOR, BASELINE_TOPK, compare_models, evaluate
 from postergenre.predict import format_line, gradcam, predict
-from postergenre.train import SHIPPED_FILES, TrainConfig, load_trained, ship, train
+from postergenre.model_folder import SHIPPED_FILES, load_trained, ship
+from postergenre.train import TrainConfig, train
 from tests.conftest import clone_project
 
 
@@ -130,7 +131,8 @@ def test_gradcam_points_somewhere_for_each_genre(trained_project, sample):
 
 
 def test_ship_copies_the_head_with_its_test_metrics(trained_project, tmp_path):
-    target = ship(trained_project.models / "efficientnet_lite0", tmp_path / "default", trained_project)
+    result = evaluate(trained_project.models / "efficientnet_lite0", paths=trained_project, n_boot=20, figures=False)
+    target = ship(trained_project.models / "efficientnet_lite0", tmp_path / "default", result, trained_project.root)
     assert {p.name for p in target.iterdir()} == {*SHIPPED_FILES, "manifest.json"}
     manifest = json.loads((target / "manifest.json").read_text())
     assert manifest["shipped_from"] == "models/efficientnet_lite0" and manifest["test_posters"] > 0
@@ -141,14 +143,14 @@ def test_ship_copies_the_head_with_its_test_metrics(trained_project, tmp_path):
     full_model.mkdir()
     (full_model / "manifest.json").write_text(json.dumps({"model": "custom_cnn", "full_model": True}))
     with pytest.raises(UserError, match="only a head-only pretrained model can ship"):
-        ship(full_model, tmp_path / "again", trained_project)
+        ship(full_model, tmp_path / "again", result, trained_project.root)
 
 
 def test_shipped_default_model_predicts_offline(sample):
     default = REPO_ROOT / "models" / "default"
     assert (default / "head.keras").exists(), "the default model ships in the repository"
     manifest = json.loads((default / "manifest.json").read_text())
-    assert manifest["model"] == "efficientnet_lite0" and "test_metrics" in manifest
+    assert manifest["model"].startswith("efficientnet_lite") and "test_metrics" in manifest
     recorded = [*manifest["data_files"], manifest["shipped_from"]]
     assert not any(Path(p).is_absolute() for p in recorded), "a shipped manifest names no path of the machine"
     poster = sorted((sample / "images").glob("*.jpg"))[0]
@@ -156,3 +158,38 @@ def test_shipped_default_model_predicts_offline(sample):
                             capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith(poster.stem) and result.stdout.count("(0.") == 3
+
+
+def test_evaluate_adapts_to_a_collection_and_reports_calibration(trained_project, small_folder):
+    result = evaluate(trained_project.models / "efficientnet_lite0", small_folder, trained_project, n_boot=20,
+                      figures=False, adapt_prior=True)
+    adapted = [name for name in result["metrics"] if "adapted" in name]
+    assert adapted == ["efficientnet_lite0 (adapted: cc)"], result["metrics"].keys()
+    assert result["adaptation"]["note"].startswith(f"genre mix estimated from {result['posters_evaluated']} posters")
+    assert len(result["adaptation"]["mix"]) == len(result["per_genre"])
+    assert {"ece_before", "ece_after", "method"} <= set(result["calibration"])
+    assert "expected calibration error" in (trained_project.models / "efficientnet_lite0" / "eval_small.md").read_text()
+
+
+def test_cli_predict_json_gives_every_poster_and_takes_a_mix(trained_project, sample, tmp_path):
+    folder = tmp_path / "many"
+    folder.mkdir()
+    for poster in sorted((sample / "images").glob("*.jpg"))[:25]:
+        (folder / poster.name).symlink_to(poster)
+    model = trained_project.models / "efficientnet_lite0"
+    genres = json.loads((model / "genres.json").read_text())["genres"]
+    mix = tmp_path / "mix.csv"
+    pd.DataFrame({"genre": genres, "share": [0.9 if g == genres[-1] else 0.01 for g in genres]}).to_csv(mix,
+                                                                                                       index=False)
+    cli = [sys.executable, "-m", "postergenre.cli", "--root", str(trained_project.root), "predict", "--model",
+           str(model), str(folder), "--json", "--output", str(tmp_path / "p.csv")]
+    plain = subprocess.run(cli, capture_output=True, text=True)
+    assert plain.returncode == 0, plain.stderr
+    assert len(json.loads(plain.stdout)) == 25, "--json gives programs every poster, not the terminal preview"
+    moved = subprocess.run(cli + ["--prior", str(mix)], capture_output=True, text=True)
+    assert moved.returncode == 0, moved.stderr
+    assert "genre mix given by the user" in moved.stderr
+    before, after = json.loads(plain.stdout), json.loads(moved.stdout)
+    key = f"p_{genres[-1]}"
+    assert all(a[key] > b[key] for a, b in zip(after, before))
+    assert sum(a["top"][0][0] == genres[-1] for a in after) > sum(b["top"][0][0] == genres[-1] for b in before)

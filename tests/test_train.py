@@ -11,11 +11,12 @@ import pandas as pd
 import pytest
 
 from postergenre.config import UserError
-from postergenre.train import TrainConfig, load_trained, read_history, train
+from postergenre.model_folder import load_trained
+from postergenre.train import TrainConfig, read_history, train
 from tests.conftest import clone_project
 
-FOLDER_FILES = {"model.keras", "model.h5", "genres.json", "thresholds.json", "history.csv", "curves.png",
-                "manifest.json"}
+FOLDER_FILES = {"model.keras", "model.h5", "genres.json", "thresholds.json", "calibration.json", "history.csv",
+                "curves.png", "manifest.json"}
 
 
 def test_custom_cnn_writes_a_complete_model_folder(encoded_project, tmp_path):

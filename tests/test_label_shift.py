@@ -1,0 +1,93 @@
+"""Label-shift adaptation on synthetic data where the truth is known."""
+import numpy as np
+import pytest
+
+from postergenre import label_shift
+from postergenre.config import UserError
+from postergenre.label_shift import adapt, estimate_prior, reweight
+
+
+def calibrated_collection(prior, n=6000, train_prior=None, separation=1.5, seed=0):
+    """Labels with share `prior` per genre; scores are exact posteriors under `train_prior` (calibrated there)."""
+    rng = np.random.default_rng(seed)
+    prior = np.asarray(prior, dtype=float)
+    train_prior = prior if train_prior is None else np.asarray(train_prior, dtype=float)
+    y = (rng.random((n, len(prior))) < prior).astype(int)
+    x = rng.normal(np.where(y == 1, separation / 2, -separation / 2), 1.0)
+    likelihood_ratio = np.exp(separation * x)  # N(+s/2, 1) over N(-s/2, 1)
+    odds = likelihood_ratio * train_prior / (1 - train_prior)
+    return y, odds / (1 + odds)
+
+
+def test_bayes_rule_per_genre():
+    p = np.array([[0.2, 0.5, 0.9]])
+    assert np.allclose(reweight(p, [0.3, 0.3, 0.3], [0.3, 0.3, 0.3]), p)
+    assert np.isclose(reweight(np.array([[0.5]]), [0.5], [0.8])[0, 0], 0.8)
+    moved = reweight(np.linspace(0.01, 0.99, 50)[:, None], [0.2], [0.6])[:, 0]
+    assert (np.diff(moved) > 0).all() and (moved >= np.linspace(0.01, 0.99, 50)).all()
+
+
+def test_estimators_under_pure_label_shift():
+    train_prior, true_prior = np.array([0.4, 0.2, 0.1]), np.array([0.6, 0.1, 0.25])
+    y_source, p_source = calibrated_collection(train_prior, seed=1)
+    confusion = label_shift.confusion_rates(y_source, p_source)
+    y, p = calibrated_collection(true_prior, train_prior=train_prior, seed=2)
+    observed = y.mean(axis=0)
+    em = estimate_prior(p, train_prior, "em")
+    assert np.abs(em - observed).max() < 0.03, "maximum likelihood is consistent under pure label shift"
+    assert np.abs(estimate_prior(p, train_prior, "bbse", confusion) - observed).max() < 0.03
+    cc = estimate_prior(p, train_prior, "cc")
+    # classify-and-count moves toward the truth but not all the way; shrunk EM lies between
+    assert ((cc - train_prior) * (observed - train_prior) > 0).all()
+    assert (np.abs(cc - observed) > np.abs(em - observed)).all()
+    shrunk = estimate_prior(p, train_prior, "em_shrunk")
+    assert (np.abs(shrunk - observed) <= np.abs(cc - observed) + 0.02).all()
+    adapted = reweight(p, train_prior, em)
+    assert np.abs(adapted.mean(axis=0) - observed).max() < 0.03, "adapted probabilities are calibrated again"
+
+
+def test_small_collections_keep_the_training_mix_and_a_given_mix_is_used():
+    train_prior = np.array([0.4, 0.2])
+    _, p = calibrated_collection([0.7, 0.1], n=30, train_prior=train_prior)
+    adapted, mix, note = adapt(p, train_prior)
+    assert np.array_equal(adapted, p) and np.array_equal(mix, train_prior)
+    assert "only 30 posters" in note and "training mix" in note
+    adapted, mix, note = adapt(p, train_prior, prior=[0.7, 0.1])
+    assert note == "genre mix given by the user" and np.allclose(mix, [0.7, 0.1])
+    assert (adapted[:, 0] > p[:, 0]).all() and (adapted[:, 1] < p[:, 1]).all()
+
+
+def test_user_mix_file_errors_name_file_and_row(tmp_path):
+    genres = ["Drama", "Comedy"]
+    good = tmp_path / "mix.csv"
+    good.write_text("genre,share\ndrama,0.7\nComedy,0.2\n")
+    assert np.allclose(label_shift.read_prior(good, genres), [0.7, 0.2])
+    cases = {"genre,share\nDrama,1.7\nComedy,0.2\n": r"bad.csv, row 2: share of 'Drama' must be a number in 0..1",
+             "genre,share\nDrama,0.5\nWestern,0.2\n": r"bad.csv: genres the model does not know: western",
+             "genre,share\nDrama,0.5\n": r"bad.csv: no share for Comedy",
+             "name,value\nDrama,0.5\n": r"bad.csv: expected columns genre,share"}
+    for text, message in cases.items():
+        bad = tmp_path / "bad.csv"
+        bad.write_text(text)
+        with pytest.raises(UserError, match=message):
+            label_shift.read_prior(bad, genres)
+
+
+def test_expected_f1_thresholds_need_no_labels():
+    y, p = calibrated_collection([0.5, 0.1], n=8000, seed=3)
+    found = label_shift.expected_f1_thresholds(p)
+    grid = np.linspace(0.02, 0.9, 45)
+    for j in range(2):
+        f1 = [2 * (y[:, j] & (p[:, j] >= t)).sum() / (y[:, j].sum() + (p[:, j] >= t).sum()) for t in grid]
+        best = grid[int(np.argmax(f1))]
+        f1_found = 2 * (y[:, j] & (p[:, j] >= found[j])).sum() / (y[:, j].sum() + (p[:, j] >= found[j]).sum())
+        assert abs(found[j] - best) < 0.1 and f1_found > max(f1) - 0.01
+
+
+def test_resampling_reaches_the_asked_mix():
+    rng = np.random.default_rng(0)
+    drama = rng.random(20000) < 0.4
+    comedy = rng.random(20000) < np.where(drama, 0.2, 0.45)  # correlated genres
+    y = np.column_stack([drama, comedy]).astype(int)
+    index = label_shift.resample_to_mix(y, {0: 0.6, 1: 0.25}, seed=1)
+    assert np.allclose(y[index].mean(axis=0), [0.6, 0.25], atol=0.015)
