@@ -46,6 +46,8 @@ bench: venv
 	$(BIN)/python benchmarks/bench_download.py
 	$(BIN)/python benchmarks/bench_data.py
 	$(BIN)/python benchmarks/bench_train.py
+	$(BIN)/python benchmarks/bench_backbones.py
+	$(BIN)/python benchmarks/bench_shift.py
 	$(BIN)/python benchmarks/bench_predict.py
 	$(BIN)/python benchmarks/bench_pipeline.py
 

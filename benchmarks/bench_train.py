@@ -59,12 +59,11 @@ def quality_on_test_split(root: Path, folder: str) -> dict:
     from postergenre import metrics
     from postergenre.config import Paths
     from postergenre.encode import load_splits
-    from postergenre.evaluate import predict_frame
-    from postergenre.train import load_trained
+    from postergenre.model_folder import load_trained
     frames, vocabulary = load_splits(Paths.default(root))
     trained = load_trained(folder)
     y_test = frames["test"][vocabulary].to_numpy()
-    scores = predict_frame(trained, frames["test"])
+    scores = trained.probabilities(frames["test"])
     return {k: round(v, 4) for k, v in metrics.headline(y_test, scores).items()}
 
 

@@ -21,8 +21,7 @@ def logit(p):
 
 
 def sigmoid(z):
-    from scipy.special import expit
-    return expit(np.asarray(z, dtype=float))
+    return 0.5 * (1.0 + np.tanh(0.5 * np.asarray(z, dtype=float)))  # no overflow for large |z|
 
 
 def log_loss(y, p) -> float:

