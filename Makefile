@@ -5,11 +5,15 @@ BIN    := $(VENV)/bin
 SOURCE ?= ../shared/data/kaggle_posters_8k
 PG     := $(BIN)/postergenre
 
-.PHONY: all venv get-data clean-data encode train-custom train-pretrained evaluate test test-fast bench \
+.PHONY: all report venv get-data clean-data encode train-custom train-pretrained evaluate test test-fast bench \
         clean-artefacts
 
 all: venv
 	$(PG) pipeline --source $(SOURCE)
+	$(PG) report
+
+report: venv
+	$(PG) report
 
 venv: $(VENV)/.installed
 $(VENV)/.installed: requirements.txt pyproject.toml

@@ -4,6 +4,10 @@ on validation, beside the constant baseline. Reuses the project's feature cache 
 when `postergenre train` already filled it; the feature rate is always measured afresh on 512 posters.
 
     python benchmarks/bench_backbones.py [--models efficientnet_lite0 ...] [--rate-posters 512]
+                                         [--fine-tuned MODEL_FOLDER ...]
+
+--fine-tuned adds model folders trained with `postergenre train --fine-tune-epochs N` (their whole network runs
+on the test posters; their training time comes from their manifest).
 
 Run the data stages first (`make all` or `postergenre get-data/clean/encode`).
 """
@@ -49,10 +53,31 @@ def test_quality(folder, paths) -> dict:
     return figures
 
 
+def fine_tuned_quality(folder, paths) -> dict:
+    from postergenre import calibration, metrics
+    from postergenre.dataset import predict_images
+    from postergenre.encode import load_splits
+    from postergenre.model_folder import load_trained
+    trained = load_trained(folder)
+    frames, vocabulary = load_splits(paths)
+    raw = predict_images(trained.model, frames["test"], trained.input_size, trained.fit, progress=True)
+    y, scores = frames["test"][vocabulary].to_numpy(), trained.calibration.apply(raw)
+    figures = {k: round(v, 4) for k, v in metrics.headline(y, scores).items()}
+    figures.update({f"{k}@tuned": round(v, 4) for k, v in
+                    metrics.threshold_metrics(y, scores, trained.thresholds).items() if k.endswith("f1")})
+    figures.update({k: round(v, 4) for k, v in calibration.report(y, raw, scores).items()})
+    manifest = trained.manifest
+    return {**figures, "validation_macro_ap": round(manifest["validation_metrics"]["macro_ap"], 4),
+            "calibration": trained.calibration.method, "training_seconds": manifest["training_seconds"],
+            "fine_tune_epochs": manifest["config"]["fine_tune_epochs"],
+            "fine_tune_layers": manifest["config"]["fine_tune_layers"]}
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--models", nargs="*", default=list(BACKBONES))
     parser.add_argument("--rate-posters", type=int, default=512)
+    parser.add_argument("--fine-tuned", nargs="*", default=[], help="fine-tuned model folders (names under models/)")
     args = parser.parse_args()
     require_sample()
     from postergenre import metrics
@@ -72,6 +97,9 @@ def main():
                    **test_quality(folder, paths)}
             results[name] = row
             print(name, json.dumps(row), flush=True)
+    for name in args.fine_tuned:
+        results[name] = fine_tuned_quality(paths.models / name, paths)
+        print(name, json.dumps(results[name]), flush=True)
     write_results("backbones", results)
 
 

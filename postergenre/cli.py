@@ -104,9 +104,9 @@ def cmd_predict(args, paths):
 
 
 def _print_mix(model, paths, mix):
+    from .io import read_json
     from .label_shift import mix_table
     from .model_folder import resolve_model
-    from .io import read_json
     vocabulary = read_json(resolve_model(model, paths) / "genres.json")
     print(mix_table(vocabulary["genres"], vocabulary["train_prior"], mix).to_string(index=False), file=sys.stderr)
 
@@ -132,6 +132,20 @@ def cmd_pipeline(args, paths):
     print("notebook wall times (s): " + ", ".join(f"{k} {v}" for k, v in times.items()))
     from .evaluate import print_saved_comparison
     print_saved_comparison(paths)
+
+
+def _add_adaptation_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--adapt-prior", action="store_true",
+                   help="adapt to these posters' genre mix, estimated from the model's calibrated probabilities "
+                        "(label shift; needs 50 posters or more)")
+    p.add_argument("--prior", type=Path, default=None, help="the posters' genre mix, a CSV of genre,share rows")
+    p.add_argument("--estimator", choices=ESTIMATORS, default=DEFAULT_ESTIMATOR,
+                   help="how --adapt-prior estimates the mix")
+
+
+def cmd_report(args, paths):
+    from .report import update_readme
+    print(f"results written into {update_readme(paths.root)}")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -213,12 +227,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", type=Path, default=None, help="split CSV or poster folder (default: the test split)")
     p.add_argument("--bootstrap", type=int, default=200, help="bootstrap resamples for the intervals")
     p.add_argument("--no-figures", action="store_true")
-    p.add_argument("--adapt-prior", action="store_true",
-                   help="adapt to these posters' genre mix, estimated from the model's calibrated probabilities "
-                        "(label shift; needs 50 posters or more)")
-    p.add_argument("--prior", type=Path, default=None, help="the posters' genre mix, a CSV of genre,share rows")
-    p.add_argument("--estimator", choices=ESTIMATORS, default=DEFAULT_ESTIMATOR,
-                   help="how --adapt-prior estimates the mix")
+    _add_adaptation_options(p)
     p.set_defaults(func=cmd_evaluate)
 
     p = stages.add_parser("predict", help="stage 7: genres of posters (files, folders or a CSV of paths)",
@@ -226,15 +235,10 @@ def build_parser() -> argparse.ArgumentParser:
                                       "tuned thresholds. A folder or a CSV gives a CSV of predictions.")
     p.add_argument("posters", nargs="+", help="poster files, folders of posters, or a CSV with poster_path")
     p.add_argument("--model", default="default", help="model folder or name under models/ (default: the shipped "
-                                                      "efficientnet_lite0 model)")
+                                                      "default model)")
     p.add_argument("--top", type=int, default=3)
     p.add_argument("--json", action="store_true", help="JSON for programs (every poster)")
-    p.add_argument("--adapt-prior", action="store_true",
-                   help="adapt to these posters' genre mix, estimated from the model's calibrated probabilities "
-                        "(label shift; needs 50 posters or more)")
-    p.add_argument("--prior", type=Path, default=None, help="the posters' genre mix, a CSV of genre,share rows")
-    p.add_argument("--estimator", choices=ESTIMATORS, default=DEFAULT_ESTIMATOR,
-                   help="how --adapt-prior estimates the mix")
+    _add_adaptation_options(p)
     p.add_argument("--output", type=Path, default=None, help="CSV of predictions (default for folders and CSVs: "
                                                              "reports/predictions.csv)")
     p.set_defaults(func=cmd_predict)
@@ -245,6 +249,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", default="efficientnet_lite0", help="model folder or name under models/")
     p.add_argument("--to", type=Path, default=None, help="target folder (default: models/default)")
     p.set_defaults(func=cmd_ship)
+
+    p = stages.add_parser("report", help="write the README's results from the JSON files the runs wrote",
+                          description="Rebuild the marked results block of README.md from models/default/manifest.json "
+                                      "and benchmarks/results/{backbones,shift}.json.")
+    p.set_defaults(func=cmd_report)
 
     p = stages.add_parser("pipeline", help="run the numbered notebooks headless, in order (what `make all` does)",
                           description="Execute notebooks/NN_*.ipynb in order; the executed copies, with their "

@@ -16,7 +16,8 @@ SHARED_SAMPLE = REPO_ROOT.parent / "shared" / "data" / "kaggle_posters_8k"
 
 SEED = 42
 PRETRAINED_MODELS = ("efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2", "vgg16", "densenet121")
-MODELS = ("custom_cnn",) + PRETRAINED_MODELS
+SCRATCH_MODELS = ("custom_cnn", "seed_cnn")  # trained from scratch
+MODELS = SCRATCH_MODELS + PRETRAINED_MODELS
 LOSSES = ("bce", "weighted", "focal", "asymmetric")
 
 

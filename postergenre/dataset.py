@@ -52,17 +52,29 @@ def _loader(size, fit):
     return load
 
 
-def augment(image: tf.Tensor, seed: tf.Tensor | None = None) -> tf.Tensor:
-    """Horizontal flip, a small random zoom (crop then resize back), brightness and contrast."""
+def augment(image: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
+    """Horizontal flip, a small random zoom (crop then resize back), brightness and contrast.
+
+    Stateless random ops driven by a per-poster seed (shape [2]): the same seed gives the same
+    augmentation whatever order a parallel map runs in, so a seeded training run repeats exactly.
+    """
+    seeds = tf.random.experimental.stateless_split(tf.cast(seed, tf.int64), 5)
     shape = tf.shape(image)
-    image = tf.image.random_flip_left_right(image)
-    scale = tf.random.uniform([], 0.85, 1.0)
+    image = tf.image.stateless_random_flip_left_right(image, seeds[0])
+    scale = tf.random.stateless_uniform([], seeds[1], 0.85, 1.0)
     crop = tf.cast(tf.cast(shape[:2], tf.float32) * scale, tf.int32)
-    image = tf.image.random_crop(image, tf.concat([crop, [3]], 0))
+    image = tf.image.stateless_random_crop(image, tf.concat([crop, [3]], 0), seeds[2])
     image = tf.image.resize(image, shape[:2])
-    image = tf.image.random_brightness(image, 0.1 * 255)
-    image = tf.image.random_contrast(image, 0.85, 1.15)
+    image = tf.image.stateless_random_brightness(image, 0.1 * 255, seeds[3])
+    image = tf.image.stateless_random_contrast(image, 0.85, 1.15, seeds[4])
     return tf.clip_by_value(image, 0.0, 255.0)
+
+
+def _augmented(data: tf.data.Dataset, seed: int) -> tf.data.Dataset:
+    """(image, label) pairs augmented with a seed per poster from a seeded stream, new every epoch."""
+    seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2)
+    return tf.data.Dataset.zip(data, seeds).map(lambda xy, s: (augment(tf.cast(xy[0], tf.float32), s), xy[1]),
+                                                num_parallel_calls=tf.data.AUTOTUNE)
 
 
 def cache_key(frame: pd.DataFrame, size: tuple[int, int], fit: str) -> str:
@@ -104,7 +116,7 @@ def make_dataset(frame: pd.DataFrame, vocabulary: list[str] | None, size: tuple[
         if training:  # decoded images from the cache: a bounded buffer
             data = data.shuffle(SHUFFLE_BUFFER, seed=shuffle_seed, reshuffle_each_iteration=True)
     if training:
-        data = data.map(lambda x, y: (augment(tf.cast(x, tf.float32)), y), num_parallel_calls=tf.data.AUTOTUNE)
+        data = _augmented(data, shuffle_seed)
     else:
         data = data.map(lambda x, y: (tf.cast(x, tf.float32), y))
     return data.batch(batch_size).prefetch(tf.data.AUTOTUNE)

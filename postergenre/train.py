@@ -31,8 +31,18 @@ from .label_shift import confusion_rates
 from .losses import make_loss, oversample_indices
 from .manifest import build_manifest
 from .model_folder import write_calibration
-from .models import DEFAULT_SIZE, PRETRAINED, backbone, check_model_name, classification_head, custom_cnn, unfreeze_top
+from .models import (
+    DEFAULT_SIZE,
+    PRETRAINED,
+    backbone,
+    check_model_name,
+    classification_head,
+    custom_cnn,
+    seed_cnn,
+    unfreeze_top,
+)
 
+SCRATCH_BUILDERS = {"custom_cnn": custom_cnn, "seed_cnn": seed_cnn}
 MONITOR = "val_pr_auc"  # PR-AUC over genres, Keras' streaming estimate of macro average precision
 
 
@@ -42,7 +52,7 @@ class TrainConfig:
     name: str | None = None           # folder under models/ (default: the model name)
     epochs: int = 40                  # phase 1 (head) or the custom CNN
     batch_size: int = 64
-    learning_rate: float = 1e-3
+    learning_rate: float | None = None  # default 1e-3; the custom CNN's one-cycle peak 3e-3
     loss: str = "bce"                 # bce | weighted | focal | asymmetric
     oversample: bool = False
     input_size: tuple[int, int] | None = None
@@ -53,6 +63,7 @@ class TrainConfig:
     fine_tune_layers: int = 20
     fine_tune_learning_rate: float = 1e-4
     patience: int = 5
+    schedule: str | None = None       # plateau (ReduceLROnPlateau) | one_cycle; default one_cycle for custom_cnn
     seed: int = SEED
     strategy: str = "none"            # none | mirrored | multiworker
     weights: str | None = None        # backbone weights file (vgg16, densenet121)
@@ -63,6 +74,10 @@ class TrainConfig:
         check_model_name(self.model)
         self.input_size = tuple(self.input_size or DEFAULT_SIZE[self.model])
         self.name = self.name or self.model
+        self.schedule = self.schedule or ("one_cycle" if self.model == "custom_cnn" else "plateau")
+        if self.schedule not in ("plateau", "one_cycle"):
+            raise UserError(f"unknown schedule {self.schedule!r}; choose plateau or one_cycle")
+        self.learning_rate = self.learning_rate or (3e-3 if self.model == "custom_cnn" else 1e-3)
 
 
 def make_strategy(name: str) -> tf.distribute.Strategy:
@@ -80,17 +95,40 @@ def _metrics():
             keras.metrics.AUC(curve="ROC", multi_label=True, name="roc_auc")]
 
 
-def _callbacks(folder: Path, phase: str, patience: int) -> tuple[list, TrainingState]:
+class OneCycle(keras.callbacks.Callback):
+    """Learning rate rising linearly to `peak` over the first epoch, then a cosine down to zero at the last."""
+
+    def __init__(self, peak: float, epochs: int, steps_per_epoch: int):
+        super().__init__()
+        self.peak, self.epochs, self.steps, self.epoch = peak, epochs, max(1, steps_per_epoch), 0
+
+    def rate(self, step: int) -> float:
+        warm, total = self.steps, self.epochs * self.steps
+        if step < warm:
+            return self.peak * (step + 1) / warm
+        return self.peak * 0.5 * (1 + np.cos(np.pi * min(1.0, (step - warm) / max(1, total - warm))))
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch = epoch  # also right after a resume, which starts at a later epoch
+
+    def on_train_batch_begin(self, batch, logs=None):
+        self.model.optimizer.learning_rate.assign(self.rate(self.epoch * self.steps + batch))
+
+
+def _callbacks(folder: Path, phase: str, patience: int, schedule: keras.callbacks.Callback | None = None
+               ) -> tuple[list, TrainingState]:
+    """schedule: a learning-rate callback; without one, the rate drops on a plateau of MONITOR."""
     history = folder / ("history.csv" if phase == "main" else f"history_{phase}.csv")
     early_stopping = keras.callbacks.EarlyStopping(monitor=MONITOR, mode="max", patience=patience)
-    reduce_lr = keras.callbacks.ReduceLROnPlateau(monitor=MONITOR, mode="max", factor=0.3,
-                                                  patience=max(1, patience // 2))
-    state = TrainingState(folder / f"backup_{phase}", MONITOR, restores=[early_stopping, reduce_lr])
+    if schedule is None:
+        schedule = keras.callbacks.ReduceLROnPlateau(monitor=MONITOR, mode="max", factor=0.3,
+                                                     patience=max(1, patience // 2))
+    state = TrainingState(folder / f"backup_{phase}", MONITOR, restores=[early_stopping, schedule])
     if not state.resuming:
         history.unlink(missing_ok=True)  # a fresh run; a resumed one appends
     # The log is written before the state: a kill between them repeats an epoch on resume
     # (read_history keeps the last row of an epoch) rather than losing one.
-    return [keras.callbacks.CSVLogger(str(history), append=True), early_stopping, reduce_lr, state], state
+    return [keras.callbacks.CSVLogger(str(history), append=True), early_stopping, schedule, state], state
 
 
 def _save_weights_only_model(model: keras.Model, path: Path) -> None:
@@ -106,12 +144,12 @@ def read_history(path: Path) -> pd.DataFrame:
     return history.drop_duplicates("epoch", keep="last").sort_values("epoch").reset_index(drop=True)
 
 
-def _fit(model, folder, phase, patience, *args, **kwargs) -> TrainingState:
+def _fit(model, folder, phase, patience, *args, schedule=None, **kwargs) -> TrainingState:
     """model.fit that resumes a killed run and leaves the model at its best epoch by MONITOR.
 
     The returned state knows the time earlier, killed runs spent; finish() it once the model is saved.
     """
-    callbacks, state = _callbacks(folder, phase, patience)
+    callbacks, state = _callbacks(folder, phase, patience, schedule)
     model.fit(*args, callbacks=callbacks, verbose=1 if sys.stdout.isatty() else 2, **kwargs)
     state.restore_best()
     return state
@@ -183,7 +221,7 @@ def train(config: TrainConfig, paths: Paths | None = None) -> Path:
             val_scores = head.predict(features["val"], verbose=0)
     else:
         with strategy.scope():
-            model = custom_cnn(len(vocabulary), config.input_size)
+            model = SCRATCH_BUILDERS[config.model](len(vocabulary), config.input_size)
             model.compile(keras.optimizers.Adam(config.learning_rate), make_loss(config.loss, labels["train"]),
                           metrics=_metrics())
         cache = paths.cache / "images" if config.cache else None
@@ -191,8 +229,10 @@ def train(config: TrainConfig, paths: Paths | None = None) -> Path:
                             training=True, fit=config.fit, cache_dir=cache)
         val = make_dataset(frames["val"], vocabulary, config.input_size, config.batch_size, fit=config.fit,
                            cache_dir=cache)
+        schedule = OneCycle(config.learning_rate, config.epochs, int(data.cardinality())) \
+            if config.schedule == "one_cycle" else None
         states = [_fit(model, folder, "main", config.patience, data, validation_data=val, epochs=config.epochs,
-                       shuffle=False)]  # the dataset shuffles itself
+                       shuffle=False, schedule=schedule)]  # the dataset shuffles itself
         val_scores = predict_images(model, frames["val"], config.input_size, config.fit, config.batch_size)
 
     earlier = sum(state.earlier_seconds for state in states)

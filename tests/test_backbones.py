@@ -8,7 +8,7 @@ from PIL import Image
 
 from postergenre.backbones import LITE_VARIANTS, efficientnet_lite, efficientnet_lite0, lite0_weights_path
 from postergenre.config import UserError
-from postergenre.models import backbone, custom_cnn
+from postergenre.models import backbone, custom_cnn, seed_cnn
 from postergenre.torch_weights import LEGACY_MAGIC, load_legacy_state_dict
 
 
@@ -110,8 +110,8 @@ def test_keras_applications_need_weights(tmp_path, monkeypatch):
         backbone("vgg16", (224, 160), tmp_path / "nowhere.h5")
 
 
-def test_custom_cnn_is_the_seeds_architecture():
-    model = custom_cnn(17)
+def test_seed_cnn_is_the_seeds_architecture():
+    model = seed_cnn(17)
     convs = [layer for layer in model.layers if layer.name.startswith("conv")]
     assert [c.filters for c in convs] == [16, 32, 64, 64]
     assert all(c.kernel_size == (5, 5) for c in convs)
@@ -120,7 +120,18 @@ def test_custom_cnn_is_the_seeds_architecture():
     assert model.layers[-1].activation.__name__ == "sigmoid"
 
 
-def test_custom_cnn_names_an_input_too_small_for_it():
-    assert custom_cnn(3, (76, 76)).output_shape == (None, 3)  # the smallest side that still fits
-    with pytest.raises(UserError, match="input size 96x64 is too small for custom_cnn.*at least 76"):
-        custom_cnn(3, (96, 64))
+def test_seed_cnn_names_an_input_too_small_for_it():
+    assert seed_cnn(3, (76, 76)).output_shape == (None, 3)  # the smallest side that still fits
+    with pytest.raises(UserError, match="input size 96x64 is too small for seed_cnn.*at least 76"):
+        seed_cnn(3, (96, 64))
+
+
+def test_custom_cnn_normalises_and_pools_globally():
+    model = custom_cnn(17)
+    kinds = [layer.__class__.__name__ for layer in model.layers]
+    assert kinds.count("BatchNormalization") == kinds.count("Conv2D") == 5, "BatchNorm after every convolution"
+    assert "Flatten" not in kinds and "GlobalAveragePooling2D" in kinds and kinds.count("Dropout") == 1
+    assert model.input_shape == (None, 112, 76, 3) and model.output_shape == (None, 17)
+    assert model.count_params() < 500_000
+    with pytest.raises(UserError, match="input size 28x28 is too small for custom_cnn"):
+        custom_cnn(3, (28, 28))

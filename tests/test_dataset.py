@@ -49,6 +49,19 @@ def test_batches_stream_with_labels_and_augmentation_only_in_training(sample, tm
     assert trained.min() >= 0 and trained.max() <= 255
 
 
+def test_augmented_training_input_repeats_for_a_seed_and_changes_every_epoch(sample):
+    frame = frame_of(sorted((sample / "images").glob("*.jpg"))[:12])
+
+    def two_epochs(seed):
+        data = make_dataset(frame, ["A", "B"], (96, 64), batch_size=6, training=True, shuffle_seed=seed)
+        return [np.concatenate([x.numpy() for x, _ in data]) for _ in range(2)]
+
+    first, second = two_epochs(7), two_epochs(7)
+    assert all(np.array_equal(a, b) for a, b in zip(first, second)), "same seed, same batches, epoch by epoch"
+    assert not np.array_equal(first[0], first[1]), "each epoch draws new augmentations"
+    assert not np.array_equal(first[0], two_epochs(8)[0])
+
+
 def test_disk_cache_is_written_and_read(sample, tmp_path):
     frame = frame_of(sorted((sample / "images").glob("*.jpg"))[:6])
     first = np.concatenate([x for x, _ in make_dataset(frame, ["A", "B"], (64, 44), cache_dir=tmp_path)])

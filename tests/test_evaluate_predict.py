@@ -133,7 +133,7 @@ def test_gradcam_points_somewhere_for_each_genre(trained_project, sample):
 def test_ship_copies_the_head_with_its_test_metrics(trained_project, tmp_path):
     result = evaluate(trained_project.models / "efficientnet_lite0", paths=trained_project, n_boot=20, figures=False)
     target = ship(trained_project.models / "efficientnet_lite0", tmp_path / "default", result, trained_project.root)
-    assert {p.name for p in target.iterdir()} == {*SHIPPED_FILES, "manifest.json"}
+    assert {p.name for p in target.iterdir()} == {*SHIPPED_FILES, "head.keras", "manifest.json"}
     manifest = json.loads((target / "manifest.json").read_text())
     assert manifest["shipped_from"] == "models/efficientnet_lite0" and manifest["test_posters"] > 0
     value, low, high = manifest["test_metrics"]["efficientnet_lite0"]["macro_ap"]
@@ -142,7 +142,7 @@ def test_ship_copies_the_head_with_its_test_metrics(trained_project, tmp_path):
     full_model = tmp_path / "custom_cnn"
     full_model.mkdir()
     (full_model / "manifest.json").write_text(json.dumps({"model": "custom_cnn", "full_model": True}))
-    with pytest.raises(UserError, match="only a head-only pretrained model can ship"):
+    with pytest.raises(UserError, match="only a pretrained model can ship"):
         ship(full_model, tmp_path / "again", result, trained_project.root)
 
 

@@ -54,6 +54,10 @@ def test_model_notebooks_run_headless(encoded_project, tmp_path):
     table = comparison_cell.outputs[-1]["data"]["text/plain"]
     assert "custom_cnn" in table and "baseline: 3 most frequent genres" in table and "[" in table
     assert (paths.models / "efficientnet_lite0" / "eval_test.json").exists()
+    printed = "".join(o.get("text", "") + str(o.get("data", {}).get("text/plain", ""))
+                      for c in evaluated.cells if c.cell_type == "code" for o in c.outputs)
+    assert "ece_before" in printed and "ece_after" in printed, "calibration error before and after"
+    assert "test resampled" in printed and "greatest_films" in printed and "oracle (true mix)" in printed
     predicted = nbformat.read(paths.reports / "07_predict.ipynb", as_version=4)
     outputs = [o for c in predicted.cells if c.cell_type == "code" for o in c.outputs]
     assert any("above thresholds" in o.get("text", "") for o in outputs)

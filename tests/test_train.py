@@ -60,7 +60,18 @@ def test_fine_tuning_phase_two(encoded_project, tmp_path):
     assert (folder / "history_finetune.csv").exists()
     manifest = json.loads((folder / "manifest.json").read_text())
     assert manifest["full_model"] is True
-    assert load_trained(folder).model.count_params() > 3_000_000
+    trained = load_trained(folder)
+    assert trained.model.count_params() > 3_000_000
+    # a fine-tuned model ships as weights only (no optimizer state), its layers rebuilt by code
+    from postergenre.evaluate import evaluate
+    from postergenre.model_folder import FINE_TUNED_WEIGHTS, ship
+    result = evaluate(folder, paths=paths, n_boot=10, figures=False, progress=False)
+    target = ship(folder, tmp_path / "shipped", result, paths.root)
+    assert (target / FINE_TUNED_WEIGHTS).stat().st_size < 0.5 * (folder / "model.keras").stat().st_size
+    images = np.random.default_rng(0).uniform(0, 255, (2, 112, 76, 3)).astype("float32")
+    shipped = load_trained(target)
+    assert np.allclose(shipped.model.predict(images, verbose=0), trained.model.predict(images, verbose=0), atol=1e-5)
+    assert shipped.calibration.method == trained.calibration.method
 
 
 def test_mirrored_strategy_on_cpu(encoded_project, tmp_path):
@@ -136,3 +147,23 @@ def test_corrupt_model_file_is_named(tmp_path):
     (folder / "manifest.json").write_text("{not json")
     with pytest.raises(UserError, match=r"broken/manifest.json: not valid JSON"):
         load_trained(folder)
+
+
+def test_custom_cnn_repeats_for_a_seed(encoded_project, tmp_path):
+    """Same seed, same data: the same weights, epoch by epoch (stateless, per-poster augmentation seeds)."""
+    weights = []
+    for run in ("first", "second"):
+        paths = clone_project(encoded_project, tmp_path / run)
+        folder = train(TrainConfig(model="custom_cnn", epochs=2, batch_size=32, input_size=(64, 44)), paths)
+        weights.append(load_trained(folder).model.get_weights())
+        history = read_history(folder / "history.csv")
+    assert all(np.array_equal(a, b) for a, b in zip(*weights))
+    assert len(history) == 2
+
+
+def test_one_cycle_warms_up_then_decays_to_zero():
+    from postergenre.train import OneCycle
+    schedule = OneCycle(peak=3e-3, epochs=5, steps_per_epoch=10)
+    rates = [schedule.rate(step) for step in range(50)]
+    assert rates[0] == pytest.approx(3e-4) and rates[9] == pytest.approx(3e-3) and max(rates) == pytest.approx(3e-3)
+    assert all(a >= b for a, b in zip(rates[9:], rates[10:])) and rates[-1] < 1e-5
