@@ -84,10 +84,7 @@ def load_trained(folder: str | Path) -> TrainedModel:
         else np.full(len(genres), 0.5)
     size, tta = tuple(manifest.get("input_size", (0, 0))), bool(manifest.get("config", {}).get("tta"))
     if manifest.get("model") in PRETRAINED_MODELS and (folder / FINE_TUNED_WEIGHTS).exists():
-        from .models import classification_head
-        extractor = backbone(manifest["model"], size, manifest["config"].get("weights"), tta=tta, pretrained=False)
-        head = classification_head(extractor.output_shape[-1], len(genres))
-        model = keras.Model(extractor.input, head(extractor.output), name=f"{manifest['model']}_genres")
+        model = pretrained_network(manifest, len(genres))
         try:
             model.load_weights(folder / FINE_TUNED_WEIGHTS)
         except Exception as exc:  # h5py and keras raise several types for a damaged or mismatched file
@@ -104,6 +101,17 @@ def load_trained(folder: str | Path) -> TrainedModel:
                         f"{len(genres)} genres")
     calibration, confusion = read_calibration(folder, len(genres))
     return TrainedModel(folder, model, genres, thresholds, manifest, vocabulary, calibration, confusion)
+
+
+def pretrained_network(manifest: dict, n_genres: int):
+    """A backbone + head network built by code, uncompiled, its weights still to be loaded."""
+    import keras
+
+    from .models import backbone, classification_head
+    extractor = backbone(manifest["model"], tuple(manifest["input_size"]), manifest["config"].get("weights"),
+                         tta=bool(manifest["config"].get("tta")), pretrained=False)
+    head = classification_head(extractor.output_shape[-1], n_genres)
+    return keras.Model(extractor.input, head(extractor.output), name=f"{manifest['model']}_genres")
 
 
 def read_calibration(folder: Path, n_genres: int) -> tuple[Calibration, dict | None]:
@@ -152,8 +160,11 @@ def ship(folder: Path, target: Path, test_result: dict, root: Path) -> Path:
     target.mkdir(parents=True, exist_ok=True)
     for stale in ("head.keras", FINE_TUNED_WEIGHTS):
         (target / stale).unlink(missing_ok=True)
-    if manifest.get("full_model"):
-        load_trained(folder).model.save_weights(target / FINE_TUNED_WEIGHTS)
+    if manifest.get("full_model"):  # built anew, so no optimizer state is saved with the weights
+        trained = load_trained(folder)
+        network = pretrained_network(manifest, len(trained.genres))
+        network.set_weights(trained.model.get_weights())
+        network.save_weights(target / FINE_TUNED_WEIGHTS)
     else:
         shutil.copy2(folder / "head.keras", target / "head.keras")
     for name in SHIPPED_FILES:
