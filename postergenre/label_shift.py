@@ -141,7 +141,7 @@ def mix_table(genres, train_prior, used_prior, true_prior=None) -> pd.DataFrame:
 
 
 THRESHOLD_POLICIES = ("keep", "bayes", "expected_f1")
-DEFAULT_THRESHOLD_POLICY = "expected_f1"
+DEFAULT_THRESHOLD_POLICY = "keep"
 
 
 def adapted_thresholds(thresholds, train_prior, mix, adapted, policy: str = DEFAULT_THRESHOLD_POLICY) -> np.ndarray:
