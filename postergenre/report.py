@@ -24,7 +24,9 @@ def _ci(values) -> str:
 
 
 def _number(value) -> str:
-    return "" if value is None else f"{value:.3f}" if isinstance(value, float) else str(value)
+    if isinstance(value, float):
+        return f"{value:.1f}" if abs(value) >= 10 else f"{value:.3f}"
+    return "" if value is None else str(value)
 
 
 def _table(rows: dict[str, dict], columns: list[str], first: str = "") -> list[str]:
