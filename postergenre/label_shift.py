@@ -80,7 +80,7 @@ def confusion_rates(y, p) -> dict:
 
 
 def read_prior(path: str | Path, genres: list[str]) -> np.ndarray:
-    """A user's genre mix: a CSV with genre,share rows (shares in 0..1; genres not listed keep... nothing)."""
+    """A user's genre mix: a CSV of genre,share rows, one for every genre of the model, shares in 0..1."""
     path = Path(path)
     try:
         table = pd.read_csv(path)
