@@ -30,47 +30,44 @@ def feature_rate(model: str, tta: bool, frame, n: int) -> float:
     return n / (time.perf_counter() - start)
 
 
-def test_quality(folder, paths) -> dict:
+def quality(trained, y, raw) -> dict:
+    """Test figures of a model folder's network output `raw`, calibrated as the folder says."""
     from postergenre import calibration, metrics
+    scores = trained.calibration.apply(raw)
+    figures = {k: round(v, 4) for k, v in metrics.headline(y, scores).items()}
+    figures.update({f"{k}@tuned": round(v, 4) for k, v in
+                    metrics.threshold_metrics(y, scores, trained.thresholds).items() if k.endswith("f1")})
+    figures.update({k: round(v, 4) for k, v in calibration.report(y, raw, scores).items()})
+    return {**figures, "validation_macro_ap": round(trained.manifest["validation_metrics"]["macro_ap"], 4),
+            "calibration": trained.calibration.method}
+
+
+def head_quality(folder, paths) -> dict:
+    """A head-only model: its head on the backbone's cached test-split features."""
     from postergenre.encode import load_splits
     from postergenre.model_folder import load_network, load_trained
     from postergenre.models import backbone
     from postergenre.train import TrainConfig, cached_features
     trained = load_trained(folder)
     frames, vocabulary = load_splits(paths)
-    config = TrainConfig(**{k: v for k, v in trained.manifest["config"].items()})
+    config = TrainConfig(**trained.manifest["config"])
     extractor = backbone(config.model, config.input_size, tta=config.tta)
-    raw = load_network(folder / "head.keras").predict(cached_features(extractor, frames["test"], config, paths,
-                                                                      "test"), verbose=0)
-    y = frames["test"][vocabulary].to_numpy()
-    scores = trained.calibration.apply(raw)
-    figures = {k: round(v, 4) for k, v in metrics.headline(y, scores).items()}
-    figures.update({f"{k}@tuned": round(v, 4) for k, v in
-                    metrics.threshold_metrics(y, scores, trained.thresholds).items() if k.endswith("f1")})
-    figures.update({k: round(v, 4) for k, v in calibration.report(y, raw, scores).items()})
-    figures["validation_macro_ap"] = round(trained.manifest["validation_metrics"]["macro_ap"], 4)
-    figures["calibration"] = trained.calibration.method
-    return figures
+    features = cached_features(extractor, frames["test"], config, paths, "test")
+    raw = load_network(folder / "head.keras").predict(features, verbose=0)
+    return quality(trained, frames["test"][vocabulary].to_numpy(), raw)
 
 
 def fine_tuned_quality(folder, paths) -> dict:
-    from postergenre import calibration, metrics
-    from postergenre.dataset import predict_images
+    """A fine-tuned model: the whole network runs on the test posters."""
     from postergenre.encode import load_splits
     from postergenre.model_folder import load_trained
     trained = load_trained(folder)
     frames, vocabulary = load_splits(paths)
-    raw = predict_images(trained.model, frames["test"], trained.input_size, trained.fit, progress=True)
-    y, scores = frames["test"][vocabulary].to_numpy(), trained.calibration.apply(raw)
-    figures = {k: round(v, 4) for k, v in metrics.headline(y, scores).items()}
-    figures.update({f"{k}@tuned": round(v, 4) for k, v in
-                    metrics.threshold_metrics(y, scores, trained.thresholds).items() if k.endswith("f1")})
-    figures.update({k: round(v, 4) for k, v in calibration.report(y, raw, scores).items()})
-    manifest = trained.manifest
-    return {**figures, "validation_macro_ap": round(manifest["validation_metrics"]["macro_ap"], 4),
-            "calibration": trained.calibration.method, "training_seconds": manifest["training_seconds"],
-            "fine_tune_epochs": manifest["config"]["fine_tune_epochs"],
-            "fine_tune_layers": manifest["config"]["fine_tune_layers"]}
+    raw = trained.network_output(frames["test"], progress=True)
+    config = trained.manifest["config"]
+    return {**quality(trained, frames["test"][vocabulary].to_numpy(), raw),
+            "training_seconds": trained.manifest["training_seconds"],
+            "fine_tune_epochs": config["fine_tune_epochs"], "fine_tune_layers": config["fine_tune_layers"]}
 
 
 def main():
@@ -94,7 +91,7 @@ def main():
             name = model + ("-tta" if tta else "")
             folder = train(TrainConfig(model=model, name=name, tta=tta), paths)
             row = {"feature_posters_per_s": round(feature_rate(model, tta, frames["test"], args.rate_posters), 1),
-                   **test_quality(folder, paths)}
+                   **head_quality(folder, paths)}
             results[name] = row
             print(name, json.dumps(row), flush=True)
     for name in args.fine_tuned:

@@ -11,7 +11,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-METHODS = ("none", "temperature", "platt", "isotonic")
+from .config import CALIBRATION_METHODS as METHODS
+
 EPS = 1e-6
 
 

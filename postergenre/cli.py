@@ -6,10 +6,12 @@ import os
 import sys
 from pathlib import Path
 
-from .calibration import METHODS as CALIBRATION_METHODS
 from .config import (
+    CALIBRATION_METHODS,
+    DEFAULT_PRIOR_ESTIMATOR,
     LOSSES,
     MODELS,
+    PRIOR_ESTIMATORS,
     SHARED_SAMPLE,
     CleanConfig,
     DownloadConfig,
@@ -18,7 +20,6 @@ from .config import (
     UserError,
     VocabularyRules,
 )
-from .label_shift import DEFAULT_ESTIMATOR, ESTIMATORS
 
 
 def _pairs(values: list[str] | None, flag: str) -> dict[str, str]:
@@ -86,7 +87,9 @@ def cmd_predict(args, paths):
     adaptation = table.attrs.get("adaptation")
     if adaptation:
         print(f"postergenre predict: {adaptation['note']}", file=sys.stderr)
-        _print_mix(args.model, paths, adaptation["mix"])
+        from .label_shift import mix_table
+        print(mix_table(adaptation["genres"], adaptation["training_mix"], adaptation["mix"]).to_string(index=False),
+              file=sys.stderr)
     many = len(table) > 1 and any(Path(p).is_dir() or str(p).endswith(".csv") for p in args.posters)
     if args.output or many:
         output = args.output or paths.reports / "predictions.csv"
@@ -101,14 +104,6 @@ def cmd_predict(args, paths):
         print(f"postergenre predict: error: {error}", file=sys.stderr)
     if failed.all():
         raise UserError("no poster could be read")
-
-
-def _print_mix(model, paths, mix):
-    from .io import read_json
-    from .label_shift import mix_table
-    from .model_folder import resolve_model
-    vocabulary = read_json(resolve_model(model, paths) / "genres.json")
-    print(mix_table(vocabulary["genres"], vocabulary["train_prior"], mix).to_string(index=False), file=sys.stderr)
 
 
 def cmd_ship(args, paths):
@@ -139,7 +134,7 @@ def _add_adaptation_options(p: argparse.ArgumentParser) -> None:
                    help="adapt to these posters' genre mix, estimated from the model's calibrated probabilities "
                         "(label shift; needs 50 posters or more)")
     p.add_argument("--prior", type=Path, default=None, help="the posters' genre mix, a CSV of genre,share rows")
-    p.add_argument("--estimator", choices=ESTIMATORS, default=DEFAULT_ESTIMATOR,
+    p.add_argument("--estimator", choices=PRIOR_ESTIMATORS, default=DEFAULT_PRIOR_ESTIMATOR,
                    help="how --adapt-prior estimates the mix")
 
 

@@ -19,6 +19,9 @@ PRETRAINED_MODELS = ("efficientnet_lite0", "efficientnet_lite1", "efficientnet_l
 SCRATCH_MODELS = ("custom_cnn", "seed_cnn")  # trained from scratch
 MODELS = SCRATCH_MODELS + PRETRAINED_MODELS
 LOSSES = ("bce", "weighted", "focal", "asymmetric")
+CALIBRATION_METHODS = ("none", "temperature", "platt", "isotonic")  # postergenre.calibration
+PRIOR_ESTIMATORS = ("cc", "em", "em_shrunk", "bbse")  # postergenre.label_shift
+DEFAULT_PRIOR_ESTIMATOR = "cc"
 
 
 class UserError(Exception):

@@ -13,7 +13,6 @@ import pandas as pd
 
 from . import calibration, label_shift, metrics
 from .config import Paths, UserError, VocabularyRules
-from .dataset import predict_images
 from .io import read_csv, write_json
 from .model_folder import load_trained, resolve_model
 
@@ -125,7 +124,7 @@ def evaluate(model: str | Path, data: str | Path | None = None, paths: Paths | N
     frame, y_true, mapping = map_labels(frame, trained.vocabulary)
     if len(frame) == 0:
         raise UserError(f"{data or paths.split_csv('test')}: no poster has any of the model's genres")
-    raw = predict_images(trained.model, frame, trained.input_size, trained.fit, 64, progress=progress)
+    raw = trained.network_output(frame, progress=progress)
     scores = trained.calibration.apply(raw)
     train_prior = trained.train_prior
     name = trained.folder.name
@@ -142,8 +141,8 @@ def evaluate(model: str | Path, data: str | Path | None = None, paths: Paths | N
         adapted_name = f"{name} (adapted: {adaptation['source']})"
         score_sets[adapted_name], thresholds[adapted_name] = adaptation.pop("scores"), adaptation.pop("thresholds")
         print(f"{name}: {adaptation['note']}")
-        print(label_shift.mix_table(trained.genres, train_prior, adaptation["mix"], y_true.mean(axis=0))
-              .to_string(index=False))
+        print(label_shift.mix_table(adaptation["genres"], adaptation["training_mix"], adaptation["mix"],
+                                    y_true.mean(axis=0)).to_string(index=False))
     summary = bootstrap(y_true, score_sets, thresholds, n_boot=n_boot)
     per_genre = pd.DataFrame({"genre": trained.genres, "positives": y_true.sum(axis=0),
                               "train_share": train_prior, "ap": metrics.per_genre_ap(y_true, scores),
@@ -167,12 +166,11 @@ def adapt_to_collection(trained, scores: np.ndarray, prior: str | Path | None = 
                         estimator: str = label_shift.DEFAULT_ESTIMATOR) -> dict:
     """The model's calibrated probabilities and thresholds moved to a collection's genre mix."""
     given = label_shift.read_prior(prior, trained.genres) if prior is not None else None
-    adapted, mix, note = label_shift.adapt(scores, trained.train_prior, given, estimator, trained.confusion)
-    source = "given mix" if given is not None else \
-        estimator if len(scores) >= label_shift.MIN_POSTERS else "training mix"
+    adapted, mix, source, note = label_shift.adapt(scores, trained.train_prior, given, estimator, trained.confusion)
     thresholds = label_shift.adapted_thresholds(trained.thresholds, trained.train_prior, mix, adapted)
-    return {"scores": adapted, "thresholds": thresholds,
-            "mix": mix.round(4).tolist(), "note": note, "source": source}
+    return {"scores": adapted, "thresholds": thresholds, "genres": trained.genres,
+            "training_mix": trained.train_prior.tolist(), "mix": mix.round(4).tolist(), "note": note,
+            "source": source}
 
 
 def format_ci(values) -> str:
@@ -262,7 +260,7 @@ def label_shift_study(model: str | Path, paths: Paths | None = None, outside: st
     for data in [None] + ([outside] if outside is not None else []):
         frame, set_name = load_eval_data(data, paths)
         frame, y, _ = map_labels(frame, trained.vocabulary)
-        raw = predict_images(trained.model, frame, trained.input_size, trained.fit, progress=True)
+        raw = trained.network_output(frame, progress=True)
         sets[set_name] = (y, trained.calibration.apply(raw))
         calibration_rows[set_name] = calibration.report(y, raw, sets[set_name][1])
         if data is None:

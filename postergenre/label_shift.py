@@ -19,10 +19,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from .config import DEFAULT_PRIOR_ESTIMATOR as DEFAULT_ESTIMATOR
+from .config import PRIOR_ESTIMATORS as ESTIMATORS
 from .config import UserError
 
-ESTIMATORS = ("cc", "em", "em_shrunk", "bbse")
-DEFAULT_ESTIMATOR = "cc"
 MIN_POSTERS = 50          # smaller collections keep the training mix
 SHRINK_STRENGTH = 500.0   # em_shrunk: the training share counts as this many pseudo-posters
 BOUNDS = (1e-3, 1 - 1e-3)
@@ -103,17 +103,19 @@ def read_prior(path: str | Path, genres: list[str]) -> np.ndarray:
 
 
 def adapt(p, train_prior, prior=None, method: str = DEFAULT_ESTIMATOR, confusion: dict | None = None,
-          min_posters: int = MIN_POSTERS) -> tuple[np.ndarray, np.ndarray, str]:
-    """(adapted probabilities, the mix used, a one-line account of where the mix came from)."""
+          min_posters: int = MIN_POSTERS) -> tuple[np.ndarray, np.ndarray, str, str]:
+    """(adapted probabilities, the mix used, where it came from in a word or two, a one-line account of that)."""
     p = np.asarray(p, dtype=float)
     if prior is not None:
-        return reweight(p, train_prior, prior), np.asarray(prior, dtype=float), "genre mix given by the user"
+        return reweight(p, train_prior, prior), np.asarray(prior, dtype=float), "given mix", \
+            "genre mix given by the user"
     if len(p) < min_posters:
-        return p, np.asarray(train_prior, dtype=float), \
+        return p, np.asarray(train_prior, dtype=float), "training mix", \
             f"only {len(p)} posters (fewer than {min_posters}): too few to estimate their genre mix; " \
             "kept the training mix"
     estimated = estimate_prior(p, train_prior, method, confusion)
-    return reweight(p, train_prior, estimated), estimated, f"genre mix estimated from {len(p)} posters ({method})"
+    return reweight(p, train_prior, estimated), estimated, method, \
+        f"genre mix estimated from {len(p)} posters ({method})"
 
 
 def expected_f1_thresholds(p, grid=np.linspace(0.02, 0.9, 45)) -> np.ndarray:

@@ -49,11 +49,14 @@ class TrainedModel:
     def name(self) -> str:
         return self.manifest.get("model", self.folder.name)
 
+    def network_output(self, frame, batch_size: int = 64, progress: bool = False) -> np.ndarray:
+        """The network's own, uncalibrated output for every poster of a table with a poster_path column."""
+        from .dataset import predict_images
+        return predict_images(self.model, frame, self.input_size, self.fit, batch_size, progress=progress)
+
     def probabilities(self, frame, batch_size: int = 64, progress: bool = False) -> np.ndarray:
         """Calibrated genre probabilities for every poster of a table with a poster_path column."""
-        from .dataset import predict_images
-        raw = predict_images(self.model, frame, self.input_size, self.fit, batch_size, progress=progress)
-        return self.calibration.apply(raw)
+        return self.calibration.apply(self.network_output(frame, batch_size, progress))
 
 
 def load_network(path: Path):

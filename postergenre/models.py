@@ -11,14 +11,15 @@ from .config import MODELS, UserError
 from .config import PRETRAINED_MODELS as PRETRAINED
 
 # pretrained: the native resolution as the height, the width keeping a poster's ~2:3 (a multiple of 8)
-DEFAULT_SIZE = {"seed_cnn": (200, 150), "custom_cnn": (112, 76), "efficientnet_lite0": (224, 152), "efficientnet_lite1": (240, 160),
-                "efficientnet_lite2": (260, 176), "vgg16": (224, 160), "densenet121": (224, 160)}
+DEFAULT_SIZE = {"seed_cnn": (200, 150), "custom_cnn": (112, 76), "efficientnet_lite0": (224, 152),
+                "efficientnet_lite1": (240, 160), "efficientnet_lite2": (260, 176), "vgg16": (224, 160),
+                "densenet121": (224, 160)}
 # files Keras itself downloads into ~/.keras/models on a machine with internet
 KERAS_CACHE_FILES = {"vgg16": "vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5",
                      "densenet121": "densenet121_weights_tf_dim_ordering_tf_kernels_notop.h5"}
 # the layer whose activations Grad-CAM explains
-LAST_CONV = {"seed_cnn": "conv4", "custom_cnn": "relu4", "efficientnet_lite0": "head_relu6", "efficientnet_lite1": "head_relu6",
-             "efficientnet_lite2": "head_relu6", "vgg16": "block5_conv3",
+LAST_CONV = {"seed_cnn": "conv4", "custom_cnn": "relu4", "efficientnet_lite0": "head_relu6",
+             "efficientnet_lite1": "head_relu6", "efficientnet_lite2": "head_relu6", "vgg16": "block5_conv3",
              "densenet121": "relu"}
 
 
@@ -129,33 +130,29 @@ def backbone(name: str, input_size: tuple[int, int], weights: str | os.PathLike 
     build, preprocess = apps[name]
     weights_file = keras_weights_file(name, weights)
     inputs = keras.Input(shape, name="image")
-    x = layers.Lambda(preprocess, name="preprocess")(inputs)
+    x = layers.Lambda(mirrored_batch, name="tta_add_mirrors")(inputs) if tta else inputs
+    x = layers.Lambda(preprocess, name="preprocess")(x)
     base = build(include_top=False, weights=None, input_tensor=x)
     try:
         base.load_weights(weights_file)
     except Exception as exc:  # h5py/keras raise several types for a mismatched file
         raise UserError(f"{weights_file}: weights of the wrong architecture for {name} ({exc})"[:300]) from None
     outputs = layers.GlobalAveragePooling2D(name="avg_pool")(base.output)
-    return with_flip_tta(keras.Model(inputs, outputs, name=name), tta)
+    if tta:  # the same flat graph as EfficientNet-Lite's (see mirrored_batch)
+        outputs = layers.Lambda(mean_of_halves, name="tta_mean")(outputs)
+    return keras.Model(inputs, outputs, name=name)
 
 
 def mirrored_batch(images):
-    """A batch followed by its mirror images (flipped left to right)."""
+    """A batch followed by its mirror images (flipped left to right): the first layer of a flip-TTA extractor,
+    whose last, mean_of_halves, averages each poster's features with its mirror's. One flat graph, so
+    Grad-CAM still finds the backbone's layers by name."""
     return keras.ops.concatenate([images, keras.ops.flip(images, axis=2)], axis=0)
 
 
 def mean_of_halves(features):
     half = keras.ops.shape(features)[0] // 2
     return (features[:half] + features[half:]) / 2
-
-
-def with_flip_tta(extractor: keras.Model, tta: bool = True) -> keras.Model:
-    """The extractor run on each poster and its mirror image in one batch, features averaged."""
-    if not tta:
-        return extractor
-    inputs = keras.Input(extractor.input.shape[1:], name="poster")
-    features = extractor(layers.Lambda(mirrored_batch, name="tta_add_mirrors")(inputs))
-    return keras.Model(inputs, layers.Lambda(mean_of_halves, name="tta_mean")(features), name=extractor.name)
 
 
 def unfreeze_top(model: keras.Model, n_layers: int) -> None:

@@ -156,9 +156,10 @@ def _fit(model, folder, phase, patience, *args, schedule=None, **kwargs) -> Trai
 
 
 def cached_features(extractor: keras.Model, frame: pd.DataFrame, config: TrainConfig, paths: Paths,
-              split: str) -> np.ndarray:
+                    split: str) -> np.ndarray:
     """Pooled backbone features of every poster, computed once and cached on disk."""
-    key = f"{config.model}_{config.input_size[0]}x{config.input_size[1]}_{config.fit}{'_tta' if config.tta else ''}_" \
+    tta = "_tta" if config.tta else ""
+    key = f"{config.model}_{config.input_size[0]}x{config.input_size[1]}_{config.fit}{tta}_" \
           f"{cache_key(frame, config.input_size, config.fit)}"
     path = paths.cache / "features" / f"{key}.npy"
     if config.cache and path.exists():

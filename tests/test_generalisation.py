@@ -24,10 +24,9 @@ def default_model():
 @pytest.fixture(scope="module")
 def test_split(full_project, default_model):
     """(labels, raw network output, calibrated probabilities) on the sample's test split."""
-    from postergenre.dataset import predict_images
     frame, _ = load_eval_data(None, full_project)
     frame, y, _ = map_labels(frame, default_model.vocabulary)
-    raw = predict_images(default_model.model, frame, default_model.input_size, default_model.fit)
+    raw = default_model.network_output(frame)
     return y, raw, default_model.calibration.apply(raw)
 
 

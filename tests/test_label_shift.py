@@ -49,11 +49,11 @@ def test_estimators_under_pure_label_shift():
 def test_small_collections_keep_the_training_mix_and_a_given_mix_is_used():
     train_prior = np.array([0.4, 0.2])
     _, p = calibrated_collection([0.7, 0.1], n=30, train_prior=train_prior)
-    adapted, mix, note = adapt(p, train_prior)
-    assert np.array_equal(adapted, p) and np.array_equal(mix, train_prior)
+    adapted, mix, source, note = adapt(p, train_prior)
+    assert np.array_equal(adapted, p) and np.array_equal(mix, train_prior) and source == "training mix"
     assert "only 30 posters" in note and "training mix" in note
-    adapted, mix, note = adapt(p, train_prior, prior=[0.7, 0.1])
-    assert note == "genre mix given by the user" and np.allclose(mix, [0.7, 0.1])
+    adapted, mix, source, note = adapt(p, train_prior, prior=[0.7, 0.1])
+    assert note == "genre mix given by the user" and source == "given mix" and np.allclose(mix, [0.7, 0.1])
     assert (adapted[:, 0] > p[:, 0]).all() and (adapted[:, 1] < p[:, 1]).all()
 
 
