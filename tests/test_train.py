@@ -167,3 +167,40 @@ def test_one_cycle_warms_up_then_decays_to_zero():
     rates = [schedule.rate(step) for step in range(50)]
     assert rates[0] == pytest.approx(3e-4) and rates[9] == pytest.approx(3e-3) and max(rates) == pytest.approx(3e-3)
     assert all(a >= b for a, b in zip(rates[9:], rates[10:])) and rates[-1] < 1e-5
+
+
+def test_imbalance_options_are_compared_on_cached_features_without_folders(encoded_project, tmp_path):
+    from postergenre.train import compare_imbalance
+    paths = clone_project(encoded_project, tmp_path)
+    variants = {"bce": {}, "focal": {"loss": "focal"}, "oversample": {"oversample": True}}
+    table = compare_imbalance(paths, variants=variants, epochs=2, input_size=(112, 76))
+    assert set(table.variant) == set(variants) and table.macro_ap.is_monotonic_decreasing
+    assert table[["macro_ap", "micro_f1", "top3_hit_rate"]].gt(0).all().all() and (table.epochs <= 2).all()
+    assert not paths.models.exists() or not any(paths.models.iterdir()), "no model folder per option"
+    assert len(list((paths.cache / "features").glob("*.npy"))) == 2, "features computed once for all options"
+    with pytest.raises(UserError, match="not a pretrained model"):
+        compare_imbalance(paths, model="custom_cnn")
+
+
+def test_a_model_folder_is_loaded_once_until_its_files_change(encoded_project, tmp_path, monkeypatch):
+    from postergenre import dataset
+    from postergenre.encode import load_splits
+    paths = clone_project(encoded_project, tmp_path)
+    folder = train(TrainConfig(model="custom_cnn", epochs=1, batch_size=32, input_size=(64, 48), limit=40), paths)
+    trained = load_trained(folder)
+    assert load_trained(folder) is trained
+    frame = load_splits(paths)[0]["test"].head(20)
+    calls = []
+    real = dataset.predict_images
+    monkeypatch.setattr(dataset, "predict_images", lambda *a, **k: calls.append(1) or real(*a, **k))
+    first = trained.network_output(frame)
+    first[:] = -1  # the caller's copy: the kept outputs are not touched
+    again = trained.network_output(frame)
+    assert len(calls) == 1 and again.shape == (20, len(trained.genres)) and (again >= 0).all()
+    trained.network_output(frame.head(10))
+    assert len(calls) == 2, "another list of posters is predicted"
+    thresholds = json.loads((folder / "thresholds.json").read_text())
+    time.sleep(0.01)
+    (folder / "thresholds.json").write_text(json.dumps({g: 0.3 for g in thresholds}))
+    reloaded = load_trained(folder)
+    assert reloaded is not trained and np.allclose(reloaded.thresholds, 0.3)
