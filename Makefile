@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 SOURCE ?= ../shared/data/kaggle_posters_8k
 PG     := $(BIN)/postergenre
 
-.PHONY: all report venv get-data clean-data encode train-custom train-pretrained evaluate test test-fast bench \
+.PHONY: all report venv chromium serve get-data clean-data encode train-custom train-pretrained evaluate test test-fast bench \
         clean-artefacts
 
 all: venv
@@ -40,8 +40,15 @@ train-pretrained: venv
 evaluate: venv
 	$(PG) evaluate
 
-test: venv
+serve: venv
+	$(PG) serve
+
+test: venv chromium
 	$(BIN)/python -m pytest -q
+
+# the browser test drives Debian's Chromium (Playwright's own browser download needs the internet)
+chromium:
+	@test -x /usr/bin/chromium || { apt-get update -qq && apt-get install -y -qq chromium >/dev/null; }
 
 test-fast: venv
 	$(BIN)/python -m pytest -q -m "not slow"
@@ -52,7 +59,10 @@ bench: venv
 	$(BIN)/python benchmarks/bench_train.py
 	$(BIN)/python benchmarks/bench_backbones.py
 	$(BIN)/python benchmarks/bench_shift.py
+	$(BIN)/python benchmarks/bench_custom_cnn.py
+	$(BIN)/python benchmarks/bench_seed_cnn.py
 	$(BIN)/python benchmarks/bench_predict.py
+	$(BIN)/python benchmarks/bench_serve.py
 	$(BIN)/python benchmarks/bench_pipeline.py
 
 clean-artefacts:

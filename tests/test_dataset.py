@@ -5,7 +5,8 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
-from postergenre.dataset import fit_image, make_dataset
+from postergenre.dataset import make_dataset
+from postergenre.images import fit_image
 from postergenre.losses import AsymmetricLoss, WeightedBCE, make_loss, oversample_indices, positive_weights
 
 

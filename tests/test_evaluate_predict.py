@@ -122,7 +122,7 @@ def test_cli_predict_json_and_folder_csv(trained_project, odd_posters, tmp_path)
 
 def test_gradcam_points_somewhere_for_each_genre(trained_project, sample):
     trained = load_trained(trained_project.models / "efficientnet_lite0")
-    from postergenre.dataset import load_poster
+    from postergenre.images import load_poster
     image = load_poster(sorted((sample / "images").glob("*.jpg"))[3], trained.input_size)
     maps = [gradcam(trained, image, g) for g in trained.genres[:3]]
     for heatmap in maps:

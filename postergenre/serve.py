@@ -1,0 +1,222 @@
+"""`postergenre serve`: a web page in front of the shipped model (Gradio), offline, on 127.0.0.1 by default.
+
+One poster: its top genres, every genre's probability against its tuned threshold (the figure of notebook 07),
+a Grad-CAM overlay per top genre and the genres above the thresholds. Many posters (images or a zip): a table,
+downloadable as CSV, optionally adapted to the collection's genre mix. Predictions run on LiteRT; Grad-CAM needs
+the Keras network's gradients, so TensorFlow is imported on the first heatmap only.
+"""
+from __future__ import annotations
+
+import tempfile
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .config import Paths, UserError
+from .images import PosterError, decode, fit_image, to_rgb
+from .io import read_json
+
+MAX_UPLOAD_MB = 20
+
+
+def model_choices(paths: Paths) -> list[str]:
+    """Model folders under models/ that can predict, the shipped default first."""
+    from .model_folder import resolve_model
+    folders = sorted(p.name for p in paths.models.glob("*") if (p / "manifest.json").exists()) \
+        if paths.models.exists() else []
+    names = [n for n in folders if n != "default"]
+    try:
+        resolve_model("default", paths)
+        names = ["default", *names]
+    except UserError:
+        pass
+    return names
+
+
+def model_summary(folder: Path) -> str:
+    """One line for the page: the model and its test figures beside the constant baseline, from its files."""
+    manifest = read_json(folder / "manifest.json")
+    figures = manifest.get("test_metrics")
+    if not figures and (folder / "eval_test.json").exists():
+        figures = read_json(folder / "eval_test.json").get("metrics")
+    name = f"**{folder.name}** ({manifest.get('model')})"
+    if not figures:
+        return f"{name}: not evaluated on the test split yet (`postergenre evaluate --model {folder.name}`)"
+    model_key = next(k for k in figures if not k.startswith("baseline"))
+    model, baseline = figures[model_key], figures.get("baseline: 3 most frequent genres", {})
+    text = (f"{name} on the test split: macro AP **{model['macro_ap'][0]:.3f}**, top-3 hit rate "
+            f"**{model['top3_hit_rate'][0]:.3f}**")
+    if baseline:
+        text += (f"; the constant guess (the 3 most frequent genres): macro AP {baseline['macro_ap'][0]:.3f}, "
+                 f"top-3 {baseline['top3_hit_rate'][0]:.3f}")
+    return text
+
+
+def read_upload(path: str | Path, name: str | None = None):
+    """An uploaded file as an RGB image, or PosterError naming it: too large, not an image, truncated, a bomb."""
+    path = Path(path)
+    name = name or path.name
+    if not path.exists() or path.stat().st_size == 0:
+        raise PosterError(name, "corrupt", "the upload is empty")
+    if path.stat().st_size > MAX_UPLOAD_MB * 2**20:
+        raise PosterError(name, "corrupt", f"{path.stat().st_size / 2**20:.0f} MB is over the {MAX_UPLOAD_MB} MB limit")
+    return to_rgb(decode(path, name))
+
+
+def expand_uploads(files: list[str]) -> list[tuple[str, Path]]:
+    """(name, path) per image: uploaded images as they are, the images inside uploaded zips extracted."""
+    from .predict import IMAGE_SUFFIXES
+    items = []
+    for file in files or []:
+        file = Path(file)
+        if file.suffix.lower() == ".zip":
+            target = Path(tempfile.mkdtemp(prefix="posters_"))
+            try:
+                with zipfile.ZipFile(file) as archive:
+                    for member in archive.infolist():
+                        if not member.is_dir() and Path(member.filename).suffix.lower() in IMAGE_SUFFIXES \
+                                and not member.filename.startswith("__MACOSX"):
+                            out = target / f"{len(items):05d}{Path(member.filename).suffix.lower()}"
+                            out.write_bytes(archive.read(member))
+                            items.append((member.filename, out))
+            except zipfile.BadZipFile:
+                items.append((file.name, file))  # reported as not an image
+        else:
+            items.append((file.name, file))
+    return items
+
+
+class Predictor:
+    """The page's model: LiteRT for probabilities, the Keras network for Grad-CAM when asked."""
+
+    def __init__(self, paths: Paths):
+        self.paths = paths
+
+    def trained(self, name: str):
+        from .model_folder import load_trained, resolve_model
+        return load_trained(resolve_model(name, self.paths), "litert")
+
+    def one(self, name: str, upload: str | None, heatmaps: bool = True):
+        """(label dict, bar figure, Grad-CAM overlays, genres above thresholds, status message)."""
+        from .plots import genre_bars
+        from .predict import _row
+        if not upload:
+            return None, None, [], "", "Choose a poster first."
+        trained = self.trained(name)
+        try:
+            image = fit_image(read_upload(upload), trained.input_size, trained.fit)
+        except PosterError as exc:
+            return None, None, [], "", f"**Error:** {exc}"
+        probabilities = trained.calibration.apply(np.asarray(trained.model(image[None].astype(np.float32))))[0]
+        row = _row(upload, Path(upload).stem, probabilities, "", trained.genres, trained.thresholds, 3)
+        label = {g: float(p) for g, p in zip(trained.genres, probabilities)}
+        overlays = []
+        if heatmaps:
+            from .predict import gradcam
+            overlays = [(overlay(image, gradcam(trained, image, genre)), f"{genre} ({p:.2f})")
+                        for genre, p in row["top"]]
+        above = ", ".join(row["above_threshold"]) or "none"
+        return label, genre_bars(row, trained), overlays, above, f"Predicted with `{name}`."
+
+    def many(self, name: str, files: list[str] | None, adapt: bool = False):
+        """(table, CSV path, status message): one row per poster; a bad file gets its error in its row."""
+        from .predict import predict_table, write_predictions
+        items = expand_uploads(files)
+        if not items:
+            return pd.DataFrame(), None, "Upload images or a zip of images first."
+        errors = {}
+        for i, (original, path) in enumerate(items):
+            try:
+                read_upload(path, original)
+            except PosterError as exc:
+                errors[i] = str(exc)
+        good = [(original, str(path)) for i, (original, path) in enumerate(items) if i not in errors]
+        posters = pd.DataFrame(good, columns=["title", "poster"])
+        table = predict_table(posters, self.trained(name), adapt_prior=adapt and len(posters) >= 50) \
+            if good else pd.DataFrame(columns=["poster", "title", "error"])
+        predicted = iter(table.to_dict("records"))
+        result = pd.DataFrame([{"poster": original, "error": errors[i]} if i in errors else
+                               {**next(predicted), "poster": original} for i, (original, _) in enumerate(items)])
+        csv = write_predictions(result.drop(columns="title", errors="ignore"),
+                                Path(tempfile.mkdtemp(prefix="predictions_")) / "predictions.csv")
+        status = f"{len(items)} posters, {len(errors)} could not be read."
+        if adapt:
+            adaptation = table.attrs.get("adaptation") if good else None
+            status += f" {adaptation['note']}" if adaptation else " Under 50 posters: the training genre mix is kept."
+        return readable(result), str(csv), status
+
+
+def readable(result: pd.DataFrame) -> pd.DataFrame:
+    """The page's table: poster, top genres with probabilities, genres above thresholds, error."""
+    view = pd.DataFrame({"poster": result.poster})
+    view["top genres"] = result.get("top", pd.Series(index=result.index, dtype=object)).map(
+        lambda top: ", ".join(f"{g} ({p:.2f})" for g, p in top) if isinstance(top, list) else "")
+    view["above thresholds"] = result.get("above_threshold", pd.Series(index=result.index, dtype=object)).map(
+        lambda genres: ", ".join(genres) if isinstance(genres, list) else "")
+    view["error"] = result.get("error", pd.Series(index=result.index, dtype=object)).fillna("")
+    return view
+
+
+def overlay(image: np.ndarray, heatmap: np.ndarray) -> np.ndarray:
+    """The poster with a heatmap blended over it (jet colours), as uint8 RGB."""
+    from matplotlib import colormaps
+    colours = colormaps["jet"](heatmap)[..., :3] * 255
+    return (0.55 * image + 0.45 * colours).clip(0, 255).astype(np.uint8)
+
+
+def build_app(paths: Paths | None = None, model: str | None = None):
+    import gradio as gr
+    paths = paths or Paths.default()
+    predictor = Predictor(paths)
+    choices = model_choices(paths)
+    if not choices:
+        raise UserError(f"no model folder under {paths.models}: train one, or keep models/default")
+    first = model if model in choices else choices[0]
+    from .model_folder import resolve_model
+
+    def summary(name):
+        return model_summary(resolve_model(name, paths))
+
+    with gr.Blocks(title="postergenre") as app:
+        gr.Markdown("# postergenre: a movie's genres from its poster")
+        with gr.Row():
+            picker = gr.Dropdown(choices, value=first, label="model", scale=1)
+            about = gr.Markdown(summary(first), elem_id="model-summary")
+        picker.change(summary, picker, about)
+        with gr.Tab("One poster"):
+            with gr.Row():
+                with gr.Column(scale=1):
+                    poster = gr.File(label="poster (JPEG, PNG, WebP, ...)", file_types=["image"], type="filepath",
+                                     elem_id="poster-upload")
+                    heatmaps = gr.Checkbox(True, label="Grad-CAM heatmaps (slower)")
+                    go = gr.Button("Predict genres", variant="primary", elem_id="predict-one")
+                with gr.Column(scale=2):
+                    status = gr.Markdown(elem_id="status-one")
+                    label = gr.Label(num_top_classes=3, label="top genres", elem_id="top-genres")
+                    above = gr.Textbox(label="genres above the tuned thresholds", elem_id="above-thresholds")
+            bars = gr.Plot(label="every genre against its tuned threshold")
+            cams = gr.Gallery(label="Grad-CAM: where the evidence for each top genre lies", columns=3,
+                              elem_id="gradcam")
+            go.click(predictor.one, [picker, poster, heatmaps], [label, bars, cams, above, status], api_name="predict_one")
+        with gr.Tab("Many posters"):
+            files = gr.File(label="posters or a zip of posters", file_count="multiple", type="filepath",
+                            elem_id="many-upload")
+            adapt = gr.Checkbox(False, label="adapt to this collection's genre mix (50 posters or more)")
+            go_many = gr.Button("Predict all", variant="primary", elem_id="predict-many")
+            status_many = gr.Markdown(elem_id="status-many")
+            table = gr.Dataframe(label="one row per poster", elem_id="many-table")
+            download = gr.File(label="download as CSV")
+            go_many.click(predictor.many, [picker, files, adapt], [table, download, status_many],
+                          api_name="predict_many")
+    return app
+
+
+def serve(paths: Paths | None = None, model: str | None = None, host: str = "127.0.0.1", port: int = 7860,
+          inline: bool = False):
+    """Start the page; never a public share link. inline: return at once (a notebook shows the page)."""
+    app = build_app(paths, model)
+    app.queue(default_concurrency_limit=4)
+    return app.launch(server_name=host, server_port=port, share=False, inbrowser=False, prevent_thread_lock=inline,
+                      max_file_size=f"{MAX_UPLOAD_MB}mb", show_error=True)

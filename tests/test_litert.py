@@ -1,0 +1,63 @@
+"""The TensorFlow-free predictor: model.tflite beside the Keras network, the same probabilities, no TF import."""
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from postergenre.config import REPO_ROOT, UserError
+from postergenre.litert import SOURCES_FILE, TFLITE_FILE, LiteNetwork
+from postergenre.model_folder import load_trained
+from postergenre.train import TrainConfig, train
+from tests.conftest import clone_project, real_posters
+
+DEFAULT = REPO_ROOT / "models" / "default"
+
+
+def test_shipped_litert_model_gives_the_keras_probabilities_on_50_real_posters():
+    posters = pd.DataFrame({"poster_path": [str(p) for p in real_posters(50)]})
+    lite, keras_model = load_trained(DEFAULT, "litert"), load_trained(DEFAULT, "keras")
+    assert isinstance(lite.model, LiteNetwork), f"{DEFAULT / TFLITE_FILE} ships and matches the weights"
+    difference = np.abs(lite.probabilities(posters) - keras_model.probabilities(posters)).max()
+    print(f"LiteRT against Keras on 50 posters: max absolute difference {difference:.2e}")
+    assert difference < 1e-4
+
+
+def test_predict_never_imports_tensorflow_and_agrees_with_keras(tmp_path):
+    poster = str(real_posters(1)[0])
+    script = ("import sys; from postergenre.cli import main; code = main(['predict', '--json', sys.argv[1]]); "
+              "assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules, 'TensorFlow was imported'; "
+              "sys.exit(code)")
+    lite = subprocess.run([sys.executable, "-c", script, poster], capture_output=True, text=True)
+    assert lite.returncode == 0, lite.stderr[-2000:]
+    keras_run = subprocess.run([sys.executable, "-m", "postergenre.cli", "predict", "--json", "--runtime", "keras",
+                                poster], capture_output=True, text=True)
+    lite_row, keras_row = json.loads(lite.stdout)[0], json.loads(keras_run.stdout)[0]
+    assert [g for g, _ in lite_row["top"]] == [g for g, _ in keras_row["top"]]
+    assert np.allclose([p for _, p in lite_row["top"]], [p for _, p in keras_row["top"]], atol=1e-3)
+
+
+def test_training_exports_and_a_stale_or_broken_file_is_handled(encoded_project, tmp_path, capsys):
+    paths = clone_project(encoded_project, tmp_path)
+    folder = train(TrainConfig(model="custom_cnn", epochs=1, batch_size=32, input_size=(64, 48), limit=40), paths)
+    assert (folder / TFLITE_FILE).exists() and "model.keras" in json.loads((folder / SOURCES_FILE).read_text())
+    assert isinstance(load_trained(folder, "litert").model, LiteNetwork)
+    # weights that changed after the export: Keras is used this time and the file exported again
+    (folder / SOURCES_FILE).write_text(json.dumps({"model.keras": "0" * 64}))
+    assert not isinstance(load_trained(folder, "litert").model, LiteNetwork)
+    assert isinstance(load_trained(folder, "litert").model, LiteNetwork), "exported again, used next time"
+    (folder / TFLITE_FILE).write_bytes(b"not a flatbuffer")
+    with pytest.raises(UserError, match=f"{TFLITE_FILE}: cannot load the LiteRT model"):
+        load_trained(folder, "litert")
+    with pytest.raises(UserError, match="unknown runtime"):
+        load_trained(folder, "onnx")
+
+
+def test_lite_network_takes_any_batch_size():
+    copy = LiteNetwork(DEFAULT / TFLITE_FILE)
+    images = np.random.default_rng(0).uniform(0, 255, (3, *copy.input_shape[1:])).astype(np.float32)
+    together = copy(images)
+    one_by_one = np.concatenate([copy(images[i:i + 1]) for i in range(3)])
+    assert together.shape == (3, copy.output_shape[-1]) and np.allclose(together, one_by_one, atol=1e-5)
