@@ -19,6 +19,7 @@ from .images import PosterError, decode, fit_image, to_rgb
 from .io import read_json
 
 MAX_UPLOAD_MB = 20
+MAX_UPLOAD_PIXELS = 25_000_000  # a poster is about 0.1 megapixels; a larger image is refused before decoding
 
 
 def model_choices(paths: Paths) -> list[str]:
@@ -62,6 +63,15 @@ def read_upload(path: str | Path, name: str | None = None):
         raise PosterError(name, "corrupt", "the upload is empty")
     if path.stat().st_size > MAX_UPLOAD_MB * 2**20:
         raise PosterError(name, "corrupt", f"{path.stat().st_size / 2**20:.0f} MB is over the {MAX_UPLOAD_MB} MB limit")
+    from PIL import Image, UnidentifiedImageError
+    try:
+        with Image.open(path) as header:  # reads the size only, not the pixels
+            pixels = header.width * header.height
+    except (UnidentifiedImageError, OSError):
+        pixels = 0  # decode() names what is wrong with it
+    if pixels > MAX_UPLOAD_PIXELS:
+        raise PosterError(name, "corrupt", f"{pixels / 1e6:.0f} megapixels is over the {MAX_UPLOAD_PIXELS / 1e6:.0f} "
+                                           "megapixel limit (a decompression bomb?)")
     return to_rgb(decode(path, name))
 
 

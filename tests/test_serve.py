@@ -9,6 +9,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from PIL import Image
 
 from postergenre.config import REPO_ROOT
 from postergenre.serve import expand_uploads, read_upload
@@ -61,8 +62,11 @@ def test_bad_uploads_are_named_errors(tmp_path):
     big = tmp_path / "big.jpg"
     with open(big, "wb") as f:
         f.truncate(21 * 2**20)
+    bomb = tmp_path / "bomb.png"
+    Image.new("L", (10_000, 10_000)).save(bomb)  # 100 megapixels in a file of about 100 KB
     for path, reason in ((tmp_path / "notes.jpg", "not an image"), (tmp_path / "empty.png", "empty"),
-                         (truncated, "cannot decode"), (big, "over the 20 MB limit")):
+                         (truncated, "cannot decode"), (big, "over the 20 MB limit"),
+                         (bomb, "100 megapixels is over the 25 megapixel limit")):
         with pytest.raises(PosterError, match=reason):
             read_upload(path)
     archive = tmp_path / "posters.zip"
@@ -112,3 +116,21 @@ def test_page_predicts_like_the_cli_and_keeps_serving_after_a_bad_upload(server,
         expect(page.locator("#top-genres")).to_contain_text(genre)
         browser.close()
     assert SCREENSHOT.stat().st_size > 10_000
+
+
+def test_many_posters_give_one_row_each_and_a_csv(tmp_path):
+    from postergenre.config import Paths
+    from postergenre.serve import Predictor
+    archive = tmp_path / "posters.zip"
+    with zipfile.ZipFile(archive, "w") as z:
+        for poster in real_posters(3):
+            z.write(poster, poster.name)
+    (tmp_path / "broken.jpg").write_bytes(real_posters(1)[0].read_bytes()[:1500])
+    table, csv, status = Predictor(Paths.default()).many("default", [str(archive), str(tmp_path / "broken.jpg")],
+                                                         adapt=True)
+    assert list(table.poster) == [p.name for p in real_posters(3)] + ["broken.jpg"]
+    assert table["top genres"].iloc[:3].str.contains(r"\(0\.\d\d\)").all() and table.error.iloc[:3].eq("").all()
+    assert "broken.jpg: cannot decode" in table.error.iloc[3]
+    assert "4 posters, 1 could not be read" in status and "Under 50 posters" in status
+    written = __import__("pandas").read_csv(csv)
+    assert len(written) == 4 and {"top", "above_threshold", "error"} <= set(written.columns)
