@@ -17,6 +17,7 @@ from nbclient.exceptions import CellExecutionError
 from .config import REPO_ROOT, UserError
 
 NOTEBOOKS_DIR = REPO_ROOT / "notebooks"
+HEADLESS = "POSTERGENRE_HEADLESS"
 
 
 def inject_parameters(notebook: nbformat.NotebookNode, parameters: dict) -> nbformat.NotebookNode:
@@ -39,6 +40,7 @@ def run_notebook(path: Path, output: Path | None = None, parameters: dict | None
     saved_env = dict(os.environ)
     os.environ.update({k: str(v) for k, v in (env or {}).items()})
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    os.environ[HEADLESS] = "1"  # a notebook skips what needs a person (the web page of notebook 07)
     try:
         client = NotebookClient(notebook, timeout=timeout, kernel_name="python3",
                                 resources={"metadata": {"path": str(path.parent)}})

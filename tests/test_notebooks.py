@@ -68,4 +68,5 @@ def test_model_notebooks_run_headless(encoded_project, tmp_path):
     predicted = nbformat.read(paths.reports / "07_predict.ipynb", as_version=4)
     outputs = [o for c in predicted.cells if c.cell_type == "code" for o in c.outputs]
     assert any("above thresholds" in o.get("text", "") for o in outputs)
+    assert any("running headless: the page is not started" in o.get("text", "") for o in outputs)
     assert any("image/png" in o.get("data", {}) for o in outputs), "poster, bars and Grad-CAM shown inline"
