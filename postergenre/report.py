@@ -86,8 +86,8 @@ def custom_cnn_section(results: dict, source: str) -> list[str]:
 
 
 def pipeline_section(results: dict, source: str) -> list[str]:
-    rows = {name: {"minutes": stage["wall_s"] / 60, "seconds": stage["wall_s"], "peak memory (MB)":
-                   stage["peak_rss_mb"]} for name, stage in results["stages"].items()}
+    rows = {name: {"minutes": f"{stage['wall_s'] / 60:.1f}", "seconds": f"{stage['wall_s']:.0f}",
+                   "peak memory (MB)": stage["peak_rss_mb"]} for name, stage in results["stages"].items()}
     return [f"**`make all` from a fresh clone**, install included: **{results['total_s'] / 60:.1f} minutes** "
             f"(target {results['target_s'] / 60:.0f}) on {results['cpus']} cores on {results['when'][:10]}, commit "
             f"{results['commit']}: install {results['install_s']:.0f} s, then the notebooks; from `{source}`:", "",

@@ -45,6 +45,6 @@ def test_timings_and_scratch_cnns_come_with_cores_and_date(tmp_path):
     (tmp_path / SOURCES["custom_cnn"]).write_text(json.dumps(scratch))
     block = results_block(tmp_path)
     assert "11.5 minutes** (target 12) on 2 cores on 2026-11-24, commit abc1234: install 95 s" in block
-    assert "| 04_train_custom_cnn | 3.700 | 222.0 | 1660 |" in block
+    assert "| 04_train_custom_cnn | 3.7 | 222 | 1660 |" in block
     assert "| custom_cnn, seed 42, run 1 | 0.316 |  | 0.850 |  | 6 | 211.4 |" in block
     assert "on 2 cores on 2026-11-23" in block and "at most 0.0003" in block
