@@ -49,7 +49,7 @@ test: venv chromium
 
 # the browser test drives Debian's Chromium (Playwright's own browser download needs the internet)
 chromium:
-	@test -x /usr/bin/chromium || { apt-get update -qq && apt-get install -y -qq chromium >/dev/null; }
+	@test -x /usr/bin/chromium || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
 
 test-fast: venv
 	$(BIN)/python -m pytest -q -m "not slow"
