@@ -9,6 +9,7 @@ current, the next epoch, the best score and the counters of the callbacks given.
 from __future__ import annotations
 
 import math
+import shutil
 import time
 from pathlib import Path
 
@@ -27,11 +28,15 @@ class TrainingState(keras.callbacks.BackupAndRestore):
 
     Put it after the callbacks it restores: Keras resets them in on_train_begin, in list order.
     Call finish() once the trained model is saved; until then a re-run skips a finished training.
+    write_to: where this process writes its backups when it only reads `folder` (a multi-worker run's
+    other workers read the chief's backup to resume and write their own to a scratch folder).
     """
 
-    def __init__(self, folder: Path, monitor: str, restores: list[keras.callbacks.Callback] = ()):
+    def __init__(self, folder: Path, monitor: str, restores: list[keras.callbacks.Callback] = (),
+                 write_to: Path | None = None):
         super().__init__(str(folder), save_freq="epoch", delete_checkpoint=False)  # its file writes are replaced
         self.folder = Path(folder)
+        self.write_folder = Path(write_to or folder)
         self.monitor = monitor
         self.restores = list(restores)
         self.best = -math.inf
@@ -62,6 +67,9 @@ class TrainingState(keras.callbacks.BackupAndRestore):
             raise UserError(f"{self.folder}: cannot resume from this backup ({describe(exc)}); "
                             "delete it to start over") from None
         self._state = state
+        if self.write_folder != self.folder and self.best_file:  # later epochs may replace it in `folder`
+            self.write_folder.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(self.folder / self.best_file, self.write_folder / self.best_file)
         # the hook Keras' own BackupAndRestore uses; a finished training runs no epoch at all
         self.model._initial_epoch = self.params["epochs"] if state["finished"] else state["epoch"]
         if state["finished"]:
@@ -70,15 +78,15 @@ class TrainingState(keras.callbacks.BackupAndRestore):
             print(f"resuming at epoch {state['epoch'] + 1} from {self.folder} (best {self.monitor} {self.best:.4f})")
 
     def on_epoch_end(self, epoch, logs=None):
-        self.folder.mkdir(parents=True, exist_ok=True)
+        self.write_folder.mkdir(parents=True, exist_ok=True)
         latest = f"epoch_{epoch + 1:04d}.weights.h5"
-        self.model.save_weights(self.folder / latest, overwrite=True)
+        self.model.save_weights(self.write_folder / latest, overwrite=True)
         score = (logs or {}).get(self.monitor)
         if score is not None and score > self.best:
             self.best, self.best_file = float(score), latest
         self._publish(epoch=epoch + 1, latest=latest, finished=False)
         keep = {STATE, latest, self.best_file}
-        for path in self.folder.iterdir():
+        for path in self.write_folder.iterdir():
             if path.name not in keep:
                 path.unlink(missing_ok=True)
 
@@ -93,20 +101,20 @@ class TrainingState(keras.callbacks.BackupAndRestore):
                        "seconds": self.earlier_seconds + time.perf_counter() - self._began,
                        "callbacks": [{name: _plain(getattr(c, name)) for name in COUNTERS if hasattr(c, name)}
                                      for c in self.restores]}
-        write_json(self._state, self.folder / STATE)
+        write_json(self._state, self.write_folder / STATE)
 
     def restore_best(self) -> None:
         """Load the best weights seen (over all runs of this training) into the model."""
         if self.best_file:
-            self.model.load_weights(self.folder / self.best_file)
+            self.model.load_weights(self.write_folder / self.best_file)
 
     def finish(self) -> None:
         """The trained model is saved: the next run starts fresh."""
-        (self.folder / STATE).unlink(missing_ok=True)  # first: a kill in here must not leave it naming lost files
-        if self.folder.exists():
-            for path in self.folder.iterdir():
+        (self.write_folder / STATE).unlink(missing_ok=True)  # first: a kill in here must not leave it naming lost files
+        if self.write_folder.exists():
+            for path in self.write_folder.iterdir():
                 path.unlink()
-            self.folder.rmdir()
+            self.write_folder.rmdir()
 
 
 def _plain(value):

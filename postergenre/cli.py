@@ -57,6 +57,12 @@ def cmd_encode(args, paths):
 
 
 def cmd_train(args, paths):
+    if args.workers:
+        from .cluster import launch_local
+        code = launch_local(args.workers, without_option(args.argv, "--workers"))
+        if code:
+            raise UserError(f"a worker failed (exit code {code}); run the same command again to resume")
+        return
     from .train import config_from_args, train
     size = tuple(int(v) for v in args.input_size.lower().split("x")) if args.input_size else None
     config = config_from_args(**{**vars(args), "input_size": size})
@@ -212,6 +218,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--patience", type=int, default=None, help="early-stopping patience in epochs")
     p.add_argument("--strategy", choices=("none", "mirrored", "multiworker"), default=None,
                    help="tf.distribute strategy (mirrored: several GPUs; multiworker: several hosts, TF_CONFIG)")
+    p.add_argument("--workers", type=int, default=None,
+                   help="start N multi-worker training processes on this machine (TF_CONFIG made for each)")
     p.add_argument("--weights", default=None, help="backbone weights file (vgg16, densenet121)")
     p.add_argument("--no-cache", dest="cache", action="store_false", default=None,
                    help="do not cache features or decoded images on disk")
@@ -277,9 +285,23 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def without_option(argv: list[str], flag: str) -> list[str]:
+    """argv less `flag VALUE` and `flag=VALUE`."""
+    kept, skip = [], False
+    for arg in argv:
+        if skip:
+            skip = False
+        elif arg == flag:
+            skip = True
+        elif not arg.startswith(flag + "="):
+            kept.append(arg)
+    return kept
+
+
 def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     args = build_parser().parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)
     try:
         args.func(args, Paths.default(args.root))
     except UserError as exc:

@@ -107,6 +107,32 @@ def predict_images(model, frame: pd.DataFrame, size: tuple[int, int], fit: str =
     from tqdm.auto import tqdm
     data = make_dataset(frame, None, size, batch_size=batch_size, fit=fit)
     run = tf.function(lambda x: model(x, training=False), reduce_retracing=True)
-    batches = [run(x).numpy() for x in tqdm(data, total=int(data.cardinality()), desc=desc, unit="batch",
-                                            file=sys.stdout, disable=not progress)]
-    return np.concatenate(batches) if batches else np.zeros((0, *model.output_shape[1:]), np.float32)
+    outputs = np.zeros((len(frame), *model.output_shape[1:]), np.float32)  # filled in place: no second copy
+    start = 0
+    for x in tqdm(data, total=int(data.cardinality()), desc=desc, unit="batch", file=sys.stdout,
+                  disable=not progress):
+        batch = run(x).numpy()
+        outputs[start:start + len(batch)] = batch
+        start += len(batch)
+    return outputs
+
+
+def array_batches(x: np.ndarray, y: np.ndarray, batch_size: int, order: np.ndarray | None = None,
+                  seed: int | None = None) -> tf.data.Dataset:
+    """Batches of (x[i], y[i]) for i in `order` (default: every row), reshuffled every epoch when `seed` is
+    given, read from the arrays a batch at a time. Keras given the arrays themselves would copy them whole
+    into tensors: a second copy of every poster's features."""
+    order = np.arange(len(x)) if order is None else np.asarray(order)
+    epochs = iter(range(1 << 62))
+
+    def batches():
+        rows = order if seed is None else np.random.default_rng([seed, next(epochs)]).permutation(order)
+        for start in range(0, len(rows), batch_size):
+            chosen = np.sort(rows[start:start + batch_size])  # sorted: faster gathers, same batch
+            yield x[chosen], y[chosen]
+
+    signature = (tf.TensorSpec((None, *x.shape[1:]), tf.as_dtype(x.dtype)),
+                 tf.TensorSpec((None, *y.shape[1:]), tf.as_dtype(y.dtype)))
+    data = tf.data.Dataset.from_generator(batches, output_signature=signature)
+    steps = -(-len(order) // batch_size)
+    return data.apply(tf.data.experimental.assert_cardinality(steps)).prefetch(2)

@@ -63,11 +63,14 @@ CUSTOM_CNN_WIDTHS = (32, 64, 128, 256)
 CUSTOM_CNN_MIN_SIDE = 32  # a stride-2 stem and three 2x2 pools leave a 2x2 map
 
 
-def custom_cnn(n_genres: int, input_size=(112, 76), widths=CUSTOM_CNN_WIDTHS, dropout: float = 0.3) -> keras.Model:
+def custom_cnn(n_genres: int, input_size=(112, 76), widths=CUSTOM_CNN_WIDTHS, dropout: float = 0.3,
+               synchronized_bn: bool = False) -> keras.Model:
     """This project's small CNN, made to learn from scratch on 2 cores.
 
     A stride-2 stem, then 3x3 conv -> BatchNorm -> ReLU blocks with 2x2 max pooling between them, global average
     pooling instead of a wide Flatten, one dropout before the sigmoids. Inputs are standardised per channel.
+    synchronized_bn: batch statistics over all workers of a multi-worker run, so that their moving averages,
+    like their weights, stay the same.
     """
     if min(input_size) < CUSTOM_CNN_MIN_SIDE:
         raise UserError(f"input size {input_size[0]}x{input_size[1]} is too small for custom_cnn: it needs at "
@@ -75,10 +78,10 @@ def custom_cnn(n_genres: int, input_size=(112, 76), widths=CUSTOM_CNN_WIDTHS, dr
     inputs = keras.Input((*input_size, 3), name="image")
     x = layers.Rescaling(1 / 127.5, offset=-1.0, name="scale_to_pm1")(inputs)
     x = layers.Conv2D(widths[0], 3, strides=2, padding="same", use_bias=False, name="stem_conv")(x)
-    x = layers.ReLU(name="stem_relu")(layers.BatchNormalization(name="stem_bn")(x))
+    x = layers.ReLU(name="stem_relu")(layers.BatchNormalization(synchronized=synchronized_bn, name="stem_bn")(x))
     for i, filters in enumerate(widths, start=1):
         x = layers.Conv2D(filters, 3, padding="same", use_bias=False, name=f"conv{i}")(x)
-        x = layers.ReLU(name=f"relu{i}")(layers.BatchNormalization(name=f"bn{i}")(x))
+        x = layers.ReLU(name=f"relu{i}")(layers.BatchNormalization(synchronized=synchronized_bn, name=f"bn{i}")(x))
         if i < len(widths):
             x = layers.MaxPooling2D(2, name=f"pool{i}")(x)
     x = layers.GlobalAveragePooling2D(name="avg_pool")(x)

@@ -11,6 +11,10 @@ backed up every epoch, so a killed run resumes where it stopped.
 from __future__ import annotations
 
 import dataclasses
+import functools
+import hashlib
+import os
+import shutil
 import sys
 import time
 from dataclasses import dataclass
@@ -21,10 +25,10 @@ import numpy as np
 import pandas as pd
 import tensorflow as tf
 
-from . import calibration, metrics
+from . import calibration, cluster, metrics
 from .checkpoint import TrainingState
 from .config import EPOCHS, HEAD_EPOCHS, SEED, Paths, UserError, describe
-from .dataset import cache_key, make_dataset, predict_images
+from .dataset import array_batches, cache_key, make_dataset, predict_images
 from .encode import SPLITS, load_splits
 from .io import read_json, write_json
 from .label_shift import confusion_rates
@@ -88,8 +92,22 @@ def make_strategy(name: str) -> tf.distribute.Strategy:
     if name == "mirrored":
         return tf.distribute.MirroredStrategy()
     if name == "multiworker":
-        return tf.distribute.MultiWorkerMirroredStrategy()
+        return cluster.strategy()
     raise UserError(f"unknown strategy {name!r}; choose none, mirrored or multiworker")
+
+
+class WeightFingerprint(keras.callbacks.Callback):
+    """A digest of every weight after each epoch: the same line from every worker shows they are in step."""
+
+    def __init__(self, role: cluster.Role):
+        super().__init__()
+        self.role = role
+
+    def on_epoch_end(self, epoch, logs=None):
+        digest = hashlib.sha256()
+        for weight in self.model.get_weights():
+            digest.update(np.ascontiguousarray(weight).tobytes())
+        print(f"worker {self.role.index}: epoch {epoch + 1} weights sha256 {digest.hexdigest()[:16]}", flush=True)
 
 
 def _metrics():
@@ -117,15 +135,18 @@ class OneCycle(keras.callbacks.Callback):
         self.model.optimizer.learning_rate.assign(self.rate(self.epoch * self.steps + batch))
 
 
-def _callbacks(folder: Path, phase: str, patience: int, schedule: keras.callbacks.Callback | None = None
-               ) -> tuple[list, TrainingState]:
-    """schedule: a learning-rate callback; without one, the rate drops on a plateau of MONITOR."""
-    history = folder / ("history.csv" if phase == "main" else f"history_{phase}.csv")
+def _callbacks(folder: Path, phase: str, patience: int, schedule: keras.callbacks.Callback | None = None,
+               work: Path | None = None) -> tuple[list, TrainingState]:
+    """schedule: a learning-rate callback; without one, the rate drops on a plateau of MONITOR.
+    work: where this process writes (a multi-worker run's other workers: a scratch folder; `folder` is read)."""
+    work = work or folder
+    history = work / ("history.csv" if phase == "main" else f"history_{phase}.csv")
     early_stopping = keras.callbacks.EarlyStopping(monitor=MONITOR, mode="max", patience=patience)
     if schedule is None:
         schedule = keras.callbacks.ReduceLROnPlateau(monitor=MONITOR, mode="max", factor=0.3,
                                                      patience=max(1, patience // 2))
-    state = TrainingState(folder / f"backup_{phase}", MONITOR, restores=[early_stopping, schedule])
+    state = TrainingState(folder / f"backup_{phase}", MONITOR, restores=[early_stopping, schedule],
+                          write_to=work / f"backup_{phase}")
     if not state.resuming:
         history.unlink(missing_ok=True)  # a fresh run; a resumed one appends
     # The log is written before the state: a kill between them repeats an epoch on resume
@@ -146,13 +167,24 @@ def read_history(path: Path) -> pd.DataFrame:
     return history.drop_duplicates("epoch", keep="last").sort_values("epoch").reset_index(drop=True)
 
 
-def _fit(model, folder, phase, patience, *args, schedule=None, **kwargs) -> TrainingState:
+def _fit(model, folder, phase, patience, *args, schedule=None, role=cluster.Role(), work=None,
+         **kwargs) -> TrainingState:
     """model.fit that resumes a killed run and leaves the model at its best epoch by MONITOR.
 
     The returned state knows the time earlier, killed runs spent; finish() it once the model is saved.
     """
-    callbacks, state = _callbacks(folder, phase, patience, schedule)
-    model.fit(*args, callbacks=callbacks, verbose=1 if sys.stdout.isatty() else 2, **kwargs)
+    callbacks, state = _callbacks(folder, phase, patience, schedule, work)
+    if role.distributed:
+        callbacks.append(WeightFingerprint(role))
+        cluster.keras_fit_fixes(model)
+    try:
+        model.fit(*args, callbacks=callbacks, verbose=1 if sys.stdout.isatty() else 2, **kwargs)
+    except Exception as exc:
+        if role.distributed and cluster.is_lost_peer(exc):
+            raise UserError(f"worker {role.index} of {role.workers}: lost contact with another worker "
+                            f"({type(exc).__name__}); run the same command on every worker again to resume "
+                            f"from the chief's last backup") from None
+        raise
     state.restore_best()
     return state
 
@@ -170,10 +202,17 @@ def cached_features(extractor: keras.Model, frame: pd.DataFrame, config: TrainCo
                               desc=f"features {split}", progress=True).astype(np.float32)
     if config.cache:
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp.npy")
+        tmp = path.with_suffix(f".{os.getpid()}.tmp.npy")  # workers of one run may write it at once
         np.save(tmp, features)
         tmp.replace(path)
     return features
+
+
+def _image_cache(paths: Paths, config: TrainConfig, role: cluster.Role) -> Path | None:
+    """Decoded images cached on disk; each worker of a multi-worker run on this machine has its own file."""
+    if not config.cache:
+        return None
+    return paths.cache / "images" if role.chief else paths.cache / "images" / f"worker{role.index}"
 
 
 def _splits(paths: Paths, limit: int | None):
@@ -184,19 +223,31 @@ def _splits(paths: Paths, limit: int | None):
     return frames, vocabulary, {s: frames[s][vocabulary].to_numpy(np.float32) for s in SPLITS}
 
 
+def _head_data(features: dict, labels: dict, order: np.ndarray, config: TrainConfig):
+    """Training and validation batches for a head on cached features, each array held once."""
+    train = array_batches(features["train"], labels["train"], config.head_batch_size, order, seed=config.seed)
+    return train, array_batches(features["val"], labels["val"], 1024)
+
+
 def _training_order(y_train: np.ndarray, config: TrainConfig) -> np.ndarray:
     return oversample_indices(y_train, config.seed) if config.oversample else np.arange(len(y_train))
 
 
 def train(config: TrainConfig, paths: Paths | None = None) -> Path:
     """Train one model; returns its folder."""
+    strategy = make_strategy(config.strategy)  # first: a multi-worker strategy must start before other TF work
+    role = cluster.role() if config.strategy == "multiworker" else cluster.Role()
     paths = paths or Paths.default()
     frames, vocabulary, labels = _splits(paths, config.limit)
     folder = paths.models / config.name
-    folder.mkdir(parents=True, exist_ok=True)
+    # only the chief writes the model folder; another worker writes to scratch, removed at the end
+    work = folder if role.chief else paths.cache / "workers" / f"{config.name}_worker{role.index}"
+    if not role.chief:
+        shutil.rmtree(work, ignore_errors=True)  # a failed run's; resuming reads the chief's backup
+    work.mkdir(parents=True, exist_ok=True)
+    fit_model = functools.partial(_fit, role=role, work=work)
     keras.utils.set_random_seed(config.seed)
     order = _training_order(labels["train"], config)
-    strategy = make_strategy(config.strategy)
     start = time.perf_counter()
     extra = {}
 
@@ -210,9 +261,9 @@ def train(config: TrainConfig, paths: Paths | None = None) -> Path:
             head.compile(keras.optimizers.Adam(config.learning_rate), make_loss(config.loss, labels["train"]),
                          metrics=_metrics())
         head_start = time.perf_counter()
-        states = [_fit(head, folder, "main", config.patience, features["train"][order], labels["train"][order],
-                       validation_data=(features["val"], labels["val"]), epochs=config.epochs,
-                       batch_size=config.head_batch_size, shuffle=True)]
+        batches, val_batches = _head_data(features, labels, order, config)
+        states = [fit_model(head, folder, "main", config.patience, batches, validation_data=val_batches,
+                            epochs=config.epochs, shuffle=False)]  # the batches shuffle themselves
         extra["head_seconds"] = round(time.perf_counter() - head_start, 1)
         _save_weights_only_model(head, folder / "head.keras")
         with strategy.scope():
@@ -224,26 +275,27 @@ def train(config: TrainConfig, paths: Paths | None = None) -> Path:
                               make_loss(config.loss, labels["train"]), metrics=_metrics())
             train_frame = frames["train"].iloc[order]
             data = make_dataset(train_frame, vocabulary, config.input_size, config.batch_size, training=True,
-                                fit=config.fit, cache_dir=paths.cache / "images" if config.cache else None)
+                                fit=config.fit, cache_dir=_image_cache(paths, config, role))
             val = make_dataset(frames["val"], vocabulary, config.input_size, config.batch_size, fit=config.fit)
-            states.append(_fit(model, folder, "finetune", config.patience, data, validation_data=val,
+            states.append(fit_model(model, folder, "finetune", config.patience, data, validation_data=val,
                                epochs=config.fine_tune_epochs, shuffle=False))  # the dataset shuffles itself
             val_scores = predict_images(model, frames["val"], config.input_size, config.fit, config.batch_size)
         else:
-            val_scores = head.predict(features["val"], verbose=0)
+            val_scores = head(features["val"], training=False).numpy()  # predict() would give a worker its shard
     else:
         with strategy.scope():
-            model = SCRATCH_BUILDERS[config.model](len(vocabulary), config.input_size)
+            options = {"synchronized_bn": True} if role.distributed and config.model == "custom_cnn" else {}
+            model = SCRATCH_BUILDERS[config.model](len(vocabulary), config.input_size, **options)
             model.compile(keras.optimizers.Adam(config.learning_rate), make_loss(config.loss, labels["train"]),
                           metrics=_metrics())
-        cache = paths.cache / "images" if config.cache else None
+        cache = _image_cache(paths, config, role)
         data = make_dataset(frames["train"].iloc[order], vocabulary, config.input_size, config.batch_size,
                             training=True, fit=config.fit, cache_dir=cache)
         val = make_dataset(frames["val"], vocabulary, config.input_size, config.batch_size, fit=config.fit,
                            cache_dir=cache)
         schedule = OneCycle(config.learning_rate, config.epochs, int(data.cardinality())) \
             if config.schedule == "one_cycle" else None
-        states = [_fit(model, folder, "main", config.patience, data, validation_data=val, epochs=config.epochs,
+        states = [fit_model(model, folder, "main", config.patience, data, validation_data=val, epochs=config.epochs,
                        shuffle=False, schedule=schedule)]  # the dataset shuffles itself
         val_scores = predict_images(model, frames["val"], config.input_size, config.fit, config.batch_size)
 
@@ -262,11 +314,16 @@ def train(config: TrainConfig, paths: Paths | None = None) -> Path:
     vocabulary_info = {**read_json(paths.genres_json), "genres": vocabulary,
                        "train_prior": labels["train"].mean(axis=0).round(6).tolist()}
     extra["train_posters"] = len(frames["train"])
-    save_model_folder(folder, model, vocabulary_info, thresholds, config, paths, seconds, val_metrics, extra)
+    if role.chief:
+        save_model_folder(folder, model, vocabulary_info, thresholds, config, paths, seconds, val_metrics, extra)
     for state in states:
         state.finish()
+    if role.distributed:
+        cluster.barrier(strategy)  # no worker reports done before the chief has written the model folder
+    if not role.chief:
+        shutil.rmtree(work, ignore_errors=True)
     print(f"{config.name}: validation macro AP {val_metrics['macro_ap']:.3f}, top-3 hit rate "
-          f"{val_metrics['top3_hit_rate']:.3f} in {seconds:.0f}s -> {folder}")
+          f"{val_metrics['top3_hit_rate']:.3f} in {seconds:.0f}s -> {folder}{'' if role.chief else ' (written by worker 0)'}")
     return folder
 
 
@@ -330,8 +387,8 @@ def compare_imbalance(paths: Paths | None = None, model: str = "efficientnet_lit
                      keras.callbacks.ReduceLROnPlateau(MONITOR, mode="max", factor=0.3,
                                                        patience=max(1, config.patience // 2))]
         start = time.perf_counter()
-        history = head.fit(features["train"][order], labels["train"][order], batch_size=config.head_batch_size,
-                           validation_data=(features["val"], labels["val"]), epochs=config.epochs, shuffle=True,
+        batches, val_batches = _head_data(features, labels, order, config)
+        history = head.fit(batches, validation_data=val_batches, epochs=config.epochs, shuffle=False,
                            callbacks=callbacks, verbose=0)
         scores = head.predict(features["val"], batch_size=1024, verbose=0)
         thresholds = metrics.tune_thresholds(labels["val"], scores)

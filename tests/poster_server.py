@@ -10,7 +10,7 @@ Routes (NAME is the served poster's name, e.g. tt0114709.jpg):
   /reset/NAME      resets the connection on the first request, then the poster
   /empty/NAME      200 with zero bytes
   /imdb/SHAPE/NAME an IMDb-like title page (SHAPE og, jsonld or div) whose poster is /ok/NAME
-Every request is counted in `hits[path]`; `latency_s` is added to every request.
+Every request is counted in `hits[path]`; `latency_s` is added to every request; `healed` turns the faults off.
 """
 from __future__ import annotations
 
@@ -34,6 +34,7 @@ class PosterServer:
     def __init__(self, posters: dict[str, Path], latency_s: float = 0.0, slow_s: float = 3.0):
         self.posters, self.latency_s, self.slow_s = posters, latency_s, slow_s
         self.hits: Counter = Counter()
+        self.healed = False  # True: every route serves its poster (the site is back)
         self._lock = threading.Lock()
         server = self
 
@@ -51,7 +52,7 @@ class PosterServer:
                 if server.latency_s:
                     time.sleep(server.latency_s)
                 parts = self.path.strip("/").split("/")
-                route, name = parts[0], parts[-1]
+                route, name = ("ok" if server.healed and parts[0] != "imdb" else parts[0]), parts[-1]
                 body = server.posters[name].read_bytes() if name in server.posters else None
                 if route == "imdb" and len(parts) == 3:
                     page = IMDB_PAGES[parts[1]].format(url=f"{server.url}/ok/{name}")
