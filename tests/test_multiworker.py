@@ -8,11 +8,11 @@ import time
 import pandas as pd
 import pytest
 
-from postergenre.cluster import COLLECTIVE_TIMEOUT_S, worker_commands
+from postergenre.cluster import COLLECTIVE_TIMEOUT_S, Role, role, tf_config, worker_commands
+from postergenre.config import UserError
 from postergenre.cli import without_option
 from tests.conftest import clone_project
 
-pytestmark = pytest.mark.slow
 SLICE = ["--limit", "96", "--batch-size", "32"]  # 3 steps an epoch
 CUSTOM = ["--model", "custom_cnn", "--input-size", "64x44", *SLICE]
 HEAD = ["--model", "efficientnet_lite0", "--input-size", "112x76", *SLICE]
@@ -41,10 +41,11 @@ def weight_digests(output: str) -> dict[int, str]:
     return {int(epoch): digest for epoch, digest in re.findall(r"epoch (\d+) weights sha256 (\w+)", output)}
 
 
-@pytest.mark.parametrize("args", [CUSTOM, HEAD], ids=["custom_cnn", "pretrained_head"])
-def test_two_workers_hold_the_same_weights_and_only_the_chief_writes(cluster_project, args):
-    name = args[1]
-    chief, other = outputs_of(start_workers(cluster_project, [*args, "--epochs", "2"]))
+@pytest.mark.slow
+def test_two_workers_hold_the_same_weights_and_only_the_chief_writes(cluster_project):
+    """A pretrained head here; the custom CNN in the next test (its resumed run checks the same)."""
+    name = "efficientnet_lite0"
+    chief, other = outputs_of(start_workers(cluster_project, [*HEAD, "--epochs", "2"]))
     digests = weight_digests(chief)
     assert sorted(digests) == [1, 2], chief[-2000:]
     assert weight_digests(other) == digests, "the all-reduce keeps every worker's weights the same after each epoch"
@@ -59,8 +60,9 @@ def test_two_workers_hold_the_same_weights_and_only_the_chief_writes(cluster_pro
     assert "(written by worker 0)" in other and "(written by worker 0)" not in chief
 
 
+@pytest.mark.slow
 def test_a_killed_worker_stops_the_other_and_both_resume(cluster_project):
-    args = [*CUSTOM, "--epochs", "4"]
+    args = [*CUSTOM, "--epochs", "3"]
     workers = start_workers(cluster_project, args)
     state = cluster_project.models / "custom_cnn" / "backup_main" / "state.json"
     deadline = time.monotonic() + RUN_TIMEOUT_S
@@ -80,10 +82,13 @@ def test_a_killed_worker_stops_the_other_and_both_resume(cluster_project):
     chief, other = outputs_of(start_workers(cluster_project, args))
     assert f"resuming at epoch {backed_up + 1}" in chief and f"resuming at epoch {backed_up + 1}" in other
     digests = weight_digests(chief)
-    assert sorted(digests) == list(range(backed_up + 1, 5)) and weight_digests(other) == digests
+    assert sorted(digests) == list(range(backed_up + 1, 4)) and weight_digests(other) == digests
+    assert digests[backed_up + 1] != digests[3] or backed_up == 2
     history = pd.read_csv(cluster_project.models / "custom_cnn" / "history.csv")
-    assert sorted(history.epoch.unique()) == [0, 1, 2, 3]
+    assert history.epoch.tolist() == [0, 1, 2], "one history row an epoch: only the chief writes"
     assert not state.exists(), "a finished run leaves no backup"
+    assert [p.name for p in cluster_project.models.iterdir()] == ["custom_cnn"]
+    assert not list((cluster_project.cache / "workers").iterdir()), "the other worker's scratch folder is removed"
 
 
 def test_the_launcher_passes_the_training_options_on_without_workers():
@@ -94,3 +99,14 @@ def test_the_launcher_passes_the_training_options_on_without_workers():
     chief_config, other_config = json.loads(env["TF_CONFIG"]), json.loads(other_env["TF_CONFIG"])
     assert chief_config["cluster"] == other_config["cluster"] and len(set(chief_config["cluster"]["worker"])) == 2
     assert (chief_config["task"]["index"], other_config["task"]["index"]) == (0, 1)
+
+
+def test_role_comes_from_tf_config_and_a_bad_one_is_named():
+    hosts = ["a:1", "b:2", "c:3"]
+    assert role({}) == Role(0, 1) and not Role().distributed
+    assert role({"TF_CONFIG": tf_config(hosts, 2)}) == Role(2, 3)
+    with_chief = {"cluster": {"chief": ["a:1"], "worker": ["b:2"]}, "task": {"type": "worker", "index": 0}}
+    assert role({"TF_CONFIG": json.dumps(with_chief)}) == Role(1, 2) and not Role(1, 2).chief
+    for bad in ("{not json", json.dumps({"cluster": {"worker": hosts}}), tf_config(hosts, 5)):
+        with pytest.raises(UserError, match="TF_CONFIG"):
+            role({"TF_CONFIG": bad})

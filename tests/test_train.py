@@ -88,7 +88,7 @@ def _cli(root, *args):
 @pytest.mark.slow
 def test_killed_training_resumes_where_it_stopped(encoded_project, tmp_path):
     paths = clone_project(encoded_project, tmp_path)
-    cmd = _cli(paths.root, "--model", "custom_cnn", "--epochs", "6", "--patience", "10", "--input-size", "128x96")
+    cmd = _cli(paths.root, "--model", "custom_cnn", "--epochs", "6", "--patience", "10", "--input-size", "64x44")
     history = paths.models / "custom_cnn" / "history.csv"
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 240
