@@ -5,7 +5,6 @@ Reports throughput and p50/p95 latency.
     python benchmarks/bench_serve.py [--clients 4] [--posters 50] [--gradcam]
 """
 import argparse
-import socket
 import statistics
 import subprocess
 import sys
@@ -15,11 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from common import REPO, require_sample, write_results
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from postergenre.cluster import free_ports
 
 
 def start_server(port: int) -> subprocess.Popen:
@@ -58,7 +53,7 @@ def main():
     parser.add_argument("--gradcam", action="store_true")
     args = parser.parse_args()
     images = sorted((require_sample() / "images").glob("*.jpg"))
-    port = free_port()
+    port = free_ports(1)[0]
     server = start_server(port)
     try:
         url = f"http://127.0.0.1:{port}"

@@ -96,8 +96,7 @@ def keras_fit_fixes(model) -> None:
 
         reduce_per_replica.averages_scalars = True
         trainer.reduce_per_replica = reduce_per_replica
-    shapes = {"x": model.input_shape[1:], "y": model.output_shape[1:]}
-    zeros = tuple(np.zeros((2, *shapes[k]), np.float32) for k in ("x", "y"))
+    zeros = (np.zeros((2, *model.input_shape[1:]), np.float32), np.zeros((2, *model.output_shape[1:]), np.float32))
     with model.distribute_strategy.scope():
         model._symbolic_build(data_batch=zeros)
     model._maybe_symbolic_build = lambda iterator=None, data_batch=None: None

@@ -1,6 +1,5 @@
 """`postergenre serve` in a real browser: Debian's Chromium driven by Playwright, against a server on 127.0.0.1."""
 import json
-import socket
 import subprocess
 import sys
 import time
@@ -11,6 +10,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
+from postergenre.cluster import free_ports
 from postergenre.config import REPO_ROOT
 from postergenre.serve import expand_uploads, read_upload
 from postergenre.images import PosterError
@@ -20,16 +20,10 @@ CHROMIUM = Path("/usr/bin/chromium")
 SCREENSHOT = REPO_ROOT / "reports" / "serve.png"
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def server():
     real_posters(1)  # skips, saying why, without the shared posters
-    port = free_port()
+    port = free_ports(1)[0]
     url = f"http://127.0.0.1:{port}"
     process = subprocess.Popen([sys.executable, "-m", "postergenre.cli", "serve", "--port", str(port)],
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
