@@ -25,7 +25,9 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from common import REPO, require_sample, write_results
+from common import REPO, RESULTS, require_sample, write_results
+
+from postergenre.train import read_history
 
 STAGES = ["get-data", "clean", "encode", "train", "evaluate"]
 # a stage as its own process; its peak resident memory (ru_maxrss) printed last on stderr
@@ -97,10 +99,13 @@ def scale_run(collection: Path, labels: pd.DataFrame, n: int, work: Path) -> dic
     split = {s: len(pd.read_csv(root / "data" / "processed" / f"{s}.csv", usecols=["id"])) for s in ("train", "val", "test")}
     # train is one process: its features (train + val posters) and head are timed inside it
     stages["features"] = {"seconds": manifest["feature_seconds"], "posters": split["train"] + split["val"]}
-    stages["head"] = {"seconds": manifest["head_seconds"], "posters": split["train"]}
+    # early stopping ends the head after a different number of epochs at each size: per epoch is comparable
+    epochs = len(read_history(root / "models" / "efficientnet_lite0" / "history.csv"))
+    stages["head"] = {"seconds": manifest["head_seconds"], "posters": split["train"], "epochs": epochs}
     stages["evaluate"]["posters"] = split["test"]
     for figures in stages.values():
         figures["s_per_1000"] = round(1000 * figures["seconds"] / figures.get("posters", n), 2)
+    stages["head"]["s_per_1000_per_epoch"] = round(stages["head"]["s_per_1000"] / epochs, 3)
     shutil.rmtree(root / "data" / "cache", ignore_errors=True)
     return {"posters": n, "split": split, "stages": stages,
             "peak_rss_mb": max(s["peak_rss_mb"] for s in stages.values() if "peak_rss_mb" in s)}
@@ -147,7 +152,7 @@ def download_at_scale(collection: Path, labels: pd.DataFrame, n: int, work: Path
     second_s = time.perf_counter() - start
     server.terminate()
     fetched_again = second[second.status == "ok"]
-    figures = {"urls": n, "faulty_urls": len(faulty), "transient_urls": len(transient),
+    figures = {"when": time.strftime("%Y-%m-%dT%H:%M:%S"), "urls": n, "faulty_urls": len(faulty), "transient_urls": len(transient),
                "first_run_s": round(first_s, 1), "first_run_posters_per_s": round(n / first_s, 1),
                "first_run_status": first.status.value_counts().to_dict(),
                "failures_listed": len(failed),
@@ -172,8 +177,16 @@ def main():
     start = time.perf_counter()
     labels = build_collection(sample, collection, max(args.sizes))
     figures = {"build_collection_s": round(time.perf_counter() - start, 1), "runs": []}
+    earlier = RESULTS / "scale.json"  # the part skipped keeps its figures from the last run
+    if earlier.exists() and (args.skip_pipeline or args.skip_download):
+        kept = json.loads(earlier.read_text())
+        keys = ["runs", "peak_growth", "targets"] if args.skip_pipeline else ["download"]
+        figures.update({k: kept[k] for k in keys if k in kept})
+        if "download" in figures:
+            figures["download"].setdefault("when", kept["when"])
     print(f"collection of {max(args.sizes)} cropped posters in {figures['build_collection_s']} s -> {collection}")
     if not args.skip_pipeline:
+        figures["runs"] = []
         for n in sorted(args.sizes):
             figures["runs"].append(scale_run(collection, labels, n, work))
             write_results("scale", figures)

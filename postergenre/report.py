@@ -100,6 +100,11 @@ def scale_section(results: dict, source: str) -> list[str]:
     stages = list(runs[0]["stages"])
     rows = {stage: {f"{run['posters']:,} posters": f"{run['stages'][stage]['s_per_1000']:.1f}" for run in runs}
             for stage in stages}
+    if all("s_per_1000_per_epoch" in run["stages"].get("head", {}) for run in runs):
+        rows["head, per epoch"] = {f"{run['posters']:,} posters": f"{run['stages']['head']['s_per_1000_per_epoch']:.3f}"
+                                   for run in runs}
+        rows["head epochs (early stopping)"] = {f"{run['posters']:,} posters": run["stages"]["head"]["epochs"]
+                                                for run in runs}
     peaks = {"peak memory (MB)": {f"{run['posters']:,} posters": run["peak_rss_mb"] for run in runs}}
     columns = [f"{run['posters']:,} posters" for run in runs]
     growth = runs[-1]["peak_rss_mb"] / runs[0]["peak_rss_mb"] - 1

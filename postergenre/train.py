@@ -199,7 +199,7 @@ def cached_features(extractor: keras.Model, frame: pd.DataFrame, config: TrainCo
     if config.cache and path.exists():
         return np.load(path)
     features = predict_images(extractor, frame, config.input_size, config.fit, config.batch_size,
-                              desc=f"features {split}", progress=True).astype(np.float32)
+                              desc=f"features {split}", progress=True)  # float32 already: no second copy
     if config.cache:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(f".{os.getpid()}.tmp.npy")  # workers of one run may write it at once

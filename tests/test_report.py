@@ -54,8 +54,10 @@ def test_scale_table_has_a_column_per_collection_size(tmp_path):
     (tmp_path / "benchmarks" / "results").mkdir(parents=True)
     runs = [{"posters": n, "peak_rss_mb": peak,
              "stages": {"clean": {"seconds": n / 1000 * 1.5, "s_per_1000": 1.5, "peak_rss_mb": 90},
-                        "features": {"seconds": 0.7 * n, "s_per_1000": per_1000}}}
-            for n, peak, per_1000 in [(8000, 1300, 18.61), (40000, 1400, 18.94)]]  # +7.7%
+                        "features": {"seconds": 0.7 * n, "s_per_1000": per_1000},
+                        "head": {"seconds": 3.0 * n / 1000, "s_per_1000": 3.0, "epochs": epochs,
+                                 "s_per_1000_per_epoch": round(3.0 / epochs, 3)}}}
+            for n, peak, per_1000, epochs in [(8000, 1300, 18.61, 20), (40000, 1400, 18.94, 40)]]  # +7.7%
     download = {"urls": 40000, "faulty_urls": 800, "transient_urls": 800, "first_run_posters_per_s": 250.4,
                 "failures_listed": 800, "second_run_fetched": 800, "second_run_fetched_only_failures": True,
                 "second_run_s": 61.2}
@@ -63,6 +65,7 @@ def test_scale_table_has_a_column_per_collection_size(tmp_path):
     (tmp_path / SOURCES["scale"]).write_text(json.dumps(scale))
     block = results_block(tmp_path)
     assert "| stage | 8,000 posters | 40,000 posters |" in block
+    assert "| head, per epoch | 0.150 | 0.075 |" in block and "| head epochs (early stopping) | 20 | 40 |" in block
     assert "| features | 18.6 | 18.9 |" in block and "| peak memory (MB) | 1300 | 1400 |" in block
     assert "(growth from the smallest to the largest: +8%)" in block and "on 2 cores on 2026-11-24" in block
     assert "40,000 URLs" in block and "250 posters/s, 800 failures listed" in block and "fetched 800" in block
