@@ -27,13 +27,12 @@ import numpy as np
 import pandas as pd
 from common import REPO, RESULTS, require_sample, write_results
 
-from postergenre.train import read_history
-
 STAGES = ["get-data", "clean", "encode", "train", "evaluate"]
-# a stage as its own process; its peak resident memory (ru_maxrss) printed last on stderr
-RUNNER = ("import resource, sys; from postergenre.cli import main; code = main(sys.argv[1:]); "
-          "print(f'PEAK_RSS_KB {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}', file=sys.stderr); "
-          "sys.exit(code)")
+# a stage as its own process; its peak resident memory printed last on stderr. VmHWM, not ru_maxrss: Linux
+# carries ru_maxrss over fork and exec, so a child's would never read below this script's own memory.
+RUNNER = ("import re, sys; from pathlib import Path; from postergenre.cli import main; code = main(sys.argv[1:]); "
+          "peak = re.search(r'VmHWM:\\s+(\\d+) kB', Path('/proc/self/status').read_text()).group(1); "
+          "print(f'PEAK_RSS_KB {peak}', file=sys.stderr); sys.exit(code)")
 FAULTS = ["404", "truncated", "html", "empty", "slow"]  # the permanent ones; flaky500 and reset recover on retry
 FAILING_SHARE = 0.02
 
@@ -100,7 +99,7 @@ def scale_run(collection: Path, labels: pd.DataFrame, n: int, work: Path) -> dic
     # train is one process: its features (train + val posters) and head are timed inside it
     stages["features"] = {"seconds": manifest["feature_seconds"], "posters": split["train"] + split["val"]}
     # early stopping ends the head after a different number of epochs at each size: per epoch is comparable
-    epochs = len(read_history(root / "models" / "efficientnet_lite0" / "history.csv"))
+    epochs = pd.read_csv(root / "models" / "efficientnet_lite0" / "history.csv").epoch.nunique()
     stages["head"] = {"seconds": manifest["head_seconds"], "posters": split["train"], "epochs": epochs}
     stages["evaluate"]["posters"] = split["test"]
     for figures in stages.values():
