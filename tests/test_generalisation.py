@@ -18,7 +18,8 @@ pytestmark = pytest.mark.slow
 @pytest.fixture(scope="module")
 def default_model():
     from postergenre.model_folder import load_trained
-    return load_trained(REPO_ROOT / "models" / "default")
+    # its LiteRT network: the Keras one's probabilities (tests/test_litert.py), three times the posters a second
+    return load_trained(REPO_ROOT / "models" / "default", "litert")
 
 
 @pytest.fixture(scope="module")

@@ -56,7 +56,7 @@ def test_pretrained_head_trains_on_cached_features(encoded_project, tmp_path):
 def test_fine_tuning_phase_two(encoded_project, tmp_path):
     paths = clone_project(encoded_project, tmp_path)
     folder = train(TrainConfig(model="efficientnet_lite0", epochs=1, fine_tune_epochs=1, fine_tune_layers=6,
-                               input_size=(112, 76), batch_size=32), paths)
+                               input_size=(112, 76), batch_size=32, limit=64), paths)
     assert (folder / "history_finetune.csv").exists()
     manifest = json.loads((folder / "manifest.json").read_text())
     assert manifest["full_model"] is True
