@@ -36,20 +36,27 @@ def test_custom_cnn_writes_a_complete_model_folder(encoded_project, tmp_path):
     assert scores.shape == (3, len(trained.genres)) and ((scores >= 0) & (scores <= 1)).all()
 
 
-def test_pretrained_head_trains_on_cached_features(encoded_project, tmp_path):
+def test_pretrained_head_trains_on_cached_features_and_the_imbalance_options_reuse_them(encoded_project, tmp_path):
+    from postergenre.train import compare_imbalance
     paths = clone_project(encoded_project, tmp_path)
     folder = train(TrainConfig(model="efficientnet_lite0", epochs=3, input_size=(112, 76)), paths)
     cached = sorted((paths.cache / "features").glob("*.npy"))
     assert len(cached) == 2 and FOLDER_FILES | {"head.keras"} <= {p.name for p in folder.iterdir()}
     n_train = len(pd.read_csv(paths.split_csv("train")))
     assert np.load(cached[0]).shape[1] == 1280 and n_train in {np.load(p).shape[0] for p in cached}
-    stamps = [p.stat().st_mtime_ns for p in cached]
-    train(TrainConfig(model="efficientnet_lite0", name="again", epochs=1, input_size=(112, 76), loss="weighted"),
-          paths)
-    assert [p.stat().st_mtime_ns for p in cached] == stamps, "the second run must read the cache"
     trained = load_trained(folder)
     assert trained.model.input_shape == (None, 112, 76, 3)
     assert not trained.manifest["full_model"]
+
+    stamps = [p.stat().st_mtime_ns for p in cached]
+    variants = {"bce": {}, "focal": {"loss": "focal"}, "oversample": {"oversample": True}}
+    table = compare_imbalance(paths, variants=variants, epochs=2, input_size=(112, 76))
+    assert [p.stat().st_mtime_ns for p in cached] == stamps, "the second run must read the cache"
+    assert set(table.variant) == set(variants) and table.macro_ap.is_monotonic_decreasing
+    assert table[["macro_ap", "micro_f1", "top3_hit_rate"]].gt(0).all().all() and (table.epochs <= 2).all()
+    assert [p.name for p in paths.models.iterdir()] == [folder.name], "no model folder per option"
+    with pytest.raises(UserError, match="not a pretrained model"):
+        compare_imbalance(paths, model="custom_cnn")
 
 
 @pytest.mark.slow
@@ -88,7 +95,8 @@ def _cli(root, *args):
 @pytest.mark.slow
 def test_killed_training_resumes_where_it_stopped(encoded_project, tmp_path):
     paths = clone_project(encoded_project, tmp_path)
-    cmd = _cli(paths.root, "--model", "custom_cnn", "--epochs", "6", "--patience", "10", "--input-size", "64x44")
+    cmd = _cli(paths.root, "--model", "custom_cnn", "--epochs", "6", "--patience", "10", "--input-size", "64x44",
+               "--limit", "96")
     history = paths.models / "custom_cnn" / "history.csv"
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 240
@@ -167,19 +175,6 @@ def test_one_cycle_warms_up_then_decays_to_zero():
     rates = [schedule.rate(step) for step in range(50)]
     assert rates[0] == pytest.approx(3e-4) and rates[9] == pytest.approx(3e-3) and max(rates) == pytest.approx(3e-3)
     assert all(a >= b for a, b in zip(rates[9:], rates[10:])) and rates[-1] < 1e-5
-
-
-def test_imbalance_options_are_compared_on_cached_features_without_folders(encoded_project, tmp_path):
-    from postergenre.train import compare_imbalance
-    paths = clone_project(encoded_project, tmp_path)
-    variants = {"bce": {}, "focal": {"loss": "focal"}, "oversample": {"oversample": True}}
-    table = compare_imbalance(paths, variants=variants, epochs=2, input_size=(112, 76))
-    assert set(table.variant) == set(variants) and table.macro_ap.is_monotonic_decreasing
-    assert table[["macro_ap", "micro_f1", "top3_hit_rate"]].gt(0).all().all() and (table.epochs <= 2).all()
-    assert not paths.models.exists() or not any(paths.models.iterdir()), "no model folder per option"
-    assert len(list((paths.cache / "features").glob("*.npy"))) == 2, "features computed once for all options"
-    with pytest.raises(UserError, match="not a pretrained model"):
-        compare_imbalance(paths, model="custom_cnn")
 
 
 def test_a_model_folder_is_loaded_once_until_its_files_change(encoded_project, tmp_path, monkeypatch):
