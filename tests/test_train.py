@@ -52,6 +52,7 @@ def test_pretrained_head_trains_on_cached_features_and_the_imbalance_options_reu
     variants = {"bce": {}, "focal": {"loss": "focal"}, "oversample": {"oversample": True}}
     table = compare_imbalance(paths, variants=variants, epochs=2, input_size=(112, 76))
     assert [p.stat().st_mtime_ns for p in cached] == stamps, "the second run must read the cache"
+    assert sorted((paths.cache / "features").glob("*.npy")) == cached, "features computed once for all options"
     assert set(table.variant) == set(variants) and table.macro_ap.is_monotonic_decreasing
     assert table[["macro_ap", "micro_f1", "top3_hit_rate"]].gt(0).all().all() and (table.epochs <= 2).all()
     assert [p.name for p in paths.models.iterdir()] == [folder.name], "no model folder per option"
