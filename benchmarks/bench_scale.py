@@ -94,12 +94,13 @@ def scale_run(collection: Path, labels: pd.DataFrame, n: int, work: Path) -> dic
                         ("evaluate", ["evaluate", "--model", "efficientnet_lite0", "--no-figures"])]:
         stages[stage] = run_stage(root, args)
         print(f"{n} posters, {stage}: {stages[stage]['seconds']} s, peak {stages[stage]['peak_rss_mb']} MB", flush=True)
-    manifest = json.loads((root / "models" / "efficientnet_lite0" / "manifest.json").read_text())
+    model_folder = root / "models" / "efficientnet_lite0"
+    manifest = json.loads((model_folder / "manifest.json").read_text())
     split = {s: len(pd.read_csv(root / "data" / "processed" / f"{s}.csv", usecols=["id"])) for s in ("train", "val", "test")}
     # train is one process: its features (train + val posters) and head are timed inside it
     stages["features"] = {"seconds": manifest["feature_seconds"], "posters": split["train"] + split["val"]}
     # early stopping ends the head after a different number of epochs at each size: per epoch is comparable
-    epochs = pd.read_csv(root / "models" / "efficientnet_lite0" / "history.csv").epoch.nunique()
+    epochs = pd.read_csv(model_folder / "history.csv").epoch.nunique()
     stages["head"] = {"seconds": manifest["head_seconds"], "posters": split["train"], "epochs": epochs}
     stages["evaluate"]["posters"] = split["test"]
     for figures in stages.values():
@@ -185,7 +186,6 @@ def main():
             figures["download"].setdefault("when", kept["when"])
     print(f"collection of {max(args.sizes)} cropped posters in {figures['build_collection_s']} s -> {collection}")
     if not args.skip_pipeline:
-        figures["runs"] = []
         for n in sorted(args.sizes):
             figures["runs"].append(scale_run(collection, labels, n, work))
             write_results("scale", figures)

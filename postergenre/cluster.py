@@ -126,13 +126,18 @@ def worker_commands(workers: int, train_args: list[str]) -> list[tuple[list[str]
             for i in range(workers)]
 
 
+def start_workers(workers: int, train_args: list[str]) -> list[subprocess.Popen]:
+    """`workers` local training processes, each with its TF_CONFIG; their output (stdout and stderr) is piped."""
+    return [subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+            for command, env in worker_commands(workers, train_args)]
+
+
 def launch_local(workers: int, train_args: list[str]) -> int:
     """Start `workers` training processes on this machine, print their output line by line with the
     worker's number, and return the first failure's exit code (0 when all finish)."""
     if workers < 2:
         raise UserError(f"--workers {workers}: give 2 or more (1 worker is a plain `postergenre train`)")
-    processes = [subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-                 for command, env in worker_commands(workers, train_args)]
+    processes = start_workers(workers, train_args)
     readers = [threading.Thread(target=_relay, args=(i, p.stdout), daemon=True) for i, p in enumerate(processes)]
     for reader in readers:
         reader.start()

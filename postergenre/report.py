@@ -97,22 +97,23 @@ def pipeline_section(results: dict, source: str) -> list[str]:
 
 def scale_section(results: dict, source: str) -> list[str]:
     runs = results["runs"]
-    stages = list(runs[0]["stages"])
-    rows = {stage: {f"{run['posters']:,} posters": f"{run['stages'][stage]['s_per_1000']:.1f}" for run in runs}
-            for stage in stages}
-    if all("s_per_1000_per_epoch" in run["stages"].get("head", {}) for run in runs):
-        rows["head, per epoch"] = {f"{run['posters']:,} posters": f"{run['stages']['head']['s_per_1000_per_epoch']:.3f}"
-                                   for run in runs}
-        rows["head epochs (early stopping)"] = {f"{run['posters']:,} posters": run["stages"]["head"]["epochs"]
-                                                for run in runs}
-    peaks = {"peak memory (MB)": {f"{run['posters']:,} posters": run["peak_rss_mb"] for run in runs}}
     columns = [f"{run['posters']:,} posters" for run in runs]
+
+    def row(values) -> dict:
+        return dict(zip(columns, values))
+
+    rows = {stage: row(f"{run['stages'][stage]['s_per_1000']:.1f}" for run in runs) for stage in runs[0]["stages"]}
+    heads = [run["stages"].get("head", {}) for run in runs]
+    if all("s_per_1000_per_epoch" in head for head in heads):
+        rows["head, per epoch"] = row(f"{head['s_per_1000_per_epoch']:.3f}" for head in heads)
+        rows["head epochs (early stopping)"] = row(head["epochs"] for head in heads)
+    rows["peak memory (MB)"] = row(run["peak_rss_mb"] for run in runs)
     growth = runs[-1]["peak_rss_mb"] / runs[0]["peak_rss_mb"] - 1
     lines = [f"**Scale**: collections made from the sample's posters (small random crops), each stage as its own "
              f"process, measured on {results['cpus']} cores on {results['when'][:10]}; seconds per 1,000 posters "
              f"(features: train + val posters, head: train, evaluate: test), then the largest stage's peak memory "
              f"(growth from the smallest to the largest: {100 * growth:+.0f}%); from `{source}`:", "",
-             *_table({**rows, **peaks}, columns, "stage")]
+             *_table(rows, columns, "stage")]
     download = results.get("download")
     if download:
         lines += ["", f"Downloader: {download['urls']:,} URLs on a local server, {download['faulty_urls']} failing "

@@ -8,7 +8,7 @@ import time
 import pandas as pd
 import pytest
 
-from postergenre.cluster import COLLECTIVE_TIMEOUT_S, Role, role, tf_config, worker_commands
+from postergenre.cluster import COLLECTIVE_TIMEOUT_S, Role, role, start_workers, tf_config, worker_commands
 from postergenre.config import UserError
 from postergenre.cli import without_option
 from tests.conftest import clone_project
@@ -24,10 +24,8 @@ def cluster_project(encoded_project, tmp_path):
     return clone_project(encoded_project, tmp_path)
 
 
-def start_workers(paths, args: list[str]) -> list[subprocess.Popen]:
-    commands = worker_commands(2, ["--root", str(paths.root), "train", *args])
-    return [subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-            for command, env in commands]
+def two_workers(paths, args: list[str]) -> list[subprocess.Popen]:
+    return start_workers(2, ["--root", str(paths.root), "train", *args])
 
 
 def outputs_of(workers: list[subprocess.Popen]) -> list[str]:
@@ -45,7 +43,7 @@ def weight_digests(output: str) -> dict[int, str]:
 def test_two_workers_hold_the_same_weights_and_only_the_chief_writes(cluster_project):
     """A pretrained head here; the custom CNN in the next test (its resumed run checks the same)."""
     name = "efficientnet_lite0"
-    chief, other = outputs_of(start_workers(cluster_project, [*HEAD, "--epochs", "2"]))
+    chief, other = outputs_of(two_workers(cluster_project, [*HEAD, "--epochs", "2"]))
     digests = weight_digests(chief)
     assert sorted(digests) == [1, 2], chief[-2000:]
     assert weight_digests(other) == digests, "the all-reduce keeps every worker's weights the same after each epoch"
@@ -63,7 +61,7 @@ def test_two_workers_hold_the_same_weights_and_only_the_chief_writes(cluster_pro
 @pytest.mark.slow
 def test_a_killed_worker_stops_the_other_and_both_resume(cluster_project):
     args = [*CUSTOM, "--epochs", "3"]
-    workers = start_workers(cluster_project, args)
+    workers = two_workers(cluster_project, args)
     state = cluster_project.models / "custom_cnn" / "backup_main" / "state.json"
     deadline = time.monotonic() + RUN_TIMEOUT_S
     while not (state.exists() and json.loads(state.read_text())["epoch"] >= 1):
@@ -79,7 +77,7 @@ def test_a_killed_worker_stops_the_other_and_both_resume(cluster_project):
     assert waited < COLLECTIVE_TIMEOUT_S + 30
     backed_up = json.loads(state.read_text())["epoch"]
 
-    chief, other = outputs_of(start_workers(cluster_project, args))
+    chief, other = outputs_of(two_workers(cluster_project, args))
     assert f"resuming at epoch {backed_up + 1}" in chief and f"resuming at epoch {backed_up + 1}" in other
     digests = weight_digests(chief)
     assert sorted(digests) == list(range(backed_up + 1, 4)) and weight_digests(other) == digests
