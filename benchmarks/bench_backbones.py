@@ -21,19 +21,22 @@ BACKBONES = ("efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2")
 
 
 def feature_rate(model: str, tta: bool, frame, n: int) -> float:
-    from postergenre.dataset import predict_images
-    from postergenre.models import DEFAULT_SIZE, backbone
-    extractor = backbone(model, DEFAULT_SIZE[model], tta=tta)
-    predict_images(extractor, frame.head(64), DEFAULT_SIZE[model])  # build and trace outside the timing
+    from postergenre.inference.batches import run_network
+    from postergenre.inference.keras_network import KerasNetwork
+    from postergenre.networks.pretrained import backbone
+    from postergenre.networks.registry import get
+    size = get(model).input_size
+    extractor = KerasNetwork(backbone(model, size, tta=tta))
+    run_network(extractor, frame.poster_path.head(128), size)  # build and trace outside the timing
     start = time.perf_counter()
-    predict_images(extractor, frame.head(n), DEFAULT_SIZE[model])
+    run_network(extractor, frame.poster_path.head(n), size)
     return n / (time.perf_counter() - start)
 
 
 def quality(trained, y, raw) -> dict:
     """Test figures of a model folder's network output `raw`, calibrated as the folder says."""
-    from postergenre import calibration, metrics
-    scores = trained.calibration.apply(raw)
+    from postergenre.scoring import calibration, metrics
+    scores = trained.calibrate(raw)
     figures = {k: round(v, 4) for k, v in metrics.headline(y, scores).items()}
     figures.update({f"{k}@tuned": round(v, 4) for k, v in
                     metrics.threshold_metrics(y, scores, trained.thresholds).items() if k.endswith("f1")})
@@ -43,27 +46,22 @@ def quality(trained, y, raw) -> dict:
 
 
 def head_quality(folder, paths) -> dict:
-    """A head-only model: its head on the backbone's cached test-split features."""
-    from postergenre.encode import load_splits
-    from postergenre.model_folder import load_network, load_trained
-    from postergenre.models import backbone
-    from postergenre.train import TrainConfig, cached_features
-    trained = load_trained(folder)
+    """A head-only model: the folder's network (backbone and head) on the test posters."""
+    from postergenre.data.encode import load_splits
+    from postergenre.inference.predictor import load
+    trained = load(folder, "keras")
     frames, vocabulary = load_splits(paths)
-    config = TrainConfig(**trained.manifest["config"])
-    extractor = backbone(config.model, config.input_size, tta=config.tta)
-    features = cached_features(extractor, frames["test"], config, paths, "test")
-    raw = load_network(folder / "head.keras").predict(features, verbose=0)
+    raw, _ = trained.scores(frames["test"], progress=True)
     return quality(trained, frames["test"][vocabulary].to_numpy(), raw)
 
 
 def fine_tuned_quality(folder, paths) -> dict:
     """A fine-tuned model: the whole network runs on the test posters."""
-    from postergenre.encode import load_splits
-    from postergenre.model_folder import load_trained
-    trained = load_trained(folder)
+    from postergenre.data.encode import load_splits
+    from postergenre.inference.predictor import load
+    trained = load(folder, "keras")
     frames, vocabulary = load_splits(paths)
-    raw = trained.network_output(frames["test"], progress=True)
+    raw, _ = trained.scores(frames["test"], progress=True)
     config = trained.manifest["config"]
     return {**quality(trained, frames["test"][vocabulary].to_numpy(), raw),
             "training_seconds": trained.manifest["training_seconds"],
@@ -77,10 +75,10 @@ def main():
     parser.add_argument("--fine-tuned", nargs="*", default=[], help="fine-tuned model folders (names under models/)")
     args = parser.parse_args()
     require_sample()
-    from postergenre import metrics
+    from postergenre.scoring import metrics
     from postergenre.config import Paths
-    from postergenre.encode import load_splits
-    from postergenre.train import TrainConfig, train
+    from postergenre.data.encode import load_splits
+    from postergenre.training.train import TrainConfig, train
     paths = Paths.default()
     frames, vocabulary = load_splits(paths)
     y_test, y_train = frames["test"][vocabulary].to_numpy(), frames["train"][vocabulary].to_numpy()

@@ -16,14 +16,14 @@ KEYS = ("macro_ap", "micro_ap", "top3_hit_rate", "micro_f1@tuned")
 
 
 def test_figures(root: Path, folder: str) -> dict:
-    from postergenre import metrics
+    from postergenre.scoring import metrics
     from postergenre.config import Paths
-    from postergenre.encode import load_splits
-    from postergenre.model_folder import load_trained
+    from postergenre.data.encode import load_splits
+    from postergenre.inference.predictor import load
     frames, vocabulary = load_splits(Paths.default(root))
-    trained = load_trained(folder)
+    trained = load(folder, "keras")
     y_test = frames["test"][vocabulary].to_numpy()
-    scores = trained.probabilities(frames["test"])
+    _, scores = trained.scores(frames["test"])
     figures = {**quality_on_test_split(root, folder),
                "micro_f1@tuned": round(metrics.threshold_metrics(y_test, scores, trained.thresholds)["micro_f1"], 4)}
     manifest = json.loads((Path(folder) / "manifest.json").read_text())

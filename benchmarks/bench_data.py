@@ -7,10 +7,10 @@ import time
 
 from common import peak_rss_mb, require_sample, write_results
 
-from postergenre.clean import clean
+from postergenre.data.clean import clean
 from postergenre.config import Paths
-from postergenre.encode import encode
-from postergenre.get_data import get_data
+from postergenre.data.encode import encode
+from postergenre.data.get_data import get_data
 
 
 def main():

@@ -13,7 +13,7 @@ from pathlib import Path
 from common import require_sample, write_results
 
 from postergenre.config import DownloadConfig
-from postergenre.download import Downloader
+from postergenre.data.download import Downloader
 
 
 def serve(names, latency, port_queue):

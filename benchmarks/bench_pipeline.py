@@ -42,7 +42,7 @@ def main():
         make_all_s = timed(["make", "all", f"SOURCE={source}"], clone)
         run = json.loads((clone / "reports" / "pipeline.json").read_text())
         out = subprocess.run([str(clone / ".venv/bin/python"), "-c",
-                              "from postergenre.config import Paths; from postergenre.evaluate import "
+                              "from postergenre.config import Paths; from postergenre.evaluation.evaluate import "
                               "print_saved_comparison as p; t = p(Paths.default()); "
                               "print('JSON ' + t.to_json(orient='index'))"],
                              cwd=clone, capture_output=True, text=True, check=True)

@@ -124,7 +124,7 @@ def serve_posters(names: list[str], images: Path, queue, heal) -> None:
 def download_at_scale(collection: Path, labels: pd.DataFrame, n: int, work: Path) -> dict:
     """n URLs (every poster of the collection), FAILING_SHARE of them faulty; a second run after the server heals."""
     from postergenre.config import DownloadConfig
-    from postergenre.download import Downloader
+    from postergenre.data.download import Downloader
     ids = labels.id.head(n).tolist()
     rng = np.random.default_rng(0)
     faulty = rng.choice(n, size=int(n * FAILING_SHARE), replace=False)

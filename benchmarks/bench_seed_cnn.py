@@ -27,11 +27,15 @@ def run_variant(frames, vocabulary, cache: Path, epochs: int, learning_rate: flo
     import keras
     import numpy as np
 
-    from postergenre import metrics, probe
     from postergenre.config import SEED
-    from postergenre.dataset import make_dataset, predict_images
-    from postergenre.models import DEFAULT_SIZE, seed_cnn
-    size = DEFAULT_SIZE["seed_cnn"]
+    from postergenre.data.dataset import make_dataset
+    from postergenre.inference.batches import run_network
+    from postergenre.inference.keras_network import KerasNetwork
+    from postergenre.networks import probe
+    from postergenre.networks.registry import get
+    from postergenre.networks.scratch import seed_cnn
+    from postergenre.scoring import metrics
+    size = get("seed_cnn").input_size
     keras.utils.set_random_seed(SEED)
     model = seed_cnn(len(vocabulary), size, **options)
     model.compile(keras.optimizers.Adam(learning_rate), "binary_crossentropy")
@@ -39,13 +43,13 @@ def run_variant(frames, vocabulary, cache: Path, epochs: int, learning_rate: flo
     probe_images = next(iter(make_dataset(frames["val"].head(256), None, size, 256)))
     y_val = frames["val"][vocabulary].to_numpy()
     relus = [f"relu{n[-1]}" if options.get("batch_norm") and n.startswith("conv") else n for n in RELU_LAYERS]
-    rows = []
+    network, rows = KerasNetwork(model), []
     for epoch in range(epochs + 1):
         if epoch:
             start = time.perf_counter()
             history = model.fit(train, epochs=1, verbose=0)
             seconds = round(time.perf_counter() - start, 1)
-        scores = predict_images(model, frames["val"], size)
+        scores, _ = run_network(network, frames["val"].poster_path, size)
         auc = np.nanmean(metrics.per_genre_auc(y_val, scores))
         row = {"epoch": epoch, "val_roc_auc": round(float(auc), 3),
                "train_loss": round(history.history["loss"][-1], 4) if epoch else None,
@@ -64,7 +68,7 @@ def main():
     args = parser.parse_args()
     sample = require_sample()
     from postergenre.config import Paths
-    from postergenre.encode import load_splits
+    from postergenre.data.encode import load_splits
     results = {"train_posters": args.train, "val_posters": args.val, "epochs": args.epochs, "variants": {}}
     with tempfile.TemporaryDirectory() as tmp:
         paths = Paths.default(prepare(Path(tmp), sample, None))

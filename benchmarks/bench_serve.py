@@ -14,7 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from common import REPO, require_sample, write_results
 
-from postergenre.cluster import free_ports
+from postergenre.training.cluster import free_ports
 
 
 def start_server(port: int) -> subprocess.Popen:

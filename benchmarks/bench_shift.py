@@ -18,7 +18,7 @@ def main():
     args = parser.parse_args()
     sample = require_sample()
     from postergenre.config import Paths
-    from postergenre.evaluate import label_shift_study
+    from postergenre.evaluation.experiments import label_shift_study
     outside = sample.parent / "greatest_films"
     tables = label_shift_study(args.model, Paths.default(), outside if (outside / "labels.csv").exists() else None)
     for name, table in tables.items():

@@ -15,7 +15,7 @@ from common import REPO, require_sample, write_results
 CHILD = """
 import json, resource, sys, time
 from postergenre.config import Paths
-from postergenre.train import TrainConfig, train
+from postergenre.training.train import TrainConfig, train
 paths = Paths.default(sys.argv[1])
 start = time.perf_counter()
 folder = train(TrainConfig(**json.loads(sys.argv[2])), paths)
@@ -29,10 +29,10 @@ print("RESULT " + json.dumps({"seconds": time.perf_counter() - start,
 
 def prepare(root: Path, sample: Path, n: int | None) -> Path:
     import pandas as pd
-    from postergenre.clean import clean
+    from postergenre.data.clean import clean
     from postergenre.config import Paths
-    from postergenre.encode import encode
-    from postergenre.get_data import get_data
+    from postergenre.data.encode import encode
+    from postergenre.data.get_data import get_data
     paths = Paths.default(root)
     source = sample
     if n:
@@ -56,21 +56,21 @@ def run_child(root: Path, **config) -> dict:
 
 
 def quality_on_test_split(root: Path, folder: str) -> dict:
-    from postergenre import metrics
+    from postergenre.scoring import metrics
     from postergenre.config import Paths
-    from postergenre.encode import load_splits
-    from postergenre.model_folder import load_trained
+    from postergenre.data.encode import load_splits
+    from postergenre.inference.predictor import load
     frames, vocabulary = load_splits(Paths.default(root))
-    trained = load_trained(folder)
+    trained = load(folder, "keras")
     y_test = frames["test"][vocabulary].to_numpy()
-    scores = trained.probabilities(frames["test"])
+    _, scores = trained.scores(frames["test"])
     return {k: round(v, 4) for k, v in metrics.headline(y_test, scores).items()}
 
 
 def baselines(root: Path) -> dict:
-    from postergenre import metrics
+    from postergenre.scoring import metrics
     from postergenre.config import Paths
-    from postergenre.encode import load_splits
+    from postergenre.data.encode import load_splits
     frames, vocabulary = load_splits(Paths.default(root))
     y_test, y_train = frames["test"][vocabulary].to_numpy(), frames["train"][vocabulary].to_numpy()
     return {"top3_constant": {k: round(v, 4) for k, v in

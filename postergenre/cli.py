@@ -10,7 +10,7 @@ from .config import (
     CALIBRATION_METHODS,
     DEFAULT_PRIOR_ESTIMATOR,
     LOSSES,
-    MODELS,
+    MIN_POSTERS_TO_ADAPT,
     PRIOR_ESTIMATORS,
     SHARED_SAMPLE,
     CleanConfig,
@@ -20,6 +20,7 @@ from .config import (
     UserError,
     VocabularyRules,
 )
+from .networks import registry
 
 
 def _pairs(values: list[str] | None, flag: str) -> dict[str, str]:
@@ -33,7 +34,7 @@ def _pairs(values: list[str] | None, flag: str) -> dict[str, str]:
 
 
 def cmd_get_data(args, paths):
-    from .get_data import get_data
+    from .data.get_data import get_data
     config = DownloadConfig(workers=args.workers, timeout=args.timeout, retries=args.retries,
                             rate_limit=args.rate_limit)
     get_data(args.source, paths, images=args.images, download=config, limit=args.limit,
@@ -41,12 +42,12 @@ def cmd_get_data(args, paths):
 
 
 def cmd_clean(args, paths):
-    from .clean import clean
+    from .data.clean import clean
     clean(paths, CleanConfig(min_width=args.min_width, min_height=args.min_height), progress=not args.no_progress)
 
 
 def cmd_encode(args, paths):
-    from .encode import encode
+    from .data.encode import encode
     defaults = VocabularyRules()
     rules = VocabularyRules(
         drop=args.drop if args.drop is not None else defaults.drop,
@@ -58,19 +59,19 @@ def cmd_encode(args, paths):
 
 def cmd_train(args, paths):
     if args.workers:
-        from .cluster import launch_local
+        from .training.cluster import launch_local
         code = launch_local(args.workers, without_option(args.argv, "--workers"))
         if code:
             raise UserError(f"a worker failed (exit code {code}); run the same command again to resume")
         return
-    from .train import config_from_args, train
+    from .training.train import config_from_args, train
     size = tuple(int(v) for v in args.input_size.lower().split("x")) if args.input_size else None
     config = config_from_args(**{**vars(args), "input_size": size})
     train(config, paths)
 
 
 def cmd_evaluate(args, paths):
-    from .evaluate import compare_models
+    from .evaluation.evaluate import compare_models
     names = args.model or None
     comparison, results = compare_models(names, args.data, paths, n_boot=args.bootstrap, figures=not args.no_figures,
                                          adapt_prior=args.adapt_prior, prior=args.prior, estimator=args.estimator)
@@ -87,15 +88,13 @@ def cmd_evaluate(args, paths):
 
 
 def cmd_predict(args, paths):
-    from .predict import predict, print_predictions, write_predictions
-    table = predict(args.posters, args.model, args.top, paths, adapt_prior=args.adapt_prior, prior=args.prior,
-                    estimator=args.estimator, runtime=args.runtime)
-    adaptation = table.attrs.get("adaptation")
+    from .inference.predict import predict, print_predictions, write_predictions
+    predictions = predict(args.posters, args.model, args.top, paths, adapt_prior=args.adapt_prior, prior=args.prior,
+                          estimator=args.estimator, runtime=args.runtime)
+    table, adaptation = predictions.table, predictions.adaptation
     if adaptation:
-        print(f"postergenre predict: {adaptation['note']}", file=sys.stderr)
-        from .label_shift import mix_table
-        print(mix_table(adaptation["genres"], adaptation["training_mix"], adaptation["mix"]).to_string(index=False),
-              file=sys.stderr)
+        print(f"postergenre predict: {adaptation.note}", file=sys.stderr)
+        print(adaptation.mix_table().to_string(index=False), file=sys.stderr)
     many = len(table) > 1 and any(Path(p).is_dir() or str(p).endswith(".csv") for p in args.posters)
     if args.output or many:
         output = args.output or paths.reports / "predictions.csv"
@@ -113,14 +112,14 @@ def cmd_predict(args, paths):
 
 
 def cmd_serve(args, paths):
-    from .serve import serve
+    from .app.serve import serve
     print(f"postergenre serve: http://{args.host}:{args.port} (Ctrl-C stops it)", flush=True)
     serve(paths, args.model, args.host, args.port)
 
 
 def cmd_ship(args, paths):
-    from .evaluate import evaluate
-    from .model_folder import resolve_model, ship
+    from .evaluation.evaluate import evaluate
+    from .inference.model_folder import resolve_model, ship
     folder = resolve_model(args.model, paths)
     result = evaluate(folder, paths=paths, figures=False, progress=False)
     target = ship(folder, args.to or paths.models / "default", result, paths.root)
@@ -128,7 +127,7 @@ def cmd_ship(args, paths):
 
 
 def cmd_pipeline(args, paths):
-    from .notebooks import NOTEBOOKS_DIR, run_pipeline
+    from .app.notebooks import NOTEBOOKS_DIR, run_pipeline
     notebooks = sorted(NOTEBOOKS_DIR.glob("[0-9][0-9]_*.ipynb"))
     if args.until:
         notebooks = [n for n in notebooks if n.name[:2] <= f"{args.until:02d}"]
@@ -137,21 +136,21 @@ def cmd_pipeline(args, paths):
         parameters["LIMIT"] = args.limit
     stages = run_pipeline(notebooks, paths.reports, parameters)
     print("notebook wall times (s): " + ", ".join(f"{k} {v['wall_s']}" for k, v in stages.items()))
-    from .evaluate import print_saved_comparison
+    from .evaluation.evaluate import print_saved_comparison
     print_saved_comparison(paths)
 
 
 def _add_adaptation_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--adapt-prior", action="store_true",
                    help="adapt to these posters' genre mix, estimated from the model's calibrated probabilities "
-                        "(label shift; needs 50 posters or more)")
+                        f"(label shift; needs {MIN_POSTERS_TO_ADAPT} posters or more)")
     p.add_argument("--prior", type=Path, default=None, help="the posters' genre mix, a CSV of genre,share rows")
     p.add_argument("--estimator", choices=PRIOR_ESTIMATORS, default=DEFAULT_PRIOR_ESTIMATOR,
                    help="how --adapt-prior estimates the mix")
 
 
 def cmd_report(args, paths):
-    from .report import update_readme
+    from .app.report import update_readme
     print(f"results written into {update_readme(paths.root)}")
 
 
@@ -200,7 +199,8 @@ def build_parser() -> argparse.ArgumentParser:
                           description="Train the seeds' custom CNN or a pretrained backbone (phase 1: head on "
                                       "cached features; phase 2, optional: fine-tune the top layers). A killed "
                                       "run resumes when the same command is run again.")
-    p.add_argument("--model", default="efficientnet_lite0", help=f"one of {', '.join(MODELS)}")
+    p.add_argument("--model", default="efficientnet_lite0", choices=registry.names(), metavar="MODEL",
+                   help=f"one of {', '.join(registry.names())} (postergenre/networks/registry.py)")
     p.add_argument("--name", default=None, help="folder under models/ (default: the model name)")
     p.add_argument("--epochs", type=int, default=None, help="epochs of phase 1 (default 40) / a CNN from scratch (custom_cnn 6, seed_cnn 10)")
     p.add_argument("--batch-size", type=int, default=None)

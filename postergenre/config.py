@@ -17,13 +17,11 @@ SHARED_SAMPLE = REPO_ROOT.parent / "shared" / "data" / "kaggle_posters_8k"
 SEED = 42
 EPOCHS = {"custom_cnn": 6, "seed_cnn": 10}  # from scratch: the one-cycle schedule spans 6; the seeds ran 10
 HEAD_EPOCHS = 40  # a head on cached features (early stopping ends it sooner)
-PRETRAINED_MODELS = ("efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2", "vgg16", "densenet121")
-SCRATCH_MODELS = ("custom_cnn", "seed_cnn")  # trained from scratch
-MODELS = SCRATCH_MODELS + PRETRAINED_MODELS
 LOSSES = ("bce", "weighted", "focal", "asymmetric")
 CALIBRATION_METHODS = ("none", "temperature", "platt", "isotonic")  # postergenre.calibration
 PRIOR_ESTIMATORS = ("cc", "em", "em_shrunk", "bbse")  # postergenre.label_shift
 DEFAULT_PRIOR_ESTIMATOR = "cc"
+MIN_POSTERS_TO_ADAPT = 50  # smaller collections keep the training genre mix (postergenre.scoring.label_shift)
 
 
 class UserError(Exception):

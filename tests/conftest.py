@@ -52,9 +52,9 @@ def copy_posters(target: Path, n: int) -> list[Path]:
 @pytest.fixture(scope="session")
 def encoded_project(tmp_path_factory) -> Paths:
     """A project whose data stages ran on 300 real posters: split CSVs ready for training."""
-    from postergenre.clean import clean
-    from postergenre.encode import encode
-    from postergenre.get_data import get_data
+    from postergenre.data.clean import clean
+    from postergenre.data.encode import encode
+    from postergenre.data.get_data import get_data
     sample = require_shared()
     base = tmp_path_factory.mktemp("encoded")
     labels = pd.read_csv(sample / "labels.csv", dtype=str, keep_default_na=False).iloc[::26].head(300)
@@ -77,9 +77,9 @@ def clone_project(paths: Paths, target: Path) -> Paths:
 @pytest.fixture(scope="session")
 def full_project(tmp_path_factory) -> Paths:
     """The data stages run on the whole sample: the same split (seed 42) the shipped default model was trained on."""
-    from postergenre.clean import clean
-    from postergenre.encode import encode
-    from postergenre.get_data import get_data
+    from postergenre.data.clean import clean
+    from postergenre.data.encode import encode
+    from postergenre.data.get_data import get_data
     paths = Paths.default(tmp_path_factory.mktemp("full") / "project")
     get_data(require_shared(), paths, progress=False)
     clean(paths, progress=False)

@@ -6,10 +6,11 @@ import pytest
 import skimage.data
 from PIL import Image
 
-from postergenre.backbones import LITE_VARIANTS, efficientnet_lite, efficientnet_lite0, lite0_weights_path
+from postergenre.networks.efficientnet_lite import LITE_VARIANTS, efficientnet_lite, efficientnet_lite0, lite0_weights_path
 from postergenre.config import UserError
-from postergenre.models import backbone, custom_cnn, seed_cnn
-from postergenre.torch_weights import LEGACY_MAGIC, load_legacy_state_dict
+from postergenre.networks.pretrained import backbone
+from postergenre.networks.scratch import custom_cnn, seed_cnn
+from postergenre.networks.torch_weights import LEGACY_MAGIC, load_legacy_state_dict
 
 
 @pytest.fixture(scope="module")
@@ -43,7 +44,7 @@ def test_scaling_rules_of_the_lite_family():
     assert [s[4] for s in LITE_VARIANTS["efficientnet_lite1"].stages()] == [16, 24, 40, 80, 112, 192, 320]
     with pytest.raises(UserError, match="wrong architecture"):  # Lite1's 21 blocks are not Lite0's 16
         efficientnet_lite("efficientnet_lite0", (64, 64, 3), weights=str(
-            __import__("postergenre.backbones", fromlist=["x"]).lite_weights_path("efficientnet_lite1")))
+            __import__("postergenre.networks.efficientnet_lite", fromlist=["x"]).lite_weights_path("efficientnet_lite1")))
 
 
 def test_flip_tta_averages_the_poster_and_its_mirror():

@@ -5,7 +5,7 @@ import keras
 import numpy as np
 import pytest
 
-from postergenre.checkpoint import STATE, TrainingState
+from postergenre.training.checkpoint import STATE, TrainingState
 from postergenre.config import UserError
 
 EPOCHS = 6

@@ -5,9 +5,9 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
-from postergenre.dataset import make_dataset
-from postergenre.images import fit_image
-from postergenre.losses import AsymmetricLoss, WeightedBCE, make_loss, oversample_indices, positive_weights
+from postergenre.data.dataset import make_dataset
+from postergenre.data.images import fit_image
+from postergenre.training.losses import AsymmetricLoss, WeightedBCE, make_loss, oversample_indices, positive_weights
 
 
 @pytest.mark.parametrize("fit", ["crop", "squash", "pad"])

@@ -11,8 +11,8 @@ import pytest
 from PIL import Image
 
 from postergenre.config import DownloadConfig
-from postergenre.download import Downloader, poster_url_from_imdb_html
-from postergenre.get_data import get_data
+from postergenre.data.download import Downloader, poster_url_from_imdb_html
+from postergenre.data.get_data import get_data
 from tests.conftest import real_posters
 from tests.poster_server import IMDB_PAGES, PosterServer
 

@@ -5,10 +5,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from postergenre.clean import clean
+from postergenre.data.clean import clean
 from postergenre.config import SplitConfig, VocabularyRules
-from postergenre.encode import apply_rules, canonical_genre, encode, load_splits
-from postergenre.get_data import get_data
+from postergenre.data.encode import apply_rules, canonical_genre, encode, load_splits
+from postergenre.data.get_data import get_data
 
 
 def test_vocabulary_rules():

@@ -10,11 +10,12 @@ import pytest
 from PIL import Image
 
 from postergenre.config import REPO_ROOT, UserError
-from postergenre.evaluate import BASELINE_PRIOR, BASELINE_TOPK, compare_models, evaluate
-from postergenre.predict import format_line, gradcam, predict
-from postergenre import litert
-from postergenre.model_folder import NETWORK_FILES, SHIPPED_FILES, load_trained, ship
-from postergenre.train import TrainConfig, train
+from postergenre.evaluation.evaluate import BASELINE_PRIOR, BASELINE_TOPK, compare_models, evaluate
+from postergenre.inference.predict import format_line, predict
+from postergenre.inference import litert
+from postergenre.inference.model_folder import NETWORK_FILES, SHIPPED_FILES, ship
+from postergenre.inference.predictor import load
+from postergenre.training.train import TrainConfig, train
 from tests.conftest import clone_project
 
 
@@ -92,7 +93,7 @@ def odd_posters(tmp_path, sample):
 
 def test_predict_accepts_every_format_and_names_bad_files(trained_project, odd_posters):
     table = predict(list(odd_posters.values()), trained_project.models / "efficientnet_lite0", top=3,
-                    paths=trained_project)
+                    paths=trained_project).table
     by_name = {p.split("/")[-1]: row for p, row in zip(table.poster, table.to_dict("records"))}
     for name in ("poster.png", "poster.webp", "gray.jpg", "cmyk.jpg", "alpha.png", "large.jpg"):
         assert not by_name[name]["error"], name
@@ -123,13 +124,13 @@ def test_cli_predict_json_and_folder_csv(trained_project, odd_posters, tmp_path)
 
 
 def test_gradcam_points_somewhere_for_each_genre(trained_project, sample):
-    trained = load_trained(trained_project.models / "efficientnet_lite0")
-    from postergenre.images import load_poster
+    trained = load(trained_project.models / "efficientnet_lite0")
+    from postergenre.data.images import load_poster
     image = load_poster(sorted((sample / "images").glob("*.jpg"))[3], trained.input_size)
     # a genre with no positive evidence has an all-zero map (Grad-CAM's ReLU), so compare the two the model favours
     scores = trained.keras_model()(image[None], training=False).numpy()[0]
     favoured = [trained.genres[i] for i in np.argsort(-scores)[:2]]
-    maps = [gradcam(trained, image, g) for g in favoured]
+    maps = [trained.gradcam(image, g) for g in favoured]
     for heatmap in maps:
         assert heatmap.shape == image.shape[:2] and heatmap.min() >= 0 and heatmap.max() <= 1
     assert maps[0].max() == 1, f"{favoured[0]}, the top genre, has evidence somewhere"
@@ -146,7 +147,7 @@ def test_ship_copies_the_head_with_its_test_metrics(trained_project, tmp_path):
     assert manifest["shipped_from"] == "models/efficientnet_lite0" and manifest["test_posters"] > 0
     value, low, high = manifest["test_metrics"]["efficientnet_lite0"]["macro_ap"]
     assert 0 < value <= 1 and low < high
-    assert load_trained(target).genres == load_trained(trained_project.models / "efficientnet_lite0").genres
+    assert load(target).genres == load(trained_project.models / "efficientnet_lite0").genres
     full_model = tmp_path / "custom_cnn"
     full_model.mkdir()
     (full_model / "manifest.json").write_text(json.dumps({"model": "custom_cnn", "full_model": True}))

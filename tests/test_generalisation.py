@@ -6,10 +6,11 @@ Real posters: the sample's test split (as it is, and resampled to another genre 
 import numpy as np
 import pytest
 
-from postergenre import label_shift, metrics
-from postergenre.calibration import expected_calibration_error
+from postergenre.scoring import label_shift, metrics
+from postergenre.scoring.calibration import expected_calibration_error
 from postergenre.config import REPO_ROOT
-from postergenre.evaluate import RESAMPLED_MIX, load_eval_data, map_labels
+from postergenre.evaluation.evaluate import load_eval_data, map_labels
+from postergenre.evaluation.experiments import RESAMPLED_MIX
 from tests.conftest import SHARED_DATA
 
 pytestmark = pytest.mark.slow
@@ -17,9 +18,9 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def default_model():
-    from postergenre.model_folder import load_trained
+    from postergenre.inference.predictor import load
     # its LiteRT network: the Keras one's probabilities (tests/test_litert.py), three times the posters a second
-    return load_trained(REPO_ROOT / "models" / "default", "litert")
+    return load(REPO_ROOT / "models" / "default", "litert")
 
 
 @pytest.fixture(scope="module")
@@ -27,8 +28,8 @@ def test_split(full_project, default_model):
     """(labels, raw network output, calibrated probabilities) on the sample's test split."""
     frame, _ = load_eval_data(None, full_project)
     frame, y, _ = map_labels(frame, default_model.vocabulary)
-    raw = default_model.network_output(frame)
-    return y, raw, default_model.calibration.apply(raw)
+    raw, probabilities = default_model.scores(frame)
+    return y, raw, probabilities
 
 
 @pytest.fixture(scope="module")
@@ -38,7 +39,7 @@ def greatest_films(default_model):
         pytest.skip(f"{folder} not found (the shared data folder beside the repo)")
     frame, _ = load_eval_data(folder, None)
     frame, y, _ = map_labels(frame, default_model.vocabulary)
-    return y, default_model.probabilities(frame)
+    return y, default_model.scores(frame)[1]
 
 
 def adapted_figures(model, y, p, estimator=label_shift.DEFAULT_ESTIMATOR):

@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from postergenre.config import UserError
-from postergenre.get_data import detect_source, get_data, normalize_id, parse_genres, split_title_year
+from postergenre.data.get_data import detect_source, get_data, normalize_id, parse_genres, split_title_year
 
 
 @pytest.mark.parametrize("raw,expected", [("114709", "tt0114709"), ("tt114709", "tt0114709"),

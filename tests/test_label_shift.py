@@ -2,9 +2,9 @@
 import numpy as np
 import pytest
 
-from postergenre import label_shift
+from postergenre.scoring import label_shift
 from postergenre.config import UserError
-from postergenre.label_shift import adapt, estimate_prior, reweight
+from postergenre.scoring.label_shift import adapt, estimate_prior, reweight
 
 
 def calibrated_collection(prior, n=6000, train_prior=None, separation=1.5, seed=0):

@@ -8,9 +8,9 @@ import pandas as pd
 import pytest
 
 from postergenre.config import REPO_ROOT, UserError
-from postergenre.litert import SOURCES_FILE, TFLITE_FILE, LiteNetwork
-from postergenre.model_folder import load_trained
-from postergenre.train import TrainConfig, train
+from postergenre.inference.litert import SOURCES_FILE, TFLITE_FILE, LiteNetwork
+from postergenre.inference.predictor import load
+from postergenre.training.train import TrainConfig, train
 from tests.conftest import clone_project, real_posters
 
 DEFAULT = REPO_ROOT / "models" / "default"
@@ -18,9 +18,9 @@ DEFAULT = REPO_ROOT / "models" / "default"
 
 def test_shipped_litert_model_gives_the_keras_probabilities_on_50_real_posters():
     posters = pd.DataFrame({"poster_path": [str(p) for p in real_posters(50)]})
-    lite, keras_model = load_trained(DEFAULT, "litert"), load_trained(DEFAULT, "keras")
-    assert isinstance(lite.model, LiteNetwork), f"{DEFAULT / TFLITE_FILE} ships and matches the weights"
-    difference = np.abs(lite.probabilities(posters) - keras_model.probabilities(posters)).max()
+    lite, keras_model = load(DEFAULT, "litert"), load(DEFAULT, "keras")
+    assert isinstance(lite.network, LiteNetwork), f"{DEFAULT / TFLITE_FILE} ships and matches the weights"
+    difference = np.abs(lite.scores(posters)[1] - keras_model.scores(posters)[1]).max()
     print(f"LiteRT against Keras on 50 posters: max absolute difference {difference:.2e}")
     assert difference < 1e-4
 
@@ -32,8 +32,8 @@ def test_predict_never_imports_tensorflow_and_agrees_with_keras():
               "sys.exit(code)")
     lite = subprocess.run([sys.executable, "-c", script, poster], capture_output=True, text=True)
     assert lite.returncode == 0, lite.stderr[-2000:]
-    keras_model = load_trained(DEFAULT, "keras")  # in this process: the test above has it loaded already
-    probabilities = keras_model.probabilities(pd.DataFrame({"poster_path": [poster]}))[0]
+    keras_model = load(DEFAULT, "keras")  # in this process: the test above has it loaded already
+    probabilities = keras_model.probabilities([poster])[0][0]
     keras_top = sorted(zip(keras_model.genres, probabilities), key=lambda pair: -pair[1])[:3]
     lite_top = json.loads(lite.stdout)[0]["top"]
     assert [g for g, _ in lite_top] == [g for g, _ in keras_top]
@@ -44,16 +44,16 @@ def test_training_exports_and_a_stale_or_broken_file_is_handled(encoded_project,
     paths = clone_project(encoded_project, tmp_path)
     folder = train(TrainConfig(model="custom_cnn", epochs=1, batch_size=32, input_size=(64, 48), limit=40), paths)
     assert (folder / TFLITE_FILE).exists() and "model.keras" in json.loads((folder / SOURCES_FILE).read_text())
-    assert isinstance(load_trained(folder, "litert").model, LiteNetwork)
+    assert isinstance(load(folder, "litert").network, LiteNetwork)
     # weights that changed after the export: Keras is used this time and the file exported again
     (folder / SOURCES_FILE).write_text(json.dumps({"model.keras": "0" * 64}))
-    assert not isinstance(load_trained(folder, "litert").model, LiteNetwork)
-    assert isinstance(load_trained(folder, "litert").model, LiteNetwork), "exported again, used next time"
+    assert not isinstance(load(folder, "litert").network, LiteNetwork)
+    assert isinstance(load(folder, "litert").network, LiteNetwork), "exported again, used next time"
     (folder / TFLITE_FILE).write_bytes(b"not a flatbuffer")
     with pytest.raises(UserError, match=f"{TFLITE_FILE}: cannot load the LiteRT model"):
-        load_trained(folder, "litert")
+        load(folder, "litert")
     with pytest.raises(UserError, match="unknown runtime"):
-        load_trained(folder, "onnx")
+        load(folder, "onnx")
 
 
 def test_lite_network_takes_any_batch_size():

@@ -8,7 +8,7 @@ import time
 import pandas as pd
 import pytest
 
-from postergenre.cluster import COLLECTIVE_TIMEOUT_S, Role, role, start_workers, tf_config, worker_commands
+from postergenre.training.cluster import COLLECTIVE_TIMEOUT_S, Role, role, start_workers, tf_config, worker_commands
 from postergenre.config import UserError
 from postergenre.cli import without_option
 from tests.conftest import clone_project

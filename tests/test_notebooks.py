@@ -5,7 +5,7 @@ import nbformat
 import pandas as pd
 import pytest
 
-from postergenre.notebooks import NOTEBOOKS_DIR, inject_parameters, run_pipeline
+from postergenre.app.notebooks import NOTEBOOKS_DIR, inject_parameters, run_pipeline
 
 
 def test_parameters_are_injected_after_the_tagged_cell():

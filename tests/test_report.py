@@ -4,7 +4,7 @@ import json
 import pytest
 
 from postergenre.config import REPO_ROOT
-from postergenre.report import BEGIN, END, SOURCES, replace_block, results_block, update_readme
+from postergenre.app.report import BEGIN, END, SOURCES, replace_block, results_block, update_readme
 
 
 def test_block_is_rebuilt_from_the_json_files_between_the_markers(tmp_path):

@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from postergenre.cluster import free_ports
+from postergenre.training.cluster import free_ports
 from postergenre.config import REPO_ROOT
-from postergenre.serve import expand_uploads, read_upload
-from postergenre.images import PosterError
+from postergenre.app.serve import expand_uploads, read_upload
+from postergenre.data.images import PosterError
 from tests.conftest import real_posters
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -114,13 +114,13 @@ def test_page_predicts_like_the_cli_and_keeps_serving_after_a_bad_upload(server,
 
 def test_many_posters_give_one_row_each_and_a_csv(tmp_path):
     from postergenre.config import Paths
-    from postergenre.serve import Predictor
+    from postergenre.app.serve import Page
     archive = tmp_path / "posters.zip"
     with zipfile.ZipFile(archive, "w") as z:
         for poster in real_posters(3):
             z.write(poster, poster.name)
     (tmp_path / "broken.jpg").write_bytes(real_posters(1)[0].read_bytes()[:1500])
-    table, csv, status = Predictor(Paths.default()).many("default", [str(archive), str(tmp_path / "broken.jpg")],
+    table, csv, status = Page(Paths.default()).many("default", [str(archive), str(tmp_path / "broken.jpg")],
                                                          adapt=True)
     assert list(table.poster) == [p.name for p in real_posters(3)] + ["broken.jpg"]
     assert table["top genres"].iloc[:3].str.contains(r"\(0\.\d\d\)").all() and table.error.iloc[:3].eq("").all()

@@ -11,8 +11,8 @@ import pandas as pd
 import pytest
 
 from postergenre.config import UserError
-from postergenre.model_folder import load_trained
-from postergenre.train import TrainConfig, read_history, train
+from postergenre.inference.predictor import load
+from postergenre.training.train import TrainConfig, read_history, train
 from tests.conftest import clone_project
 
 FOLDER_FILES = {"model.keras", "model.h5", "genres.json", "thresholds.json", "calibration.json", "history.csv",
@@ -30,22 +30,22 @@ def test_custom_cnn_writes_a_complete_model_folder(encoded_project, tmp_path):
     assert manifest["data_files"] == [f"data/processed/{s}.csv" for s in ("train", "val", "test")]
     assert 0 < manifest["validation_metrics"]["macro_ap"] <= 1 and manifest["training_seconds"] > 0
     assert read_history(folder / "history.csv").epoch.tolist() == [0, 1]
-    trained = load_trained(folder)
+    trained = load(folder)
     images = np.random.default_rng(0).uniform(0, 255, (3, 128, 96, 3)).astype("float32")
-    scores = trained.model.predict(images, verbose=0)
+    scores = trained.keras_model().predict(images, verbose=0)
     assert scores.shape == (3, len(trained.genres)) and ((scores >= 0) & (scores <= 1)).all()
 
 
 def test_pretrained_head_trains_on_cached_features_and_the_imbalance_options_reuse_them(encoded_project, tmp_path):
-    from postergenre.train import compare_imbalance
+    from postergenre.evaluation.experiments import compare_imbalance
     paths = clone_project(encoded_project, tmp_path)
     folder = train(TrainConfig(model="efficientnet_lite0", epochs=3, input_size=(112, 76)), paths)
     cached = sorted((paths.cache / "features").glob("*.npy"))
     assert len(cached) == 2 and FOLDER_FILES | {"head.keras"} <= {p.name for p in folder.iterdir()}
     n_train = len(pd.read_csv(paths.split_csv("train")))
     assert np.load(cached[0]).shape[1] == 1280 and n_train in {np.load(p).shape[0] for p in cached}
-    trained = load_trained(folder)
-    assert trained.model.input_shape == (None, 112, 76, 3)
+    trained = load(folder)
+    assert trained.keras_model().input_shape == (None, 112, 76, 3)
     assert not trained.manifest["full_model"]
 
     stamps = [p.stat().st_mtime_ns for p in cached]
@@ -68,25 +68,32 @@ def test_fine_tuning_phase_two(encoded_project, tmp_path):
     assert (folder / "history_finetune.csv").exists()
     manifest = json.loads((folder / "manifest.json").read_text())
     assert manifest["full_model"] is True
-    trained = load_trained(folder)
-    assert trained.model.count_params() > 3_000_000
+    trained = load(folder)
+    assert trained.keras_model().count_params() > 3_000_000
     # a fine-tuned model ships as weights only (no optimizer state), its layers rebuilt by code
-    from postergenre.evaluate import evaluate
-    from postergenre.model_folder import FINE_TUNED_WEIGHTS, ship
+    from postergenre.evaluation.evaluate import evaluate
+    from postergenre.inference.model_folder import FINE_TUNED_WEIGHTS, ship
     result = evaluate(folder, paths=paths, n_boot=10, figures=False, progress=False)
     target = ship(folder, tmp_path / "shipped", result, paths.root)
     assert (target / FINE_TUNED_WEIGHTS).stat().st_size < 0.5 * (folder / "model.keras").stat().st_size
     images = np.random.default_rng(0).uniform(0, 255, (2, 112, 76, 3)).astype("float32")
-    shipped = load_trained(target)
-    assert np.allclose(shipped.model.predict(images, verbose=0), trained.model.predict(images, verbose=0), atol=1e-5)
+    shipped = load(target)
+    assert np.allclose(shipped.keras_model().predict(images, verbose=0), trained.keras_model().predict(images, verbose=0),
+                       atol=1e-5)
     assert shipped.calibration.method == trained.calibration.method
 
 
-def test_mirrored_strategy_on_cpu(encoded_project, tmp_path):
-    paths = clone_project(encoded_project, tmp_path)
-    folder = train(TrainConfig(model="custom_cnn", epochs=1, strategy="mirrored", input_size=(128, 96)), paths)
-    assert json.loads((folder / "manifest.json").read_text())["config"]["strategy"] == "mirrored"
-    assert len(read_history(folder / "history.csv")) == 1
+def test_mirrored_strategy_on_cpu_trains_as_no_strategy_does(encoded_project, tmp_path):
+    weights = {}
+    for strategy in ("none", "mirrored"):
+        paths = clone_project(encoded_project, tmp_path / strategy)
+        folder = train(TrainConfig(model="custom_cnn", epochs=1, batch_size=32, strategy=strategy,
+                                   input_size=(64, 44), limit=96), paths)
+        assert json.loads((folder / "manifest.json").read_text())["config"]["strategy"] == strategy
+        assert len(read_history(folder / "history.csv")) == 1
+        weights[strategy] = load(folder).keras_model().get_weights()
+    assert all(np.allclose(a, b, atol=1e-5) for a, b in zip(weights["none"], weights["mirrored"])), \
+        "one CPU replica under MirroredStrategy takes the same steps as no strategy"
 
 
 def _cli(root, *args):
@@ -142,7 +149,7 @@ def test_bad_training_input_is_one_clear_line(encoded_project, tmp_path):
     with pytest.raises(UserError, match=r"val.csv: file not found \(run `postergenre encode` first\)"):
         train(TrainConfig(model="custom_cnn", epochs=1), paths)
     with pytest.raises(UserError, match="model folder not found"):
-        load_trained(tmp_path / "no_model")
+        load(tmp_path / "no_model")
 
 
 def test_corrupt_model_file_is_named(tmp_path):
@@ -152,10 +159,10 @@ def test_corrupt_model_file_is_named(tmp_path):
     (folder / "genres.json").write_text(json.dumps({"genres": ["Drama"], "train_prior": [0.4]}))
     (folder / "model.keras").write_bytes(b"PK\x03\x04 truncated zip")
     with pytest.raises(UserError, match=r"broken/model.keras: cannot load model"):
-        load_trained(folder)
+        load(folder)
     (folder / "manifest.json").write_text("{not json")
     with pytest.raises(UserError, match=r"broken/manifest.json: not valid JSON"):
-        load_trained(folder)
+        load(folder)
 
 
 def test_custom_cnn_repeats_for_a_seed(encoded_project, tmp_path):
@@ -164,14 +171,14 @@ def test_custom_cnn_repeats_for_a_seed(encoded_project, tmp_path):
     for run in ("first", "second"):
         paths = clone_project(encoded_project, tmp_path / run)
         folder = train(TrainConfig(model="custom_cnn", epochs=2, batch_size=32, input_size=(64, 44)), paths)
-        weights.append(load_trained(folder).model.get_weights())
+        weights.append(load(folder).keras_model().get_weights())
         history = read_history(folder / "history.csv")
     assert all(np.array_equal(a, b) for a, b in zip(*weights))
     assert len(history) == 2
 
 
 def test_one_cycle_warms_up_then_decays_to_zero():
-    from postergenre.train import OneCycle
+    from postergenre.training.train import OneCycle
     schedule = OneCycle(peak=3e-3, epochs=5, steps_per_epoch=10)
     rates = [schedule.rate(step) for step in range(50)]
     assert rates[0] == pytest.approx(3e-4) and rates[9] == pytest.approx(3e-3) and max(rates) == pytest.approx(3e-3)
@@ -179,24 +186,24 @@ def test_one_cycle_warms_up_then_decays_to_zero():
 
 
 def test_a_model_folder_is_loaded_once_until_its_files_change(encoded_project, tmp_path, monkeypatch):
-    from postergenre import dataset
-    from postergenre.encode import load_splits
+    from postergenre.data.encode import load_splits
+    from postergenre.inference import predictor
     paths = clone_project(encoded_project, tmp_path)
     folder = train(TrainConfig(model="custom_cnn", epochs=1, batch_size=32, input_size=(64, 48), limit=40), paths)
-    trained = load_trained(folder)
-    assert load_trained(folder) is trained
+    trained = load(folder)
+    assert load(folder) is trained
     frame = load_splits(paths)[0]["test"].head(20)
     calls = []
-    real = dataset.predict_images
-    monkeypatch.setattr(dataset, "predict_images", lambda *a, **k: calls.append(1) or real(*a, **k))
-    first = trained.network_output(frame)
+    real = predictor.run_network
+    monkeypatch.setattr(predictor, "run_network", lambda *a, **k: calls.append(1) or real(*a, **k))
+    first, _ = trained.network_outputs(frame.poster_path)
     first[:] = -1  # the caller's copy: the kept outputs are not touched
-    again = trained.network_output(frame)
-    assert len(calls) == 1 and again.shape == (20, len(trained.genres)) and (again >= 0).all()
-    trained.network_output(frame.head(10))
+    again, errors = trained.network_outputs(frame.poster_path)
+    assert len(calls) == 1 and again.shape == (20, len(trained.genres)) and (again >= 0).all() and not any(errors)
+    trained.network_outputs(frame.poster_path.head(10))
     assert len(calls) == 2, "another list of posters is predicted"
     thresholds = json.loads((folder / "thresholds.json").read_text())
     time.sleep(0.01)
     (folder / "thresholds.json").write_text(json.dumps({g: 0.3 for g in thresholds}))
-    reloaded = load_trained(folder)
+    reloaded = load(folder)
     assert reloaded is not trained and np.allclose(reloaded.thresholds, 0.3)

@@ -1,0 +1,216 @@
+"""Stage 1: turn whatever the user points at into data/raw/movies.csv.
+
+Sources, detected from the path:
+  kaggle   the Kaggle MovieGenre.csv (latin-1, poster URLs): posters are downloaded
+           (rows with only an IMDb link get their poster URL from the title page)
+  folder   a poster folder: labels.csv (id,title,year,genres) + images/<id>.jpg
+  onehot   a CSV with Id, Genre and one 0/1 column per genre, beside an image folder
+"""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pandas as pd
+
+from ..config import DownloadConfig, Paths, UserError
+from .download import download_posters, summary_line
+from .io import read_csv, write_csv
+
+MOVIE_COLUMNS = ["id", "title", "year", "genres", "poster_path", "source"]
+KAGGLE_COLUMNS = ["imdbId", "Imdb Link", "Title", "Genre", "Poster"]
+FOLDER_COLUMNS = ["id", "title", "year", "genres"]
+ONEHOT_ID_COLUMNS = ["Id", "Genre"]
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp")
+_GENRE_TOKEN = re.compile(r"^[A-Za-z][A-Za-z '&/-]*$")
+_TITLE_YEAR = re.compile(r"^(?P<title>.*?)\s*\((?P<year>\d{4})(?:/[IVX]+)?\)\s*$")
+
+
+def normalize_id(value) -> str:
+    """'114709', 114709, 'tt114709' -> 'tt0114709'; raises ValueError otherwise."""
+    text = str(value).strip().lower()
+    match = re.fullmatch(r"(?:tt)?0*(\d{1,9})", text.split("/")[-1] if "/" in text else text)
+    if not match:
+        raise ValueError(f"not an IMDb id: {value!r}")
+    return "tt" + match.group(1).zfill(7)
+
+
+def parse_genres(text: str) -> list[str]:
+    """'Comedy|Horror|Sci-Fi' -> ['Comedy', 'Horror', 'Sci-Fi']; '' -> []; ValueError if malformed."""
+    text = (text or "").strip()
+    if not text:
+        return []
+    tokens = [t.strip() for t in text.split("|")]
+    bad = [t for t in tokens if not _GENRE_TOKEN.match(t)]
+    if bad:
+        raise ValueError(f"unparseable genre(s) {bad!r} in {text!r}")
+    return list(dict.fromkeys(tokens))
+
+
+def split_title_year(title: str) -> tuple[str, str]:
+    """'Toy Story (1995)' -> ('Toy Story', '1995')."""
+    match = _TITLE_YEAR.match(title or "")
+    return (match["title"], match["year"]) if match else ((title or "").strip(), "")
+
+
+def detect_source(path: Path) -> str:
+    path = Path(path)
+    if not path.exists():
+        raise UserError(f"{path}: no such file or folder")
+    if path.is_dir():
+        if (path / "labels.csv").exists():
+            return "folder"
+        if _onehot_csv_in(path):
+            return "onehot"
+        raise UserError(f"{path}: unknown layout (expected labels.csv + images/, or a one-hot CSV "
+                        "with Id, Genre and 0/1 genre columns beside an image folder)")
+    header = _csv_header(path)
+    if all(c in header for c in KAGGLE_COLUMNS):
+        return "kaggle"
+    if all(c in header for c in ONEHOT_ID_COLUMNS):
+        return "onehot"
+    if all(c in header for c in FOLDER_COLUMNS):
+        return "folder"
+    raise UserError(f"{path}: unknown CSV layout (columns {', '.join(header) or 'none'}); expected the Kaggle "
+                    f"MovieGenre.csv ({', '.join(KAGGLE_COLUMNS)}), labels.csv or a one-hot CSV (Id, Genre, ...)")
+
+
+def _csv_header(path: Path) -> list[str]:
+    for encoding in ("utf-8", "latin-1"):
+        try:
+            with open(path, encoding=encoding) as f:
+                return [c.strip() for c in f.readline().strip().split(",")]
+        except UnicodeDecodeError:
+            continue
+    raise UserError(f"{path}: cannot decode the header")
+
+
+def _onehot_csv_in(folder: Path) -> Path | None:
+    for csv in sorted(folder.glob("*.csv")):
+        if all(c in _csv_header(csv) for c in ONEHOT_ID_COLUMNS):
+            return csv
+    return None
+
+
+def _find_image_folder(base: Path, explicit: Path | None) -> Path:
+    if explicit:
+        if not Path(explicit).is_dir():
+            raise UserError(f"{explicit}: image folder not found")
+        return Path(explicit)
+    for name in ("images", "Images", "posters", "Posters"):
+        if (base / name).is_dir():
+            return base / name
+    raise UserError(f"{base}: no image folder (images/ or Images/) found; name one with --images")
+
+
+def _image_for(folder: Path, movie_id: str, raw_id: str) -> str:
+    for stem in dict.fromkeys([movie_id, raw_id]):
+        for suffix in IMAGE_SUFFIXES:
+            candidate = folder / f"{stem}{suffix}"
+            if candidate.exists():
+                return str(candidate.resolve())
+    return ""
+
+
+class _Rows:
+    """Collects movie rows and the problems found while reading them."""
+
+    def __init__(self, path: Path, source: str):
+        self.path, self.source, self.movies, self.problems = path, source, [], []
+
+    def add(self, line: int, raw_id, title, year, genres_text, poster_path=""):
+        try:
+            movie_id = normalize_id(raw_id)
+        except ValueError as exc:
+            self.problems.append({"file": str(self.path), "line": line, "id": str(raw_id), "problem": str(exc)})
+            movie_id = ""
+        try:
+            genres = "|".join(parse_genres(genres_text))
+        except ValueError as exc:
+            self.problems.append({"file": str(self.path), "line": line, "id": movie_id, "problem": str(exc)})
+            genres = ""
+        self.movies.append({"id": movie_id, "title": title, "year": year, "genres": genres,
+                            "poster_path": poster_path, "source": self.source})
+        return movie_id
+
+
+def read_folder(path: Path, images: Path | None = None) -> _Rows:
+    labels = path / "labels.csv" if path.is_dir() else path
+    base = labels.parent
+    df = read_csv(labels, FOLDER_COLUMNS)
+    folder = _find_image_folder(base, images)
+    rows = _Rows(labels, "folder")
+    for line, r in enumerate(df.itertuples(index=False), start=2):
+        title, year = (r.title, r.year) if r.year else split_title_year(r.title)
+        movie_id = rows.add(line, r.id, title, year, r.genres)
+        rows.movies[-1]["poster_path"] = _image_for(folder, movie_id, str(r.id).strip())
+    return rows
+
+
+def read_onehot(path: Path, images: Path | None = None) -> _Rows:
+    csv = _onehot_csv_in(path) if path.is_dir() else path
+    df = read_csv(csv, ONEHOT_ID_COLUMNS)
+    folder = _find_image_folder(csv.parent, images)
+    genre_columns = [c for c in df.columns if c not in ("Id", "Genre", "Title", "title", "Year", "year")]
+    if not genre_columns:
+        raise UserError(f"{csv}: no 0/1 genre columns beside Id and Genre")
+    rows = _Rows(csv, "onehot")
+    for line, r in enumerate(df.to_dict("records"), start=2):
+        values = {g: str(r[g]).strip() for g in genre_columns}
+        bad = {g: v for g, v in values.items() if v not in ("0", "1", "0.0", "1.0")}
+        genres = "" if bad else "|".join(g for g, v in values.items() if v in ("1", "1.0"))
+        title, year = split_title_year(str(r.get("Title", r.get("title", ""))))
+        movie_id = rows.add(line, r["Id"], title, year, genres)
+        if bad:
+            rows.problems.append({"file": str(csv), "line": line, "id": movie_id, "problem": "genre cells not 0/1: "
+                                  + ", ".join(f"{g}={v}" for g, v in bad.items())})
+        rows.movies[-1]["poster_path"] = _image_for(folder, movie_id, str(r["Id"]).strip())
+    return rows
+
+
+def read_kaggle(path: Path) -> tuple[_Rows, pd.DataFrame]:
+    """The MovieGenre.csv rows, and the download jobs (id, url, imdb_link)."""
+    df = read_csv(path, KAGGLE_COLUMNS, encoding="latin-1")
+    rows = _Rows(path, "kaggle")
+    jobs = []
+    for line, r in enumerate(df.to_dict("records"), start=2):
+        title, year = split_title_year(r["Title"])
+        movie_id = rows.add(line, r["imdbId"], title, year, r["Genre"])
+        if movie_id:
+            jobs.append({"id": movie_id, "url": r["Poster"].strip(), "imdb_link": r["Imdb Link"].strip()})
+    jobs = pd.DataFrame(jobs, columns=["id", "url", "imdb_link"]).drop_duplicates("id")
+    return rows, jobs
+
+
+def get_data(source: str | Path, paths: Paths | None = None, images: Path | None = None,
+             download: DownloadConfig | None = None, limit: int | None = None,
+             progress: bool = True) -> pd.DataFrame:
+    """Read any supported source into data/raw/movies.csv; returns that table."""
+    paths = paths or Paths.default()
+    source = Path(source)
+    kind = detect_source(source)
+    if kind == "kaggle":
+        rows, jobs = read_kaggle(source)
+        if limit:
+            rows.movies, jobs = rows.movies[:limit], jobs[jobs.id.isin({m["id"] for m in rows.movies[:limit]})]
+        report = download_posters(jobs, paths.posters, paths.download_report, download, progress)
+        print(summary_line(report) + f" (report: {paths.download_report})")
+        fetched = set(report.loc[report.status.isin(["ok", "present"]), "id"])
+        for movie in rows.movies:
+            if movie["id"] in fetched:
+                movie["poster_path"] = str((paths.posters / f"{movie['id']}.jpg").resolve())
+    else:
+        rows = read_folder(source, images) if kind == "folder" else read_onehot(source, images)
+        if limit:
+            rows.movies = rows.movies[:limit]
+    movies = pd.DataFrame(rows.movies, columns=MOVIE_COLUMNS)
+    if movies.empty:
+        raise UserError(f"{source}: no movies found")
+    paths.raw.mkdir(parents=True, exist_ok=True)
+    write_csv(pd.DataFrame(rows.problems, columns=["file", "line", "id", "problem"]), paths.get_data_report)
+    write_csv(movies, paths.movies_csv)
+    if rows.problems:
+        print(f"warning: {len(rows.problems)} row(s) with an unparseable id or genres, kept with the field "
+              f"empty (clean will drop them); see {paths.get_data_report}")
+    print(f"{len(movies)} movies from {source} ({kind}) -> {paths.movies_csv}")
+    return movies

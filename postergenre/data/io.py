@@ -1,0 +1,77 @@
+"""Small, atomic file I/O shared by every stage."""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import pandas as pd
+
+from ..config import UserError
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.chmod(tmp, 0o644)  # mkstemp creates 0600; artefacts are meant to be shared
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_csv(df: pd.DataFrame, path: Path) -> Path:
+    atomic_write_bytes(Path(path), df.to_csv(index=False).encode("utf-8"))
+    return Path(path)
+
+
+def write_json(obj, path: Path) -> Path:
+    atomic_write_bytes(Path(path), (json.dumps(obj, indent=2, default=str) + "\n").encode("utf-8"))
+    return Path(path)
+
+
+def read_json(path: Path):
+    path = Path(path)
+    if not path.exists():
+        raise UserError(f"{path}: file not found")
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise UserError(f"{path}: not valid JSON ({exc})") from None
+
+
+def read_csv(path: Path, required: list[str] | tuple[str, ...] = (), encoding: str = "utf-8",
+             hint: str = "") -> pd.DataFrame:
+    """Read a CSV as strings, or stop with one line naming the file and the problem."""
+    path = Path(path)
+    if not path.exists():
+        raise UserError(f"{path}: file not found{hint}")
+    try:
+        df = pd.read_csv(path, encoding=encoding, dtype=str, keep_default_na=False)
+    except UnicodeDecodeError as exc:
+        raise UserError(f"{path}: cannot decode as {encoding} ({exc.reason} at byte {exc.start})") from None
+    except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
+        raise UserError(f"{path}: not a readable CSV ({str(exc).strip()})") from None
+    missing = [c for c in required if c not in df.columns]
+    if missing:
+        raise UserError(f"{path}: missing required column(s) {', '.join(missing)} "
+                        f"(has {', '.join(df.columns)})")
+    return df
+
+
+def file_sha256(path: Path, chunk: int = 1 << 20) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def frame_hash(df: pd.DataFrame) -> str:
+    """A short, stable hash of a table's content (for cache keys and manifests)."""
+    return hashlib.sha256(df.to_csv(index=False).encode("utf-8")).hexdigest()[:16]

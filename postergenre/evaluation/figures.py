@@ -1,0 +1,98 @@
+"""Evaluation figures: AP against genre frequency, precision-recall, reliability, best and worst genres, a
+gallery of right and wrong posters. Each returns its matplotlib Figure."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ..data.figures import plt, save_figure  # pyplot, headless where nothing shows figures
+
+
+def ap_vs_frequency(per_genre: pd.DataFrame, folder: Path | None = None):
+    fig, ax = plt.subplots(figsize=(6.5, 4.5))
+    ax.scatter(per_genre.train_share, per_genre.ap, color="tab:blue", label="model AP")
+    ax.plot([0, per_genre.train_share.max()], [0, per_genre.train_share.max()], "--", color="gray",
+            label="chance (AP = frequency)")
+    for row in per_genre.itertuples():
+        ax.annotate(row.genre, (row.train_share, row.ap), fontsize=8, xytext=(3, 3), textcoords="offset points")
+    ax.set(xlabel="genre frequency in training", ylabel="average precision", title="Per-genre AP against frequency")
+    ax.legend()
+    return save_figure(fig, folder, "ap_vs_frequency.png")
+
+
+def precision_recall_curves(y_true, scores, genres, folder: Path | None = None, n: int = 6):
+    from sklearn.metrics import precision_recall_curve
+    fig, ax = plt.subplots(figsize=(6.5, 5))
+    for j in np.argsort(-np.asarray(y_true).sum(axis=0))[:n]:
+        precision, recall, _ = precision_recall_curve(y_true[:, j], scores[:, j])
+        ax.plot(recall, precision, label=f"{genres[j]} (prevalence {y_true[:, j].mean():.2f})")
+    ax.set(xlabel="recall", ylabel="precision", xlim=(0, 1), ylim=(0, 1.02),
+           title=f"Precision-recall, the {n} most frequent genres")
+    ax.legend(fontsize=8)
+    return save_figure(fig, folder, "precision_recall.png")
+
+
+def reliability_diagram(y_true, raw, calibrated=None, folder: Path | None = None, bins: int = 10):
+    """Observed share of positives against predicted probability, before and after calibration."""
+    from ..scoring.calibration import expected_calibration_error, reliability_table
+    fig, ax = plt.subplots(figsize=(5, 5))
+    ax.plot([0, 1], [0, 1], "--", color="gray", label="perfectly calibrated")
+    curves = {"network output": (raw, "tab:red")}
+    if calibrated is not None:
+        curves["calibrated"] = (calibrated, "tab:blue")
+    for label, (scores, colour) in curves.items():
+        table = reliability_table(y_true, scores, bins)
+        ece = expected_calibration_error(y_true, scores, bins)
+        ax.plot(table.predicted, table.observed, "o-", color=colour, label=f"{label} (ECE {ece:.3f})")
+    ax.set(xlabel="predicted probability", ylabel="observed frequency", xlim=(0, 1), ylim=(0, 1),
+           title="Reliability (all genres pooled)")
+    ax.legend(fontsize=8)
+    return save_figure(fig, folder, "reliability.png")
+
+
+def best_and_worst_genres(per_genre: pd.DataFrame, folder: Path | None = None):
+    ordered = per_genre.dropna(subset=["ap"]).sort_values("ap")
+    fig, ax = plt.subplots(figsize=(6.5, 0.3 * len(ordered) + 1))
+    lift = ordered.ap - ordered.train_share
+    ax.barh(ordered.genre, ordered.ap, color=np.where(lift > 0.1, "tab:green", "tab:orange"))
+    ax.scatter(ordered.train_share, ordered.genre, color="black", marker="|", s=200, label="chance (frequency)")
+    ax.set(xlabel="average precision", title="Genres from worst to best")
+    ax.legend(loc="lower right")
+    return save_figure(fig, folder, "best_and_worst_genres.png")
+
+
+def poster_gallery(frame: pd.DataFrame, y_true, scores, genres, folder: Path | None = None, per_kind: int = 4):
+    """Right (top genre is true, most confident) and wrong (none of the top 3 is true) posters."""
+    from ..data.images import open_rgb
+    y_true, scores = np.asarray(y_true), np.asarray(scores)
+    top3 = np.argsort(-scores, axis=1)[:, :3]
+    top1_true = y_true[np.arange(len(y_true)), top3[:, 0]] == 1
+    none_true = np.take_along_axis(y_true, top3, axis=1).sum(axis=1) == 0
+    confidence = scores.max(axis=1)
+    right = np.where(top1_true)[0][np.argsort(-confidence[top1_true])][:per_kind]
+    wrong = np.where(none_true)[0][np.argsort(-confidence[none_true])][:per_kind]
+    fig, axes = plt.subplots(2, per_kind, figsize=(3 * per_kind, 8.5), squeeze=False)
+    for row, (kind, picks) in enumerate((("right", right), ("wrong", wrong))):
+        for col in range(per_kind):
+            ax = axes[row, col]
+            ax.axis("off")
+            if col >= len(picks):
+                continue
+            i = picks[col]
+            ax.imshow(open_rgb(frame.poster_path.iloc[i]))
+            truth = ", ".join(g for g, t in zip(genres, y_true[i]) if t)
+            guess = ", ".join(f"{genres[j]} {scores[i, j]:.2f}" for j in top3[i])
+            ax.set_title(f"{kind}: {str(frame.title.iloc[i])[:28]}\ntrue: {truth}\npred: {guess}", fontsize=8,
+                         color="tab:green" if kind == "right" else "tab:red")
+    fig.tight_layout()
+    return save_figure(fig, folder, "gallery.png")
+
+
+def evaluation_figures(frame, y_true, scores, trained, per_genre, folder: Path | None, raw=None) -> list:
+    """raw: the network's uncalibrated output, drawn beside the calibrated `scores` in the reliability diagram."""
+    return [ap_vs_frequency(per_genre, folder), precision_recall_curves(y_true, scores, trained.genres, folder),
+            reliability_diagram(y_true, scores if raw is None else raw, None if raw is None else scores, folder),
+            best_and_worst_genres(per_genre, folder),
+            poster_gallery(frame, y_true, scores, trained.genres, folder)]

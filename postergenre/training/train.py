@@ -1,0 +1,352 @@
+"""Stage 4/5: train the seeds' custom CNN, or a pretrained backbone in two phases.
+
+Phase 1 (pretrained): backbone features are computed once and cached on disk,
+keyed by model, input size and data; the head trains on them in seconds.
+Phase 2 (optional): the top of the backbone is fine-tuned on augmented images.
+
+A model is a folder models/<name>/ with model.keras (+ model.h5), genres.json,
+thresholds.json, history.csv, curves.png and manifest.json. Training state is
+backed up every epoch, so a killed run resumes where it stopped.
+"""
+from __future__ import annotations
+
+import dataclasses
+import functools
+import hashlib
+import os
+import shutil
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import keras
+import numpy as np
+import pandas as pd
+import tensorflow as tf
+
+from ..config import EPOCHS, HEAD_EPOCHS, SEED, Paths, UserError
+from ..data.dataset import array_batches, cache_key, make_dataset
+from ..data.encode import SPLITS, load_splits
+from ..data.io import read_json
+from ..inference.batches import run_network
+from ..inference.keras_network import KerasNetwork, save_head, save_network
+from ..inference.manifest import build_manifest
+from ..inference.model_folder import CURVES_FILE, write_calibration, write_model_folder
+from ..networks import registry
+from ..networks.pretrained import backbone, classification_head, unfreeze_top, with_head
+from ..scoring import calibration, metrics
+from ..scoring.label_shift import confusion_rates
+from . import cluster
+from .checkpoint import TrainingState
+from .curves import training_curves
+from .losses import make_loss, oversample_indices
+
+MONITOR = "val_pr_auc"  # PR-AUC over genres, Keras' streaming estimate of macro average precision
+
+
+@dataclass
+class TrainConfig:
+    model: str = "efficientnet_lite0"
+    name: str | None = None           # folder under models/ (default: the model name)
+    epochs: int | None = None         # phase 1 (head: 40) or the CNN from scratch (custom_cnn 6, seed_cnn 10)
+    batch_size: int = 64              # images: the CNNs, fine-tuning, feature extraction
+    head_batch_size: int = 256        # a head on cached features (as good as 64 on validation, twice as fast)
+    learning_rate: float | None = None  # default 1e-3; the custom CNN's one-cycle peak 3e-3
+    loss: str = "bce"                 # bce | weighted | focal | asymmetric
+    oversample: bool = False
+    input_size: tuple[int, int] | None = None
+    fit: str = "crop"                 # crop | squash | pad
+    tta: bool = False                 # pretrained: features averaged over the poster and its mirror
+    calibration: str = "auto"         # auto (best cross-validated on val) | none | temperature | platt | isotonic
+    fine_tune_epochs: int = 0         # phase 2: 0 means head only
+    fine_tune_layers: int = 20
+    fine_tune_learning_rate: float = 1e-4
+    patience: int = 5
+    schedule: str | None = None       # plateau (ReduceLROnPlateau) | one_cycle; default one_cycle for custom_cnn
+    seed: int = SEED
+    strategy: str = "none"            # none | mirrored | multiworker
+    weights: str | None = None        # backbone weights file (vgg16, densenet121)
+    cache: bool = True
+    limit: int | None = None          # only the first N rows of each split (quick tries, tests)
+
+    def __post_init__(self):
+        self.input_size = tuple(self.input_size or registry.get(self.model).input_size)
+        self.name = self.name or self.model
+        self.epochs = self.epochs or EPOCHS.get(self.model, HEAD_EPOCHS)
+        self.schedule = self.schedule or ("one_cycle" if self.model == "custom_cnn" else "plateau")
+        if self.schedule not in ("plateau", "one_cycle"):
+            raise UserError(f"unknown schedule {self.schedule!r}; choose plateau or one_cycle")
+        self.learning_rate = self.learning_rate or (3e-3 if self.model == "custom_cnn" else 1e-3)
+
+
+def make_strategy(name: str) -> tf.distribute.Strategy:
+    if name == "none":
+        return tf.distribute.get_strategy()
+    if name == "mirrored":
+        return tf.distribute.MirroredStrategy()
+    if name == "multiworker":
+        return cluster.strategy()
+    raise UserError(f"unknown strategy {name!r}; choose none, mirrored or multiworker")
+
+
+class WeightFingerprint(keras.callbacks.Callback):
+    """A digest of every weight after each epoch: the same line from every worker shows they are in step."""
+
+    def __init__(self, role: cluster.Role):
+        super().__init__()
+        self.role = role
+
+    def on_epoch_end(self, epoch, logs=None):
+        digest = hashlib.sha256()
+        for weight in self.model.get_weights():
+            digest.update(np.ascontiguousarray(weight).tobytes())
+        print(f"worker {self.role.index}: epoch {epoch + 1} weights sha256 {digest.hexdigest()[:16]}", flush=True)
+
+
+def monitored_metrics():
+    return [keras.metrics.AUC(curve="PR", multi_label=True, name="pr_auc"),
+            keras.metrics.AUC(curve="ROC", multi_label=True, name="roc_auc")]
+
+
+class OneCycle(keras.callbacks.Callback):
+    """Learning rate rising linearly to `peak` over the first epoch, then a cosine down to zero at the last."""
+
+    def __init__(self, peak: float, epochs: int, steps_per_epoch: int):
+        super().__init__()
+        self.peak, self.epochs, self.steps, self.epoch = peak, epochs, max(1, steps_per_epoch), 0
+
+    def rate(self, step: int) -> float:
+        warm, total = self.steps, self.epochs * self.steps
+        if step < warm:
+            return self.peak * (step + 1) / warm
+        return self.peak * 0.5 * (1 + np.cos(np.pi * min(1.0, (step - warm) / max(1, total - warm))))
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch = epoch  # also right after a resume, which starts at a later epoch
+
+    def on_train_batch_begin(self, batch, logs=None):
+        self.model.optimizer.learning_rate.assign(self.rate(self.epoch * self.steps + batch))
+
+
+def _callbacks(folder: Path, phase: str, patience: int, schedule: keras.callbacks.Callback | None = None,
+               work: Path | None = None) -> tuple[list, TrainingState]:
+    """schedule: a learning-rate callback; without one, the rate drops on a plateau of MONITOR.
+    work: where this process writes (a multi-worker run's other workers: a scratch folder; `folder` is read)."""
+    work = work or folder
+    history = work / ("history.csv" if phase == "main" else f"history_{phase}.csv")
+    early_stopping = keras.callbacks.EarlyStopping(monitor=MONITOR, mode="max", patience=patience)
+    if schedule is None:
+        schedule = keras.callbacks.ReduceLROnPlateau(monitor=MONITOR, mode="max", factor=0.3,
+                                                     patience=max(1, patience // 2))
+    state = TrainingState(folder / f"backup_{phase}", MONITOR, restores=[early_stopping, schedule],
+                          write_to=work / f"backup_{phase}")
+    if not state.resuming:
+        history.unlink(missing_ok=True)  # a fresh run; a resumed one appends
+    # The log is written before the state: a kill between them repeats an epoch on resume
+    # (read_history keeps the last row of an epoch) rather than losing one.
+    return [keras.callbacks.CSVLogger(str(history), append=True), early_stopping, schedule, state], state
+
+
+def read_history(path: Path) -> pd.DataFrame:
+    """A training log, one row per epoch (the last, where a resumed run repeated one)."""
+    history = pd.read_csv(path)
+    return history.drop_duplicates("epoch", keep="last").sort_values("epoch").reset_index(drop=True)
+
+
+def _fit(model, folder, phase, patience, *args, schedule=None, role=cluster.Role(), work=None,
+         **kwargs) -> TrainingState:
+    """model.fit that resumes a killed run and leaves the model at its best epoch by MONITOR.
+
+    The returned state knows the time earlier, killed runs spent; finish() it once the model is saved.
+    """
+    callbacks, state = _callbacks(folder, phase, patience, schedule, work)
+    if role.distributed:
+        callbacks.append(WeightFingerprint(role))
+        cluster.keras_fit_fixes(model)
+    try:
+        model.fit(*args, callbacks=callbacks, verbose=1 if sys.stdout.isatty() else 2, **kwargs)
+    except Exception as exc:
+        if role.distributed and cluster.is_lost_peer(exc):
+            raise UserError(f"worker {role.index} of {role.workers}: lost contact with another worker "
+                            f"({type(exc).__name__}); run the same command on every worker again to resume "
+                            f"from the chief's last backup") from None
+        raise
+    state.restore_best()
+    return state
+
+
+def network_outputs(network: keras.Model, frame: pd.DataFrame, config: TrainConfig, desc: str = "predict",
+                    progress: bool = False) -> np.ndarray:
+    """A network's outputs for every poster of a cleaned split (inference.batches.run_network)."""
+    outputs, errors = run_network(KerasNetwork(network), frame.poster_path, config.input_size, config.fit,
+                                  config.batch_size, progress, desc)
+    failed = [error for error in errors if error]
+    if failed:
+        raise UserError(f"{len(failed)} posters of a cleaned split could not be read (run `postergenre clean` "
+                        f"again), the first: {failed[0]}")
+    return outputs
+
+
+def cached_features(extractor: keras.Model, frame: pd.DataFrame, config: TrainConfig, paths: Paths,
+                    split: str) -> np.ndarray:
+    """Pooled backbone features of every poster, computed once and cached on disk."""
+    tta = "_tta" if config.tta else ""
+    key = f"{config.model}_{config.input_size[0]}x{config.input_size[1]}_{config.fit}{tta}_" \
+          f"{cache_key(frame, config.input_size, config.fit)}"
+    path = paths.cache / "features" / f"{key}.npy"
+    if config.cache and path.exists():
+        return np.load(path)
+    features = network_outputs(extractor, frame, config, f"features {split}", progress=True)  # float32: no second copy
+    if config.cache:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".{os.getpid()}.tmp.npy")  # workers of one run may write it at once
+        np.save(tmp, features)
+        tmp.replace(path)
+    return features
+
+
+def _image_cache(paths: Paths, config: TrainConfig, role: cluster.Role) -> Path | None:
+    """Decoded images cached on disk; each worker of a multi-worker run on this machine has its own file."""
+    if not config.cache:
+        return None
+    return paths.cache / "images" if role.chief else paths.cache / "images" / f"worker{role.index}"
+
+
+def split_tables(paths: Paths, limit: int | None):
+    """The split tables (the first `limit` rows of each, if given), the vocabulary, and multi-hot labels."""
+    frames, vocabulary = load_splits(paths)
+    if limit:
+        frames = {s: f.head(limit) for s, f in frames.items()}
+    return frames, vocabulary, {s: frames[s][vocabulary].to_numpy(np.float32) for s in SPLITS}
+
+
+def head_batches(features: dict, labels: dict, order: np.ndarray, config: TrainConfig):
+    """Training and validation batches for a head on cached features, each array held once."""
+    train = array_batches(features["train"], labels["train"], config.head_batch_size, order, seed=config.seed)
+    return train, array_batches(features["val"], labels["val"], 1024)
+
+
+def training_order(y_train: np.ndarray, config: TrainConfig) -> np.ndarray:
+    return oversample_indices(y_train, config.seed) if config.oversample else np.arange(len(y_train))
+
+
+def train(config: TrainConfig, paths: Paths | None = None) -> Path:
+    """Train one model; returns its folder."""
+    strategy = make_strategy(config.strategy)  # first: a multi-worker strategy must start before other TF work
+    role = cluster.role() if config.strategy == "multiworker" else cluster.Role()
+    paths = paths or Paths.default()
+    frames, vocabulary, labels = split_tables(paths, config.limit)
+    folder = paths.models / config.name
+    # only the chief writes the model folder; another worker writes to scratch, removed at the end
+    work = folder if role.chief else paths.cache / "workers" / f"{config.name}_worker{role.index}"
+    if not role.chief:
+        shutil.rmtree(work, ignore_errors=True)  # a failed run's; resuming reads the chief's backup
+    work.mkdir(parents=True, exist_ok=True)
+    fit_model = functools.partial(_fit, role=role, work=work)
+    keras.utils.set_random_seed(config.seed)
+    order = training_order(labels["train"], config)
+    start = time.perf_counter()
+    extra = {}
+
+    if registry.is_pretrained(config.model):
+        with strategy.scope():
+            extractor = backbone(config.model, config.input_size, config.weights, tta=config.tta)
+        features = {s: cached_features(extractor, frames[s], config, paths, s) for s in ("train", "val")}
+        extra["feature_seconds"] = round(time.perf_counter() - start, 1)
+        with strategy.scope():
+            head = classification_head(features["train"].shape[1], len(vocabulary))
+            head.compile(keras.optimizers.Adam(config.learning_rate), make_loss(config.loss, labels["train"]),
+                         metrics=monitored_metrics())
+        head_start = time.perf_counter()
+        batches, val_batches = head_batches(features, labels, order, config)
+        states = [fit_model(head, folder, "main", config.patience, batches, validation_data=val_batches,
+                            epochs=config.epochs, shuffle=False)]  # the batches shuffle themselves
+        extra["head_seconds"] = round(time.perf_counter() - head_start, 1)
+        save_head(head, folder)
+        with strategy.scope():
+            model = with_head(extractor, head, config.model)
+        if config.fine_tune_epochs:
+            with strategy.scope():
+                unfreeze_top(extractor, config.fine_tune_layers)
+                model.compile(keras.optimizers.Adam(config.fine_tune_learning_rate),
+                              make_loss(config.loss, labels["train"]), metrics=monitored_metrics())
+            train_frame = frames["train"].iloc[order]
+            data = make_dataset(train_frame, vocabulary, config.input_size, config.batch_size, training=True,
+                                fit=config.fit, cache_dir=_image_cache(paths, config, role))
+            val = make_dataset(frames["val"], vocabulary, config.input_size, config.batch_size, fit=config.fit)
+            states.append(fit_model(model, folder, "finetune", config.patience, data, validation_data=val,
+                               epochs=config.fine_tune_epochs, shuffle=False))  # the dataset shuffles itself
+            val_scores = network_outputs(model, frames["val"], config)
+        else:
+            val_scores = head(features["val"], training=False).numpy()  # predict() would give a worker its shard
+    else:
+        with strategy.scope():
+            options = {"synchronized_bn": True} if role.distributed and config.model == "custom_cnn" else {}
+            model = registry.get(config.model).build(len(vocabulary), config.input_size, **options)
+            model.compile(keras.optimizers.Adam(config.learning_rate), make_loss(config.loss, labels["train"]),
+                          metrics=monitored_metrics())
+        cache = _image_cache(paths, config, role)
+        data = make_dataset(frames["train"].iloc[order], vocabulary, config.input_size, config.batch_size,
+                            training=True, fit=config.fit, cache_dir=cache)
+        val = make_dataset(frames["val"], vocabulary, config.input_size, config.batch_size, fit=config.fit,
+                           cache_dir=cache)
+        schedule = OneCycle(config.learning_rate, config.epochs, int(data.cardinality())) \
+            if config.schedule == "one_cycle" else None
+        states = [fit_model(model, folder, "main", config.patience, data, validation_data=val, epochs=config.epochs,
+                       shuffle=False, schedule=schedule)]  # the dataset shuffles itself
+        val_scores = network_outputs(model, frames["val"], config)
+
+    earlier = sum(state.earlier_seconds for state in states)
+    extra["seconds_in_killed_runs"] = round(earlier, 1)
+    seconds = time.perf_counter() - start + earlier
+    calibrator, calibration_losses = calibrate(labels["val"], val_scores, config.calibration, config.seed)
+    raw_val_scores, val_scores = val_scores, calibrator.apply(val_scores)
+    thresholds = metrics.tune_thresholds(labels["val"], val_scores)
+    val_metrics = metrics.headline(labels["val"], val_scores)
+    val_metrics.update(metrics.threshold_metrics(labels["val"], val_scores, thresholds))
+    calibration_report = {"method": calibrator.method, "cv_log_loss": calibration_losses.round(5).to_dict(),
+                          **calibration.report(labels["val"], raw_val_scores, val_scores)}
+    write_calibration(folder, calibrator, confusion_rates(labels["val"], val_scores), calibration_report)
+    extra["calibration"] = calibration_report
+    vocabulary_info = {**read_json(paths.genres_json), "genres": vocabulary,
+                       "train_prior": labels["train"].mean(axis=0).round(6).tolist()}
+    extra["train_posters"] = len(frames["train"])
+    if role.chief:
+        save_model_folder(folder, model, vocabulary_info, thresholds, config, paths, seconds, val_metrics, extra)
+    for state in states:
+        state.finish()
+    if role.distributed:
+        cluster.barrier(strategy)  # no worker reports done before the chief has written the model folder
+    if not role.chief:
+        shutil.rmtree(work, ignore_errors=True)
+    print(f"{config.name}: validation macro AP {val_metrics['macro_ap']:.3f}, top-3 hit rate "
+          f"{val_metrics['top3_hit_rate']:.3f} in {seconds:.0f}s -> {folder}{'' if role.chief else ' (written by worker 0)'}")
+    return folder
+
+
+def calibrate(y_val, val_scores, method: str, seed: int):
+    """The calibration to store: the best by cross-validated log-loss on validation ("auto"), or the one asked for."""
+    if method == "auto":
+        return calibration.choose(y_val, val_scores, seed=seed)
+    if method not in calibration.METHODS:
+        raise UserError(f"unknown calibration {method!r}; choose auto or one of {', '.join(calibration.METHODS)}")
+    return calibration.fit(y_val, val_scores, method), \
+        calibration.cross_validated_log_loss(y_val, val_scores, [method], seed=seed)
+
+
+def save_model_folder(folder, model, vocabulary_info, thresholds, config, paths, seconds, val_metrics, extra):
+    """The network (model.keras, model.h5, model.tflite), the small files beside it, the training curves."""
+    save_network(model, folder)
+    histories = {p.stem: read_history(p) for p in sorted(folder.glob("history*.csv"))}
+    training_curves(histories, folder / CURVES_FILE)
+    manifest = build_manifest(config, [paths.split_csv(s) for s in SPLITS], paths.root, model=config.model,
+                              input_size=list(config.input_size), fit=config.fit,
+                              full_model=bool(config.fine_tune_epochs) or not registry.is_pretrained(config.model),
+                              training_seconds=round(seconds, 1), validation_metrics=val_metrics, **extra)
+    write_model_folder(folder, vocabulary_info, thresholds, manifest)
+
+
+def config_from_args(**kwargs) -> TrainConfig:
+    fields = {f.name for f in dataclasses.fields(TrainConfig)}
+    return TrainConfig(**{k: v for k, v in kwargs.items() if k in fields and v is not None})
