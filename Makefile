@@ -45,14 +45,17 @@ serve: venv
 	$(PG) serve
 
 test: venv chromium
+	$(BIN)/lint-imports
 	$(BIN)/python -m pytest -q
 
 # the browser test drives Debian's Chromium (Playwright's own browser download needs the internet)
 chromium:
 	@test -x /usr/bin/chromium || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
 
+# the unit run: no test that trains a network, drives a browser or starts workers (under 2 minutes)
 test-fast: venv
-	$(BIN)/python -m pytest -q -m "not slow"
+	$(BIN)/lint-imports
+	$(BIN)/python -m pytest -q -m "not slow and not trains and not browser and not workers"
 
 bench: venv
 	$(BIN)/python benchmarks/bench_download.py
@@ -65,6 +68,7 @@ bench: venv
 	$(BIN)/python benchmarks/bench_predict.py
 	$(BIN)/python benchmarks/bench_serve.py
 	$(BIN)/python benchmarks/bench_pipeline.py
+	$(BIN)/python benchmarks/bench_scale.py
 
 clean-artefacts:
 	rm -rf data/raw/*.csv data/interim/*.csv data/processed/* data/cache/* reports/*.ipynb reports/figures

@@ -1,7 +1,7 @@
 """Why the seeds' CNN stays at the genre prior: the seeds' network and one change at a time, trained on
 the same slice of the sample for a few epochs, measured after each epoch (and before the first):
 validation ROC-AUC (0.5: no better than the prior), the output spread (0: every poster gets the same
-scores) and the share of dead units in each ReLU layer (postergenre/probe.py).
+scores) and the share of dead units in each ReLU layer (postergenre/networks/probe.py).
 
     python benchmarks/bench_seed_cnn.py [--train 2000] [--val 600] [--epochs 3]
 """

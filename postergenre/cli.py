@@ -119,7 +119,8 @@ def cmd_serve(args, paths):
 
 def cmd_ship(args, paths):
     from .evaluation.evaluate import evaluate
-    from .inference.model_folder import resolve_model, ship
+    from .inference.model_folder import resolve_model
+    from .inference.ship import ship
     folder = resolve_model(args.model, paths)
     result = evaluate(folder, paths=paths, figures=False, progress=False)
     target = ship(folder, args.to or paths.models / "default", result, paths.root)

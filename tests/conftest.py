@@ -85,3 +85,27 @@ def full_project(tmp_path_factory) -> Paths:
     clean(paths, progress=False)
     encode(paths, figures=False)
     return paths
+
+
+@pytest.fixture(scope="session")
+def trained_project(encoded_project, tmp_path_factory) -> Paths:
+    """A project with an efficientnet_lite0 head trained on its 300 posters (evaluation, prediction, shipping)."""
+    from postergenre.training.train import TrainConfig, train
+    paths = clone_project(encoded_project, tmp_path_factory.mktemp("trained"))
+    # 200 posters: batches of 64 give the head enough steps in 3 epochs for Grad-CAM to differ between genres
+    train(TrainConfig(model="efficientnet_lite0", epochs=3, input_size=(112, 76), head_batch_size=64), paths)
+    return paths
+
+
+SHARED_FIXTURES = {"sample", "small_folder", "encoded_project", "full_project", "trained_project", "cluster_project"}
+TRAINING_FIXTURES = {"trained_project", "cluster_project"}
+
+
+def pytest_collection_modifyitems(items):
+    """Markers that say what a test needs, from the fixtures it takes (modules mark the rest themselves)."""
+    for item in items:
+        fixtures = set(getattr(item, "fixturenames", ()))
+        if fixtures & SHARED_FIXTURES:
+            item.add_marker(pytest.mark.shared)
+        if fixtures & TRAINING_FIXTURES:
+            item.add_marker(pytest.mark.trains)

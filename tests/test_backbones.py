@@ -6,8 +6,13 @@ import pytest
 import skimage.data
 from PIL import Image
 
-from postergenre.networks.efficientnet_lite import LITE_VARIANTS, efficientnet_lite, efficientnet_lite0, lite0_weights_path
 from postergenre.config import UserError
+from postergenre.networks.efficientnet_lite import (
+    LITE_VARIANTS,
+    efficientnet_lite,
+    efficientnet_lite0,
+    lite0_weights_path,
+)
 from postergenre.networks.pretrained import backbone
 from postergenre.networks.scratch import custom_cnn, seed_cnn
 from postergenre.networks.torch_weights import LEGACY_MAGIC, load_legacy_state_dict

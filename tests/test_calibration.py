@@ -4,10 +4,10 @@ import json
 import numpy as np
 import pytest
 
-from postergenre.scoring import calibration
-from postergenre.scoring.calibration import Calibration, expected_calibration_error, sigmoid
 from postergenre.config import UserError
 from postergenre.inference.model_folder import read_calibration, write_calibration
+from postergenre.scoring import calibration
+from postergenre.scoring.calibration import Calibration, expected_calibration_error, sigmoid
 
 
 def miscalibrated(n=4000, genres=3, scale=2.0, bias=-0.7, seed=0):

@@ -5,8 +5,8 @@ import keras
 import numpy as np
 import pytest
 
-from postergenre.training.checkpoint import STATE, TrainingState
 from postergenre.config import UserError
+from postergenre.training.checkpoint import STATE, TrainingState
 
 EPOCHS = 6
 

@@ -6,8 +6,8 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from postergenre.data.clean import clean
 from postergenre.config import CleanConfig, UserError
+from postergenre.data.clean import clean
 from postergenre.data.images import PosterError, load_rgb_array, open_rgb
 from postergenre.data.io import file_sha256, write_csv
 from tests.conftest import copy_posters

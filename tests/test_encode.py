@@ -5,8 +5,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from postergenre.data.clean import clean
 from postergenre.config import SplitConfig, VocabularyRules
+from postergenre.data.clean import clean
 from postergenre.data.encode import apply_rules, canonical_genre, encode, load_splits
 from postergenre.data.get_data import get_data
 

@@ -6,11 +6,11 @@ Real posters: the sample's test split (as it is, and resampled to another genre 
 import numpy as np
 import pytest
 
-from postergenre.scoring import label_shift, metrics
-from postergenre.scoring.calibration import expected_calibration_error
 from postergenre.config import REPO_ROOT
 from postergenre.evaluation.evaluate import load_eval_data, map_labels
 from postergenre.evaluation.experiments import RESAMPLED_MIX
+from postergenre.scoring import label_shift, metrics
+from postergenre.scoring.calibration import expected_calibration_error
 from tests.conftest import SHARED_DATA
 
 pytestmark = pytest.mark.slow

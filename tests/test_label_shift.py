@@ -2,8 +2,8 @@
 import numpy as np
 import pytest
 
-from postergenre.scoring import label_shift
 from postergenre.config import UserError
+from postergenre.scoring import label_shift
 from postergenre.scoring.label_shift import adapt, estimate_prior, reweight
 
 

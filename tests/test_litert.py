@@ -16,6 +16,7 @@ from tests.conftest import clone_project, real_posters
 DEFAULT = REPO_ROOT / "models" / "default"
 
 
+@pytest.mark.shared
 def test_shipped_litert_model_gives_the_keras_probabilities_on_50_real_posters():
     posters = pd.DataFrame({"poster_path": [str(p) for p in real_posters(50)]})
     lite, keras_model = load(DEFAULT, "litert"), load(DEFAULT, "keras")
@@ -25,6 +26,7 @@ def test_shipped_litert_model_gives_the_keras_probabilities_on_50_real_posters()
     assert difference < 1e-4
 
 
+@pytest.mark.shared
 def test_predict_never_imports_tensorflow_and_agrees_with_keras():
     poster = str(real_posters(1)[0])
     script = ("import sys; from postergenre.cli import main; code = main(['predict', '--json', sys.argv[1]]); "
@@ -40,6 +42,7 @@ def test_predict_never_imports_tensorflow_and_agrees_with_keras():
     assert np.allclose([p for _, p in lite_top], [p for _, p in keras_top], atol=1e-3)
 
 
+@pytest.mark.trains
 def test_training_exports_and_a_stale_or_broken_file_is_handled(encoded_project, tmp_path, capsys):
     paths = clone_project(encoded_project, tmp_path)
     folder = train(TrainConfig(model="custom_cnn", epochs=1, batch_size=32, input_size=(64, 48), limit=40), paths)

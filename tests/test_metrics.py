@@ -3,8 +3,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from postergenre.scoring import metrics
 from postergenre.evaluation.evaluate import bootstrap, map_labels, table
+from postergenre.scoring import metrics
 
 Y = np.array([[1, 0, 0, 1],
               [0, 1, 0, 0],

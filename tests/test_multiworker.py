@@ -8,9 +8,9 @@ import time
 import pandas as pd
 import pytest
 
-from postergenre.training.cluster import COLLECTIVE_TIMEOUT_S, Role, role, start_workers, tf_config, worker_commands
-from postergenre.config import UserError
 from postergenre.cli import without_option
+from postergenre.config import UserError
+from postergenre.training.cluster import COLLECTIVE_TIMEOUT_S, Role, role, start_workers, tf_config, worker_commands
 from tests.conftest import clone_project
 
 SLICE = ["--limit", "96", "--batch-size", "32"]  # 3 steps an epoch
@@ -40,6 +40,7 @@ def weight_digests(output: str) -> dict[int, str]:
 
 
 @pytest.mark.slow
+@pytest.mark.workers
 def test_two_workers_hold_the_same_weights_and_only_the_chief_writes(cluster_project):
     """A pretrained head here; the custom CNN in the next test (its resumed run checks the same)."""
     name = "efficientnet_lite0"
@@ -59,6 +60,7 @@ def test_two_workers_hold_the_same_weights_and_only_the_chief_writes(cluster_pro
 
 
 @pytest.mark.slow
+@pytest.mark.workers
 def test_a_killed_worker_stops_the_other_and_both_resume(cluster_project):
     args = [*CUSTOM, "--epochs", "3"]
     workers = two_workers(cluster_project, args)

@@ -40,6 +40,7 @@ def test_data_notebooks_run_headless(small_folder, project):
 
 
 @pytest.mark.slow
+@pytest.mark.trains
 def test_model_notebooks_run_headless(encoded_project, tmp_path):
     """Notebooks 04-07: train both models, evaluate them, predict one poster with Grad-CAM."""
     from tests.conftest import SHARED_DATA, clone_project

@@ -3,8 +3,17 @@ import json
 
 import pytest
 
+from postergenre.app.report import (
+    BEGIN,
+    END,
+    NETWORKS_BEGIN,
+    NETWORKS_END,
+    SOURCES,
+    replace_block,
+    results_block,
+    update_readme,
+)
 from postergenre.config import REPO_ROOT
-from postergenre.app.report import BEGIN, END, SOURCES, replace_block, results_block, update_readme
 
 
 def test_block_is_rebuilt_from_the_json_files_between_the_markers(tmp_path):
@@ -31,6 +40,14 @@ def test_committed_readme_says_what_its_json_files_say():
     committed = readme.split(BEGIN, 1)[1].split(END, 1)[0].strip()
     assert committed == results_block(REPO_ROOT).strip(), "run `postergenre report` after changing the results"
     assert all((REPO_ROOT / source).exists() for source in SOURCES.values()), "the sources are committed"
+
+
+def test_committed_readme_lists_the_registered_networks():
+    from postergenre.networks.registry import BACKBONES, markdown_table
+    readme = (REPO_ROOT / "README.md").read_text()
+    table = readme.split(NETWORKS_BEGIN, 1)[1].split(NETWORKS_END, 1)[0].strip()
+    assert table == markdown_table(), "run `postergenre report` after changing postergenre/networks/registry.py"
+    assert all(f"`{name}`" in table for name in BACKBONES)
 
 
 def test_timings_and_scratch_cnns_come_with_cores_and_date(tmp_path):

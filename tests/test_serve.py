@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from postergenre.training.cluster import free_ports
-from postergenre.config import REPO_ROOT
 from postergenre.app.serve import expand_uploads, read_upload
+from postergenre.config import REPO_ROOT
 from postergenre.data.images import PosterError
+from postergenre.training.cluster import free_ports
 from tests.conftest import real_posters
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -48,6 +48,7 @@ def cli_prediction(poster: Path) -> dict:
     return json.loads(out.stdout)[0]
 
 
+@pytest.mark.shared
 def test_bad_uploads_are_named_errors(tmp_path):
     (tmp_path / "notes.jpg").write_text("not an image")
     (tmp_path / "empty.png").write_bytes(b"")
@@ -72,6 +73,8 @@ def test_bad_uploads_are_named_errors(tmp_path):
     assert names == [f"folder/{p.name}" for p in real_posters(2)] + ["notes.jpg"]
 
 
+@pytest.mark.browser
+@pytest.mark.shared
 def test_page_predicts_like_the_cli_and_keeps_serving_after_a_bad_upload(server, tmp_path):
     assert CHROMIUM.exists(), f"{CHROMIUM} is missing: `make test` installs Debian's chromium"
     from playwright.sync_api import expect, sync_playwright
@@ -112,9 +115,10 @@ def test_page_predicts_like_the_cli_and_keeps_serving_after_a_bad_upload(server,
     assert SCREENSHOT.stat().st_size > 10_000
 
 
+@pytest.mark.shared
 def test_many_posters_give_one_row_each_and_a_csv(tmp_path):
-    from postergenre.config import Paths
     from postergenre.app.serve import Page
+    from postergenre.config import Paths
     archive = tmp_path / "posters.zip"
     with zipfile.ZipFile(archive, "w") as z:
         for poster in real_posters(3):

