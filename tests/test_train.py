@@ -47,7 +47,7 @@ def test_pretrained_head_trains_on_cached_features_and_the_imbalance_options_reu
     n_train = len(pd.read_csv(paths.split_csv("train")))
     assert np.load(cached[0]).shape[1] == 1280 and n_train in {np.load(p).shape[0] for p in cached}
     trained = load(folder)
-    assert trained.keras_model().input_shape == (None, 112, 76, 3)
+    assert trained.network.input_shape == (None, 112, 76, 3)
     assert not trained.manifest["full_model"]
 
     stamps = [p.stat().st_mtime_ns for p in cached]
@@ -87,6 +87,7 @@ def test_fine_tuning_phase_two(encoded_project, tmp_path):
     assert shipped.calibration.method == trained.calibration.method
 
 
+@pytest.mark.slow
 @pytest.mark.trains
 def test_mirrored_strategy_on_cpu_trains_as_no_strategy_does(encoded_project, tmp_path):
     weights = {}

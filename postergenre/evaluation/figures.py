@@ -6,8 +6,11 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from sklearn.metrics import precision_recall_curve
 
 from ..data.figures import plt, save_figure  # pyplot, headless where nothing shows figures
+from ..data.images import open_rgb
+from ..scoring.calibration import expected_calibration_error, reliability_table
 
 
 def ap_vs_frequency(per_genre: pd.DataFrame, folder: Path | None = None):
@@ -23,7 +26,6 @@ def ap_vs_frequency(per_genre: pd.DataFrame, folder: Path | None = None):
 
 
 def precision_recall_curves(y_true, scores, genres, folder: Path | None = None, n: int = 6):
-    from sklearn.metrics import precision_recall_curve
     fig, ax = plt.subplots(figsize=(6.5, 5))
     for j in np.argsort(-np.asarray(y_true).sum(axis=0))[:n]:
         precision, recall, _ = precision_recall_curve(y_true[:, j], scores[:, j])
@@ -36,7 +38,6 @@ def precision_recall_curves(y_true, scores, genres, folder: Path | None = None, 
 
 def reliability_diagram(y_true, raw, calibrated=None, folder: Path | None = None, bins: int = 10):
     """Observed share of positives against predicted probability, before and after calibration."""
-    from ..scoring.calibration import expected_calibration_error, reliability_table
     fig, ax = plt.subplots(figsize=(5, 5))
     ax.plot([0, 1], [0, 1], "--", color="gray", label="perfectly calibrated")
     curves = {"network output": (raw, "tab:red")}
@@ -65,7 +66,6 @@ def best_and_worst_genres(per_genre: pd.DataFrame, folder: Path | None = None):
 
 def poster_gallery(frame: pd.DataFrame, y_true, scores, genres, folder: Path | None = None, per_kind: int = 4):
     """Right (top genre is true, most confident) and wrong (none of the top 3 is true) posters."""
-    from ..data.images import open_rgb
     y_true, scores = np.asarray(y_true), np.asarray(scores)
     top3 = np.argsort(-scores, axis=1)[:, :3]
     top1_true = y_true[np.arange(len(y_true)), top3[:, 0]] == 1

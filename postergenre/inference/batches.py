@@ -7,7 +7,6 @@ A network here is any callable from a float32 batch of images (0..255) to a nump
 """
 from __future__ import annotations
 
-import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -45,7 +44,7 @@ def run_network(network, posters, size: tuple[int, int], fit: str = "crop", batc
     outputs = np.full((len(posters), *network.output_shape[1:]), np.nan, np.float32)
     errors = [""] * len(posters)
     starts = range(0, len(posters), batch_size)
-    bar = tqdm(total=len(posters), desc=desc, unit="poster", file=sys.stdout, disable=not progress)
+    bar = tqdm(total=len(posters), desc=desc, unit="poster", disable=not progress)  # stderr: stdout is the answer
     with ThreadPoolExecutor(max_workers=DECODE_THREADS) as pool:
         def submit(start):
             return [pool.submit(_load, p, size, fit) for p in posters[start:start + batch_size]]

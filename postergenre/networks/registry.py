@@ -6,8 +6,8 @@ reads the Grad-CAM layer, without TensorFlow. The builder is named as "module:fu
 a network is built. Adding a backbone is one `register(Backbone(...))`.
 
 Builders' signatures:
-  pretrained: build(input_size, weights=None, tta=False, pretrained=True) -> keras.Model, uint8-range RGB in,
-              pooled features out (pretrained=False: the layers only, for weights loaded afterwards);
+  pretrained: build(name, input_size, weights=None, tta=False, pretrained=True) -> keras.Model, uint8-range RGB
+              in, pooled features out (pretrained=False: the layers only, for weights loaded afterwards);
   scratch:    build(n_genres, input_size, **options) -> keras.Model, uint8-range RGB in, sigmoids out.
 """
 from __future__ import annotations
