@@ -136,3 +136,15 @@ def test_fast_twins_equal_sklearn(seed):
     thresholds = rng.uniform(0.2, 0.8, 6)
     fast, reference = metrics.fast_threshold_metrics(y, s, thresholds), metrics.threshold_metrics(y, s, thresholds)
     assert fast == pytest.approx(reference)
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_tuned_thresholds_are_scikit_learns_f1_argmax(seed):
+    from sklearn.metrics import f1_score
+    rng = np.random.default_rng(seed)
+    y = (rng.random((300, 6)) < [0.5, 0.2, 0.05, 0.01, 0.3, 0.0]).astype(int)
+    s = np.clip(0.3 * y + rng.random((300, 6)) * 0.8, 0, 1).astype(np.float32)
+    grid = np.linspace(0.02, 0.9, 45)
+    expected = [grid[int(np.argmax([f1_score(y[:, j], s[:, j] >= t, zero_division=0) for t in grid]))]
+                if y[:, j].any() else 0.5 for j in range(6)]
+    assert np.array_equal(metrics.tune_thresholds(y, s, grid), expected)

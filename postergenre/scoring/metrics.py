@@ -83,15 +83,17 @@ def threshold_metrics(y_true, scores, thresholds) -> dict:
 
 
 def tune_thresholds(y_true, scores, grid=np.linspace(0.02, 0.9, 45)) -> np.ndarray:
-    """Per genre, the threshold that maximises F1 on this (validation) data; 0.5 where undefined."""
-    y_true, scores = np.asarray(y_true), np.asarray(scores)
-    best = np.full(y_true.shape[1], 0.5)
-    for j in range(y_true.shape[1]):
-        if y_true[:, j].sum() == 0:
-            continue
-        f1s = [f1_score(y_true[:, j], scores[:, j] >= t, zero_division=0) for t in grid]
-        best[j] = float(grid[int(np.argmax(f1s))])
-    return best
+    """Per genre, the threshold that maximises F1 on this (validation) data; 0.5 where undefined.
+
+    F1 from counts, all genres and thresholds at once: scikit-learn's f1_score to the bit (2 tp / (positives +
+    predicted positives)), without its 800 calls."""
+    y_true, scores = np.asarray(y_true).astype(bool), np.asarray(scores)
+    predicted = scores[:, :, None] >= grid[None, None, :]  # posters x genres x thresholds
+    true_positives = (predicted & y_true[:, :, None]).sum(axis=0)
+    positives = y_true.sum(axis=0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        f1 = 2.0 * true_positives / (positives[:, None] + predicted.sum(axis=0)).astype(float)
+    return np.where(positives > 0, grid[np.argmax(np.nan_to_num(f1), axis=1)], 0.5)
 
 
 def headline(y_true, scores) -> dict:
