@@ -44,9 +44,10 @@ evaluate: venv
 serve: venv
 	$(PG) serve
 
+# two pytest workers, one a core; the tests that start processes of their own share one (xdist_group "processes")
 test: venv chromium
 	$(BIN)/lint-imports
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n 2 --dist loadgroup
 
 # the browser test drives Debian's Chromium (Playwright's own browser download needs the internet)
 chromium:
@@ -55,7 +56,7 @@ chromium:
 # the unit run: no test that trains a network, drives a browser or starts workers (under 2 minutes)
 test-fast: venv
 	$(BIN)/lint-imports
-	$(BIN)/python -m pytest -q -m "not slow and not trains and not browser and not workers"
+	$(BIN)/python -m pytest -q -n 2 --dist loadgroup -m "not slow and not trains and not browser and not workers"
 
 bench: venv
 	$(BIN)/python benchmarks/bench_download.py

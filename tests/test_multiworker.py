@@ -41,6 +41,7 @@ def weight_digests(output: str) -> dict[int, str]:
 
 @pytest.mark.slow
 @pytest.mark.workers
+@pytest.mark.xdist_group("processes")
 def test_two_workers_hold_the_same_weights_and_only_the_chief_writes(cluster_project):
     """A pretrained head here; the custom CNN in the next test (its resumed run checks the same)."""
     name = "efficientnet_lite0"
@@ -61,6 +62,7 @@ def test_two_workers_hold_the_same_weights_and_only_the_chief_writes(cluster_pro
 
 @pytest.mark.slow
 @pytest.mark.workers
+@pytest.mark.xdist_group("processes")
 def test_a_killed_worker_stops_the_other_and_both_resume(cluster_project):
     args = [*CUSTOM, "--epochs", "3"]
     workers = two_workers(cluster_project, args)

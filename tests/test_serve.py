@@ -75,6 +75,7 @@ def test_bad_uploads_are_named_errors(tmp_path):
 
 @pytest.mark.browser
 @pytest.mark.shared
+@pytest.mark.xdist_group("processes")
 def test_page_predicts_like_the_cli_and_keeps_serving_after_a_bad_upload(server, tmp_path):
     assert CHROMIUM.exists(), f"{CHROMIUM} is missing: `make test` installs Debian's chromium"
     from playwright.sync_api import expect, sync_playwright

@@ -111,6 +111,7 @@ def _cli(root, *args):
 
 @pytest.mark.slow
 @pytest.mark.trains
+@pytest.mark.xdist_group("processes")
 def test_killed_training_resumes_where_it_stopped(encoded_project, tmp_path):
     paths = clone_project(encoded_project, tmp_path)
     cmd = _cli(paths.root, "--model", "custom_cnn", "--epochs", "6", "--patience", "10", "--input-size", "64x44",
