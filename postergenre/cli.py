@@ -23,6 +23,17 @@ from .config import (
 from .networks import registry
 
 
+def positive_int(text: str) -> int:
+    """An argparse type: a whole number of at least 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} is not 1 or more")
+    return value
+
+
 def _pairs(values: list[str] | None, flag: str) -> dict[str, str]:
     out = {}
     for value in values or []:
@@ -246,7 +257,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("posters", nargs="+", help="poster files, folders of posters, or a CSV with poster_path")
     p.add_argument("--model", default="default", help="model folder or name under models/ (default: the shipped "
                                                       "default model)")
-    p.add_argument("--top", type=int, default=3)
+    p.add_argument("--top", type=positive_int, default=3, help="how many top genres to list (1 or more)")
     p.add_argument("--json", action="store_true", help="JSON for programs (every poster)")
     p.add_argument("--runtime", choices=("litert", "keras"), default="litert",
                    help="litert (default): the model folder's model.tflite, without TensorFlow; keras: the Keras network")

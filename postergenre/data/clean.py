@@ -27,7 +27,8 @@ def inspect_poster(path: str, config: CleanConfig) -> tuple[str, str]:
     try:
         width, height = decode(data, path).size
     except PosterError as exc:
-        return ("not an image" if exc.kind == "not_image" else f"corrupt image ({exc.detail})"[:160]), digest
+        reason = {"not_image": "not an image", "refused": f"refused image ({exc.detail})"}.get(exc.kind)
+        return (reason or f"corrupt image ({exc.detail})"[:160]), digest
     if width < config.min_width or height < config.min_height:
         return f"too small ({width}x{height} < {config.min_width}x{config.min_height})", digest
     return "", digest

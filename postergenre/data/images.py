@@ -9,25 +9,38 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 Image.MAX_IMAGE_PIXELS = 100_000_000  # posters are small; refuse decompression bombs early
+MAX_ASPECT = 20  # a poster is about 2:3; sides further apart than 20:1 are refused from the header, before decoding
 
 
 class PosterError(ValueError):
     """A poster that cannot be used; the message names the file and why.
 
-    kind is "missing", "not_image" or "corrupt"; detail says what the decoder raised.
+    kind is "missing", "not_image", "corrupt" or "refused" (read from its header, never decoded); detail says
+    what the decoder raised or why it was refused.
     """
 
     def __init__(self, name, kind: str, detail: str = ""):
         reason = {"missing": "file not found", "not_image": "not an image",
-                  "corrupt": f"cannot decode image ({detail})"}[kind]
+                  "corrupt": f"cannot decode image ({detail})", "refused": f"refused: {detail}"}[kind]
         super().__init__(f"{name}: {reason}")
         self.kind, self.detail = kind, detail
 
 
 def to_rgb(image: Image.Image) -> Image.Image:
-    """Grayscale, CMYK, palette and alpha images as RGB (alpha composited on white)."""
+    """Grayscale, CMYK, palette and alpha images as RGB (alpha composited on white); 16-bit and float
+    grayscale scaled to 8 bits (Pillow's own conversion clips them: a 16-bit poster would come out white)."""
     if image.mode == "RGB":
         return image
+    if image.mode.startswith("I") or image.mode == "F":
+        values = np.asarray(image, dtype=np.float64)
+        if image.mode.startswith("I;16"):
+            top = 65535.0
+        elif image.mode == "F":
+            top = 1.0 if values.max(initial=0) <= 1 else 255.0
+        else:  # "I": 32-bit, which is how some 16-bit files open
+            top = 65535.0 if values.max(initial=0) > 255 else 255.0
+        gray = np.clip(values / top * 255.0 + 0.5, 0, 255).astype(np.uint8)
+        return Image.fromarray(gray, "L").convert("RGB")
     if image.mode == "P" and "transparency" in image.info:
         image = image.convert("RGBA")
     if image.mode in ("RGBA", "LA", "PA"):
@@ -48,8 +61,14 @@ def decode(source: str | Path | bytes, name: str | Path | None = None) -> Image.
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(io.BytesIO(source) if isinstance(source, bytes) else source) as image:
+                long, short = max(image.size), max(1, min(image.size))
+                if long / short > MAX_ASPECT:
+                    raise PosterError(name, "refused", f"{image.width}x{image.height} pixels, sides over "
+                                                       f"{MAX_ASPECT}:1 apart (a poster is about 2:3)")
                 image.load()
                 return image
+    except PosterError:
+        raise
     except FileNotFoundError:
         raise PosterError(name, "missing") from None
     except UnidentifiedImageError:

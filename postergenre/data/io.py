@@ -9,20 +9,31 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..config import UserError
+from ..config import UserError, describe
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    """Write a file whole or not at all (a temporary file beside it, renamed over it).
+
+    Only a regular file is ever replaced: a device, a folder or a symlink at `path` is refused, so that a rename
+    never swaps, say, /dev/full for a plain file. A write that fails is one UserError naming the path."""
+    path = Path(path)
+    if path.is_symlink() or (path.exists() and not path.is_file()):
+        kind = "a symlink" if path.is_symlink() else "a folder" if path.is_dir() else "not a regular file"
+        raise UserError(f"{path}: {kind}; refusing to write over it (give a file path)")
+    tmp = None
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
         with os.fdopen(fd, "wb") as f:
             f.write(data)
         os.chmod(tmp, 0o644)  # mkstemp creates 0600; artefacts are meant to be shared
         os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    except OSError as exc:
+        raise UserError(f"{path}: cannot write ({describe(exc)})") from None
+    finally:
+        if tmp is not None and Path(tmp).exists():
+            Path(tmp).unlink(missing_ok=True)
 
 
 def write_csv(df: pd.DataFrame, path: Path) -> Path:

@@ -126,7 +126,9 @@ def evaluate(model: str | Path, data: str | Path | None = None, paths: Paths | N
     frame, set_name = load_eval_data(data, paths)
     frame, y_true, mapping = map_labels(frame, trained.vocabulary)
     if len(frame) == 0:
-        raise UserError(f"{data or paths.split_csv('test')}: no poster has any of the model's genres")
+        found = ", ".join(mapping["unknown_genres"]) or "none"
+        raise UserError(f"{data or paths.split_csv('test')}: no poster has any of the model's genres (found: "
+                        f"{found}; the model knows {', '.join(trained.genres)})")
     raw, scores = trained.scores(frame, progress=progress)
     train_prior = trained.train_prior
     name = trained.folder.name

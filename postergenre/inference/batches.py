@@ -27,6 +27,8 @@ def _load(poster, size, fit) -> tuple[np.ndarray | None, str]:
             return poster, ""
         if isinstance(poster, Image.Image):
             return fit_image(poster, size, fit), ""
+        if not str(poster).strip():
+            return None, "no poster path (an empty cell?)"
         return load_poster(poster, size, fit), ""
     except PosterError as exc:
         return None, str(exc)

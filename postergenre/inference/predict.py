@@ -33,7 +33,8 @@ def expand_inputs(inputs: list[str | Path]) -> pd.DataFrame:
             titles = table.title if "title" in table else table.poster_path.map(lambda p: Path(p).stem)
             if "year" in table:
                 titles = [f"{t} ({y})" if y else t for t, y in zip(titles, table.year)]
-            rows += [{"poster": p, "title": t} for p, t in zip(table.poster_path, titles)]
+            rows += [{"poster": p, "title": t if p.strip() else f"{item}, row {n}"}  # row 1 is the header
+                     for n, (p, t) in enumerate(zip(table.poster_path, titles), start=2)]
         else:
             rows.append({"poster": str(item), "title": item.stem})
     return pd.DataFrame(rows, columns=["poster", "title"])
@@ -47,8 +48,11 @@ def predict(inputs: list[str | Path], model: str | Path = DEFAULT_MODEL, top: in
     if posters.empty:
         raise UserError(f"no posters found in {', '.join(map(str, inputs))}")
     predictor = load(resolve_model(model, paths or Paths.default()), runtime)
-    return predictor.predict(posters, top=top, progress=len(posters) > 20 if progress is None else progress,
-                             adapt_prior=adapt_prior, prior=prior, estimator=estimator)
+    predictions = predictor.predict(posters, top=top, progress=len(posters) > 20 if progress is None else progress,
+                                    adapt_prior=adapt_prior, prior=prior, estimator=estimator)
+    empty = posters.poster.astype(str).str.strip().eq("").to_numpy()
+    predictions.table.loc[empty, "error"] = posters.title[empty] + ": empty poster_path cell"
+    return predictions
 
 
 def format_line(row: dict) -> str:
@@ -68,7 +72,8 @@ def write_predictions(table: pd.DataFrame, path: Path) -> Path:
     return write_csv(flat, path)
 
 
-def print_predictions(table: pd.DataFrame, as_json: bool = False, out=sys.stdout) -> None:
+def print_predictions(table: pd.DataFrame, as_json: bool = False, out=None) -> None:
+    out = out or sys.stdout  # looked up now: a caller may have redirected it
     if as_json:
         records = [{k: v for k, v in row.items() if not (isinstance(v, float) and np.isnan(v))}
                    for row in table.to_dict("records")]

@@ -81,11 +81,20 @@ class Predictor:
             key = hashlib.sha256(("\n".join(map(str, posters)) + f"|{tta}").encode()).hexdigest()
         if key not in self._outputs:
             outputs = run_network(self.network, posters, self.input_size, self.fit, batch_size, progress, tta=tta)
+            self._check_finite(*outputs)
             if key is None:
                 return outputs
             self._outputs[key] = outputs
         raw, errors = self._outputs[key]
         return raw.copy(), list(errors)
+
+    def _check_finite(self, raw: np.ndarray, errors: list[str]) -> None:
+        """A network that gives NaN or infinity for a poster it read is broken: say which file, predict nothing."""
+        read = np.array([not error for error in errors], dtype=bool)
+        if read.any() and not np.isfinite(raw[read]).all():
+            source = getattr(self.network, "path", self.folder)
+            raise UserError(f"{source}: the network's outputs are not finite numbers (a damaged model file? "
+                            f"train or ship the model again)")
 
     def calibrate(self, raw: np.ndarray) -> np.ndarray:
         """Calibrated probabilities from the network's outputs (rows of NaN stay NaN)."""

@@ -91,6 +91,11 @@ def read_prior(path: str | Path, genres: list[str]) -> np.ndarray:
         raise UserError(f"{path}: cannot read the genre mix ({type(exc).__name__})") from None
     if not {"genre", "share"} <= set(table.columns):
         raise UserError(f"{path}: expected columns genre,share; found {', '.join(map(str, table.columns))}")
+    names = table["genre"].astype(str).str.strip().str.lower()
+    repeated = names[names.duplicated(keep=False)]
+    if len(repeated):
+        rows = ", ".join(str(i + 2) for i in repeated.index)
+        raise UserError(f"{path}: genre {table['genre'][repeated.index[0]]!r} is listed more than once (rows {rows})")
     shares = pd.to_numeric(table["share"], errors="coerce")
     for row, (genre, share) in enumerate(zip(table["genre"], shares), start=2):
         if not 0 <= share <= 1:

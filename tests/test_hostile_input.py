@@ -1,0 +1,116 @@
+"""Hostile input (issue 19's cases): each gets one line naming the file and what is wrong, exit 2, and loses
+nothing; the good posters given beside a bad one are still predicted."""
+import json
+import os
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+
+from postergenre.cli import main
+from postergenre.config import REPO_ROOT, UserError
+from postergenre.data.images import decode, open_rgb, to_rgb
+from tests.conftest import real_posters
+
+DEFAULT = REPO_ROOT / "models" / "default"
+pytestmark = pytest.mark.shared
+
+
+def run(capsys, *args) -> tuple[int, str, str]:
+    code = main(list(map(str, args)))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.mark.parametrize("target", ["/proc/nope/out.csv", "FILE/out.csv", "FOLDER", "/dev/full"])
+def test_an_output_that_cannot_be_written_is_one_line_and_replaces_nothing(capsys, tmp_path, target):
+    (tmp_path / "FILE").write_text("a file where a folder should be")
+    (tmp_path / "FOLDER").mkdir()
+    output = Path(target) if target.startswith("/") else tmp_path / target
+    code, out, err = run(capsys, "predict", *real_posters(2), "--output", output)
+    assert code == 2 and "Traceback" not in err, err
+    line = err.strip().splitlines()[-1]
+    assert line.startswith("postergenre predict: error: ") and str(output) in line
+    assert (tmp_path / "FILE").read_text() == "a file where a folder should be" and (tmp_path / "FOLDER").is_dir()
+    assert not Path("/dev/full").is_file(), "the device is still a device"
+
+
+def test_absurd_sides_are_refused_from_the_header_and_cost_the_others_nothing(capsys, tmp_path):
+    strip = tmp_path / "strip.png"
+    Image.new("L", (1_000_000, 1)).save(strip)  # a few KB on disk, a megapixel line once decoded
+    code, out, err = run(capsys, "predict", strip, real_posters(1)[0], "--json")
+    records = json.loads(out)
+    assert code == 0 and "Traceback" not in err
+    assert "strip.png: refused: 1000000x1 pixels" in records[0]["error"]
+    assert not records[1]["error"] and len(records[1]["top"]) == 3
+
+
+def test_16_bit_grayscale_is_scaled_not_clipped(tmp_path):
+    gray = np.asarray(open_rgb(real_posters(1)[0]).convert("L"), dtype=np.uint16)
+    path = tmp_path / "poster16.png"
+    Image.fromarray(gray * 257).save(path)  # 16-bit grayscale: 0..65535
+    image = to_rgb(decode(path))
+    assert image.mode == "RGB"
+    assert np.abs(np.asarray(image, dtype=int)[..., 0] - gray).max() <= 1, "the same picture, at 8 bits"
+
+
+def test_a_damaged_model_file_is_named_not_predicted(capsys, tmp_path):
+    model = Path(shutil.copytree(DEFAULT, tmp_path / "damaged"))
+    tflite = model / "model.tflite"
+    data = bytearray(tflite.read_bytes())
+    middle = len(data) // 2
+    data[middle:middle + 65536] = b"\xff" * 65536
+    tflite.write_bytes(bytes(data))
+    code, out, err = run(capsys, "predict", real_posters(1)[0], "--model", model, "--json")
+    assert code == 2 and "Traceback" not in err and out == "", out
+    assert str(tflite) in err.strip().splitlines()[-1]
+
+
+@pytest.mark.parametrize("top", ["0", "-1", "x"])
+def test_top_must_be_one_or_more(capsys, top):
+    with pytest.raises(SystemExit) as stop:
+        main(["predict", str(real_posters(1)[0]), "--top", top])
+    assert stop.value.code == 2 and "argument --top" in capsys.readouterr().err
+
+
+def test_a_mix_that_repeats_a_genre_is_refused(capsys, tmp_path):
+    genres = json.loads((DEFAULT / "genres.json").read_text())["genres"]
+    mix = tmp_path / "mix.csv"
+    pd.DataFrame({"genre": genres + [genres[0].lower()], "share": [0.1] * (len(genres) + 1)}).to_csv(mix, index=False)
+    posters = [str(p) for p in real_posters(1)]
+    code, out, err = run(capsys, "predict", *posters, "--prior", mix)
+    assert code == 2 and f"genre {genres[0]!r} is listed more than once (rows 2, {len(genres) + 2})" in err
+
+
+def test_an_empty_poster_path_cell_names_its_row(capsys, tmp_path):
+    table = tmp_path / "posters.csv"
+    good = [str(p) for p in real_posters(2)]
+    pd.DataFrame({"poster_path": [good[0], "", good[1]]}).to_csv(table, index=False)
+    code, out, err = run(capsys, "predict", table, "--json", "--output", tmp_path / "out.csv")
+    records = json.loads(out)
+    assert code == 0 and records[1]["error"] == f"{table}, row 3: empty poster_path cell"
+    assert not records[0]["error"] and not records[2]["error"]
+
+
+def test_evaluate_on_genres_the_model_does_not_know_says_which(tmp_path):
+    from postergenre.evaluation.evaluate import evaluate
+    folder = tmp_path / "documentaries"
+    folder.mkdir()
+    ids = [p.stem for p in real_posters(3)]
+    pd.DataFrame({"id": ids, "title": ids, "year": "", "genres": "Documentary|Short"}).to_csv(folder / "labels.csv",
+                                                                                          index=False)
+    (folder / "images").symlink_to(real_posters(1)[0].parent)
+    with pytest.raises(UserError, match=r"no poster has any of the model's genres \(found: Documentary, Short;"):
+        evaluate(DEFAULT, folder, figures=False, progress=False)
+
+
+def test_atomic_writes_never_replace_what_is_not_a_regular_file(tmp_path):
+    from postergenre.data.io import write_json
+    link = tmp_path / "link.json"
+    os.symlink(tmp_path / "elsewhere.json", link)
+    with pytest.raises(UserError, match="a symlink; refusing to write over it"):
+        write_json({"a": 1}, link)
+    assert not (tmp_path / "elsewhere.json").exists() and list(tmp_path.glob(".*tmp")) == []
