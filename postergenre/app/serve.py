@@ -2,8 +2,8 @@
 
 One poster: its top genres, every genre's probability against its tuned threshold (the figure of notebook 07),
 a Grad-CAM overlay per top genre and the genres above the thresholds. Many posters (images or a zip): a table,
-downloadable as CSV, optionally adapted to the collection's genre mix. Predictions run on LiteRT through the model folder's
-Predictor; Grad-CAM needs the Keras network's gradients, so TensorFlow is imported on the first heatmap only.
+downloadable as CSV, optionally adapted to the collection's genre mix. Predictions run on LiteRT through the
+model folder's Predictor; Grad-CAM needs the Keras network's gradients, so TensorFlow is imported on the first heatmap only.
 """
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ from PIL import Image, UnidentifiedImageError
 from ..config import MIN_POSTERS_TO_ADAPT, Paths, UserError
 from ..data.images import PosterError, decode, fit_image, to_rgb
 from ..data.io import read_json
-from ..inference.model_folder import model_names, resolve_model
+from ..inference.model_folder import model_names, read_manifest, resolve_model
 from ..inference.predict import IMAGE_SUFFIXES, write_predictions
 from ..inference.predictor import load, poster_row
 from .figures import genre_bars
@@ -42,7 +42,7 @@ def model_choices(paths: Paths) -> list[str]:
 
 def model_summary(folder: Path) -> str:
     """One line for the page: the model and its test figures beside the constant baseline, from its files."""
-    manifest = read_json(folder / "manifest.json")
+    manifest = read_manifest(folder)
     figures = manifest.get("test_metrics")
     if not figures and (folder / "eval_test.json").exists():
         figures = read_json(folder / "eval_test.json").get("metrics")

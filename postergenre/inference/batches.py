@@ -8,7 +8,6 @@ A network here is any callable from a float32 batch of images (0..255) to a nump
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import numpy as np
 from PIL import Image
@@ -68,7 +67,3 @@ def run_network(network, posters, size: tuple[int, int], fit: str = "crop", batc
     bar.close()
     return outputs, errors
 
-
-def poster_names(posters) -> list[str]:
-    """How each poster is named in an error line: its path, or its place in the list."""
-    return [str(p) if isinstance(p, (str, Path)) else f"image {i}" for i, p in enumerate(posters)]

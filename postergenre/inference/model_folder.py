@@ -107,4 +107,4 @@ def write_model_folder(folder: Path, vocabulary: dict, thresholds, manifest: dic
     """The small files beside the network: genres.json, thresholds.json, manifest.json."""
     write_json(vocabulary, folder / GENRES_FILE)
     write_json(dict(zip(vocabulary["genres"], map(float, thresholds))), folder / THRESHOLDS_FILE)
-    write_json(manifest, folder / MANIFEST_FILE)
+    write_manifest(manifest, folder)

@@ -49,7 +49,6 @@ class Predictor:
     vocabulary: dict  # genres.json: genres, rules, train_prior
     calibration: Calibration = field(default_factory=Calibration)
     confusion: dict | None = None  # validation confusion rates of the calibrated probabilities
-    runtime: str = "litert"
     _outputs: dict = field(default_factory=dict, repr=False)  # network outputs by poster list
     _keras: object = field(default=None, repr=False)
     _gradcam: object = field(default=None, repr=False)
@@ -220,4 +219,4 @@ def _load(folder: Path, runtime: str) -> Predictor:
         raise UserError(f"{folder}: the model has {network.output_shape[-1]} outputs but {folder / 'genres.json'} "
                         f"lists {len(genres)} genres")
     calibration, confusion = read_calibration(folder, len(genres))
-    return Predictor(folder, network, genres, thresholds, manifest, vocabulary, calibration, confusion, runtime)
+    return Predictor(folder, network, genres, thresholds, manifest, vocabulary, calibration, confusion)

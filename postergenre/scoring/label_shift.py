@@ -21,9 +21,7 @@ import numpy as np
 import pandas as pd
 
 from ..config import DEFAULT_PRIOR_ESTIMATOR as DEFAULT_ESTIMATOR
-from ..config import (
-    MIN_POSTERS_TO_ADAPT as MIN_POSTERS,  # smaller collections keep the training mix
-)
+from ..config import MIN_POSTERS_TO_ADAPT as MIN_POSTERS  # smaller collections keep the training mix
 from ..config import PRIOR_ESTIMATORS as ESTIMATORS
 from ..config import UserError
 
@@ -225,9 +223,7 @@ def compare_estimators(y, scores, train_prior, thresholds, confusion: dict | Non
     """On labelled posters: every estimator's adapted model beside the unadapted one, the constant guess
     and the oracle that knows the true mix. Columns: top-3 hit rate, micro F1 (tuned thresholds, and 0.5),
     micro AP, and the largest error of the estimated mix over the `top` most frequent genres and over all."""
-    from . import (
-        metrics,  # here, not at the top: scikit-learn would add 0.7 s to every `postergenre predict`
-    )
+    from . import metrics  # here, not at the top: scikit-learn would add 0.7 s to every `postergenre predict`
     y, scores, train_prior = np.asarray(y), np.asarray(scores, dtype=float), np.asarray(train_prior, dtype=float)
     true_mix = y.mean(axis=0)
     frequent = np.argsort(-true_mix)[:top]

@@ -5,12 +5,7 @@ y_true is an (n_posters, n_genres) 0/1 array, scores the same shape of probabili
 from __future__ import annotations
 
 import numpy as np
-from sklearn.metrics import (
-    average_precision_score,
-    f1_score,
-    hamming_loss,
-    roc_auc_score,
-)
+from sklearn.metrics import average_precision_score, f1_score, hamming_loss, roc_auc_score
 
 
 def _top_k(scores: np.ndarray, k: int) -> np.ndarray:
@@ -85,15 +80,13 @@ def threshold_metrics(y_true, scores, thresholds) -> dict:
 def tune_thresholds(y_true, scores, grid=np.linspace(0.02, 0.9, 45)) -> np.ndarray:
     """Per genre, the threshold that maximises F1 on this (validation) data; 0.5 where undefined.
 
-    F1 from counts, all genres and thresholds at once: scikit-learn's f1_score to the bit (2 tp / (positives +
-    predicted positives)), without its 800 calls."""
+    F1 from counts, all genres and thresholds at once: scikit-learn's f1_score to the bit, without its 800 calls."""
     y_true, scores = np.asarray(y_true).astype(bool), np.asarray(scores)
     predicted = scores[:, :, None] >= grid[None, None, :]  # posters x genres x thresholds
-    true_positives = (predicted & y_true[:, :, None]).sum(axis=0)
+    tp = (predicted & y_true[:, :, None]).sum(axis=0)
     positives = y_true.sum(axis=0)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        f1 = 2.0 * true_positives / (positives[:, None] + predicted.sum(axis=0)).astype(float)
-    return np.where(positives > 0, grid[np.argmax(np.nan_to_num(f1), axis=1)], 0.5)
+    f1 = f1_from_counts(tp, predicted.sum(axis=0) - tp, positives[:, None] - tp)
+    return np.where(positives > 0, grid[np.argmax(f1, axis=1)], 0.5)
 
 
 def headline(y_true, scores) -> dict:
@@ -149,6 +142,12 @@ def fast_average_precision(y_true, scores, average: str = "macro") -> float:
     return float(np.mean(ap))
 
 
+def f1_from_counts(tp, fp, fn):
+    """F1 = 2 tp / (2 tp + fp + fn), element-wise; 0 where nothing is true or predicted (zero_division=0)."""
+    denominator = 2 * tp + fp + fn
+    return np.divide(2 * tp, denominator, out=np.zeros_like(denominator, dtype=float), where=denominator > 0)
+
+
 def fast_threshold_metrics(y_true, scores, thresholds) -> dict:
     """threshold_metrics without sklearn: F1s (zero_division=0) and Hamming loss from counts."""
     y_true = np.asarray(y_true).astype(bool)
@@ -157,12 +156,9 @@ def fast_threshold_metrics(y_true, scores, thresholds) -> dict:
     fp = (~y_true & y_pred).sum(axis=0)
     fn = (y_true & ~y_pred).sum(axis=0)
 
-    def f1(tp, fp, fn):
-        denominator = 2 * tp + fp + fn
-        return np.divide(2 * tp, denominator, out=np.zeros_like(denominator, dtype=float), where=denominator > 0)
-
     row_tp, row_fp, row_fn = ((y_true & y_pred).sum(axis=1), (~y_true & y_pred).sum(axis=1),
                               (y_true & ~y_pred).sum(axis=1))
-    return {"micro_f1": float(f1(tp.sum(), fp.sum(), fn.sum())), "macro_f1": float(np.mean(f1(tp, fp, fn))),
-            "samples_f1": float(np.mean(f1(row_tp, row_fp, row_fn))),
+    return {"micro_f1": float(f1_from_counts(tp.sum(), fp.sum(), fn.sum())),
+            "macro_f1": float(np.mean(f1_from_counts(tp, fp, fn))),
+            "samples_f1": float(np.mean(f1_from_counts(row_tp, row_fp, row_fn))),
             "hamming_loss": float((fp.sum() + fn.sum()) / y_true.size)}
