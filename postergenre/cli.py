@@ -125,7 +125,7 @@ def cmd_predict(args, paths):
 def cmd_serve(args, paths):
     from .app.serve import serve
     print(f"postergenre serve: http://{args.host}:{args.port} (Ctrl-C stops it)", flush=True)
-    serve(paths, args.model, args.host, args.port)
+    serve(paths, args.model, args.host, args.port, heatmaps=not args.no_gradcam)
 
 
 def cmd_ship(args, paths):
@@ -273,6 +273,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", default=None, help="the model shown first (default: the shipped default)")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=7860)
+    p.add_argument("--no-gradcam", action="store_true", help="start without loading the Grad-CAM network (TensorFlow, "
+                                                                "about 15 s and 800 MB); the first heatmap then loads it")
     p.set_defaults(func=cmd_serve)
 
     p = stages.add_parser("ship", help="make a trained head-only model the default for predict",

@@ -102,6 +102,8 @@ def test_gradcam_points_somewhere_for_each_genre(trained_project, sample):
         assert heatmap.shape == image.shape[:2] and heatmap.min() >= 0 and heatmap.max() <= 1
     assert maps[0].max() == 1, f"{favoured[0]}, the top genre, has evidence somewhere"
     assert not np.allclose(maps[0], maps[1]), "different genres have different evidence"
+    together = trained.gradcam(image, favoured)  # one pass for both, as the page asks
+    assert together.shape == (2, *image.shape[:2]) and np.allclose(together, np.stack(maps), atol=1e-4)
 
 
 def test_shipped_default_model_predicts_offline(sample):

@@ -1,12 +1,17 @@
 """`postergenre serve` in a real browser: Debian's Chromium driven by Playwright, against a server on 127.0.0.1."""
 import json
+import re
+import shutil
+import struct
 import subprocess
 import sys
 import time
 import urllib.request
 import zipfile
+import zlib
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from PIL import Image
 
@@ -21,13 +26,20 @@ SCREENSHOT = REPO_ROOT / "reports" / "serve.png"
 
 
 @pytest.fixture(scope="module")
-def server():
-    real_posters(1)  # skips, saying why, without the shared posters
+def server(tmp_path_factory):
+    """A server on a project of its own: the shipped default model and a test split of six real posters (the
+    page's examples). Yields (url, the project); on stop, the server's workspace must be gone."""
+    posters = real_posters(6)  # skips, saying why, without the shared posters
+    root = tmp_path_factory.mktemp("served")
+    shutil.copytree(REPO_ROOT / "models" / "default", root / "models" / "default")
+    (root / "data" / "processed").mkdir(parents=True)
+    pd.DataFrame({"id": [p.stem for p in posters], "poster_path": list(map(str, posters))}).to_csv(
+        root / "data" / "processed" / "test.csv", index=False)
     port = free_ports(1)[0]
     url = f"http://127.0.0.1:{port}"
-    process = subprocess.Popen([sys.executable, "-m", "postergenre.cli", "serve", "--port", str(port)],
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    deadline = time.monotonic() + 120
+    process = subprocess.Popen([sys.executable, "-m", "postergenre.cli", "--root", str(root), "serve", "--port",
+                                str(port)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    deadline = time.monotonic() + 180
     while True:
         try:
             urllib.request.urlopen(url, timeout=2)
@@ -37,9 +49,12 @@ def server():
                 process.kill()
                 pytest.fail(f"postergenre serve did not start:\n{process.stdout.read()[-3000:]}")
             time.sleep(0.5)
-    yield url
+    yield url, root
     process.terminate()
-    process.wait(timeout=20)
+    output = process.communicate(timeout=30)[0]
+    workspace = re.search(r"uploads and results kept in (\S+) until it stops", output)
+    assert workspace and not Path(workspace[1]).exists(), f"the server left its files behind:\n{output[-2000:]}"
+    assert "Traceback" not in output, output[-3000:]
 
 
 def cli_prediction(poster: Path) -> dict:
@@ -69,8 +84,60 @@ def test_bad_uploads_are_named_errors(tmp_path):
         for poster in real_posters(2):
             z.write(poster, f"folder/{poster.name}")
         z.writestr("readme.txt", "skipped: not an image name")
-    names = [name for name, _ in expand_uploads([str(archive), str(tmp_path / "notes.jpg")])]
+    extracted = tmp_path / "extracted"
+    extracted.mkdir()
+    names = [item.name for item in expand_uploads([str(archive), str(tmp_path / "notes.jpg")], extracted)]
     assert names == [f"folder/{p.name}" for p in real_posters(2)] + ["notes.jpg"]
+
+
+def png_header(width: int, height: int) -> bytes:
+    """A PNG that declares width x height pixels and holds none: what a decompression bomb shows its reader first."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)) \
+        + chunk(b"IEND", b"")
+
+
+@pytest.mark.shared
+def test_hostile_zips_are_reported_per_member_and_never_extracted(tmp_path):
+    inner = tmp_path / "inner.zip"
+    with zipfile.ZipFile(inner, "w") as z:
+        z.write(real_posters(1)[0], "nested.jpg")
+    archive = tmp_path / "hostile.zip"
+    with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as z:
+        z.write(real_posters(1)[0], "good.jpg")
+        z.write(inner, "inner.zip")
+        with z.open("huge.png", "w", force_zip64=True) as member:  # 100 MB of zeros, about 100 KB compressed
+            for _ in range(100):
+                member.write(bytes(2**20))
+    assert archive.stat().st_size < 2**20
+    extracted = tmp_path / "extracted"
+    extracted.mkdir()
+    items = expand_uploads([str(archive)], extracted)
+    assert [(i.name, bool(i.error)) for i in items] == [("good.jpg", False), ("inner.zip", True), ("huge.png", True)]
+    assert "a zip inside a zip is not opened" in items[1].error
+    assert "100 MB once extracted, over the 20 MB limit (not extracted)" in items[2].error
+    assert [f.name for f in extracted.iterdir()] == ["00000.jpg"], "only the good poster was written"
+
+
+@pytest.mark.shared
+def test_many_posters_survive_a_bomb_and_leave_no_files_behind(tmp_path):
+    from postergenre.app.serve import Page
+    from postergenre.config import Paths
+    bomb = tmp_path / "bomb.png"
+    bomb.write_bytes(png_header(30_000, 30_000))  # 900 megapixels declared: Pillow's own bomb check raises
+    archive = tmp_path / "posters.zip"
+    with zipfile.ZipFile(archive, "w") as z:
+        for poster in real_posters(2):
+            z.write(poster, poster.name)
+    page = Page(Paths.default(), workspace=tmp_path / "workspace")
+    table, csv, status = page.many("default", [str(bomb), str(archive)])
+    assert list(table.poster) == ["bomb.png", *(p.name for p in real_posters(2))]
+    assert "bomb.png: refused: Image size (900000000 pixels) exceeds limit" in table.error.iloc[0] and table.error.iloc[1:].eq("").all()
+    left = sorted(str(f.relative_to(page.workspace)) for f in page.workspace.rglob("*") if f.is_file())
+    assert left == [str(Path(csv).relative_to(page.workspace))], "the zip's posters are gone once the request ends"
+    page.close()
+    assert not page.workspace.exists()
 
 
 @pytest.mark.browser
@@ -79,39 +146,55 @@ def test_bad_uploads_are_named_errors(tmp_path):
 def test_page_predicts_like_the_cli_and_keeps_serving_after_a_bad_upload(server, tmp_path):
     assert CHROMIUM.exists(), f"{CHROMIUM} is missing: `make test` installs Debian's chromium"
     from playwright.sync_api import expect, sync_playwright
+    url, root = server
     poster = real_posters(5)[4]
     expected = cli_prediction(poster)
     genre, probability = expected["top"][0]
     bad = tmp_path / "not_a_poster.jpg"
     bad.write_text("this is text, not a JPEG")
-    with sync_playwright() as playwright:
+    with sync_playwright() as playwright:  # every wait follows the page's state; the timeouts only bound them
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=["--no-sandbox"])
-        page = browser.new_page(viewport={"width": 1280, "height": 1400})
-        page.goto(server)
-        expect(page.locator("#model-summary")).to_contain_text("macro AP", timeout=30_000)
+        page = browser.new_page(viewport={"width": 1280, "height": 1600})
+        page.goto(url)
+        expect(page.locator("#model-summary")).to_contain_text("macro AP", timeout=60_000)
 
         def predict(path: Path):
             page.locator("#poster-upload input[type=file]").set_input_files(str(path))
-            expect(page.locator("#poster-upload")).to_contain_text(path.name, timeout=30_000)
+            expect(page.locator("#poster-upload")).to_contain_text(path.name, timeout=60_000)
             page.click("#predict-one")
 
         predict(poster)
-        expect(page.locator("#status-one")).to_contain_text("Predicted with", timeout=120_000)
+        expect(page.locator("#status-one")).to_contain_text("Predicted with", timeout=180_000)
         expect(page.locator("#top-genres")).to_contain_text(genre)
         expect(page.locator("#top-genres")).to_contain_text(f"{round(probability * 100)}%")
-        expect(page.locator("#gradcam img").first).to_be_visible(timeout=60_000)
-        assert page.locator("#gradcam img").first.evaluate("img => img.complete && img.naturalWidth > 0")
+        shown = page.locator("#poster-shown img")
+        expect(shown).to_be_visible(timeout=60_000)
+        width, height = shown.evaluate("img => [img.naturalWidth, img.naturalHeight]")
+        original = Image.open(poster)
+        assert abs(height / width - original.height / original.width) < 0.02, "the poster itself, its shape kept"
+        overlays = page.locator("#gradcam img")
+        expect(overlays).to_have_count(3, timeout=120_000)
+        for i in range(3):
+            expect(overlays.nth(i)).to_be_visible()
+            ratio = overlays.nth(i).evaluate("img => img.complete && img.naturalHeight / img.naturalWidth")
+            assert 1.4 < ratio < 1.55, f"overlay {i} keeps the poster's 2:3 shape (height/width {ratio})"
+            shape = overlays.nth(i).bounding_box()
+            assert shape["height"] > 1.3 * shape["width"], f"overlay {i} is drawn uncropped, not as a square"
+        expect(page.locator("#examples")).to_be_visible()
         SCREENSHOT.parent.mkdir(exist_ok=True)
         page.screenshot(path=str(SCREENSHOT), full_page=True)
 
         page.locator("#poster-upload button[aria-label='Clear']").first.click()
         predict(bad)
-        expect(page.locator("#status-one")).to_contain_text("not_a_poster.jpg: not an image", timeout=60_000)
+        expect(page.locator("#status-one")).to_contain_text("not_a_poster.jpg: not an image", timeout=120_000)
 
         page.locator("#poster-upload button[aria-label='Clear']").first.click()
-        predict(poster)
-        expect(page.locator("#status-one")).to_contain_text("Predicted with", timeout=60_000)
-        expect(page.locator("#top-genres")).to_contain_text(genre)
+        example = real_posters(6)[0]  # the first of the test split's examples
+        page.locator("#examples").get_by_text(example.name).click()
+        expect(page.locator("#poster-upload")).to_contain_text(re.compile(rf"{example.stem}\s*\.jpg"), timeout=60_000)
+        page.click("#predict-one")
+        expect(page.locator("#status-one")).to_contain_text("Predicted with", timeout=120_000)
+        expect(page.locator("#top-genres")).to_contain_text(cli_prediction(example)["top"][0][0])
         browser.close()
     assert SCREENSHOT.stat().st_size > 10_000
 
@@ -125,8 +208,8 @@ def test_many_posters_give_one_row_each_and_a_csv(tmp_path):
         for poster in real_posters(3):
             z.write(poster, poster.name)
     (tmp_path / "broken.jpg").write_bytes(real_posters(1)[0].read_bytes()[:1500])
-    table, csv, status = Page(Paths.default()).many("default", [str(archive), str(tmp_path / "broken.jpg")],
-                                                         adapt=True)
+    page = Page(Paths.default())  # the CSV lives in the page's workspace as long as the page does
+    table, csv, status = page.many("default", [str(archive), str(tmp_path / "broken.jpg")], adapt=True)
     assert list(table.poster) == [p.name for p in real_posters(3)] + ["broken.jpg"]
     assert table["top genres"].iloc[:3].str.contains(r"\(0\.\d\d\)").all() and table.error.iloc[:3].eq("").all()
     assert "broken.jpg: cannot decode" in table.error.iloc[3]

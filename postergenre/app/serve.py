@@ -1,25 +1,33 @@
 """`postergenre serve`: a web page in front of the shipped model (Gradio), offline, on 127.0.0.1 by default.
 
-One poster: its top genres, every genre's probability against its tuned threshold (the figure of notebook 07),
-a Grad-CAM overlay per top genre and the genres above the thresholds. Many posters (images or a zip): a table,
-downloadable as CSV, optionally adapted to the collection's genre mix. Predictions run on LiteRT through the
-model folder's Predictor; Grad-CAM needs the Keras network's gradients, so TensorFlow is imported on the first heatmap only.
+One poster: the poster itself, its top genres, every genre's probability against its tuned threshold (the figure
+of notebook 07), a Grad-CAM overlay per top genre at the poster's own shape, the genres above the thresholds, and
+a few posters of the test split to try. Many posters (images or a zip): a table, downloadable as CSV, optionally
+adapted to the collection's genre mix. Predictions run on LiteRT through the model folder's Predictor; Grad-CAM
+needs the Keras network's gradients, so its network is loaded and traced when the server starts, not on the first click.
+Every file a request writes lives in one folder of the server's, removed when the request ends (a zip's posters) or
+when the server stops (uploads, CSVs).
 """
 from __future__ import annotations
 
+import os
+import shutil
+import signal
 import tempfile
+import uuid
+import weakref
 import zipfile
+from dataclasses import dataclass
 from pathlib import Path
 
-import gradio as gr
 import numpy as np
 import pandas as pd
 from matplotlib import colormaps
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 
-from ..config import MIN_POSTERS_TO_ADAPT, Paths, UserError
+from ..config import MIN_POSTERS_TO_ADAPT, Paths, UserError, describe
 from ..data.images import PosterError, decode, fit_image, to_rgb
-from ..data.io import read_json
+from ..data.io import read_csv, read_json
 from ..inference.model_folder import model_names, read_manifest, resolve_model
 from ..inference.predict import IMAGE_SUFFIXES, write_predictions
 from ..inference.predictor import load, poster_row
@@ -27,6 +35,11 @@ from .figures import genre_bars
 
 MAX_UPLOAD_MB = 20
 MAX_UPLOAD_PIXELS = 25_000_000  # a poster is about 0.1 megapixels; a larger image is refused before decoding
+MAX_POSTERS_PER_REQUEST = 2_000
+EXAMPLES = 6  # posters of the test split offered on the page
+OVERLAY_SCALE = 2  # overlays drawn at twice the network's input size (224x152 -> 448x304), the poster's shape
+KEEP_CSVS = 20  # the newest prediction CSVs kept for download; older ones are removed
+PAGE_CSS = "#gradcam .thumbnail-item { aspect-ratio: 2 / 3; }"  # the gallery draws squares unless told
 
 
 def model_choices(paths: Paths) -> list[str]:
@@ -59,100 +72,160 @@ def model_summary(folder: Path) -> str:
     return text
 
 
-def read_upload(path: str | Path, name: str | None = None):
+def read_upload(path: str | Path, name: str | None = None) -> Image.Image:
     """An uploaded file as an RGB image, or PosterError naming it: too large, not an image, truncated, a bomb."""
     path = Path(path)
     name = name or path.name
-    if not path.exists() or path.stat().st_size == 0:
+    if not path.is_file() or path.stat().st_size == 0:
         raise PosterError(name, "corrupt", "the upload is empty")
     if path.stat().st_size > MAX_UPLOAD_MB * 2**20:
         raise PosterError(name, "corrupt", f"{path.stat().st_size / 2**20:.0f} MB is over the {MAX_UPLOAD_MB} MB limit")
-    try:
-        with Image.open(path) as header:  # reads the size only, not the pixels
-            pixels = header.width * header.height
-    except (UnidentifiedImageError, OSError):
-        pixels = 0  # decode() names what is wrong with it
-    if pixels > MAX_UPLOAD_PIXELS:
-        raise PosterError(name, "corrupt", f"{pixels / 1e6:.0f} megapixels is over the {MAX_UPLOAD_PIXELS / 1e6:.0f} "
-                                           "megapixel limit (a decompression bomb?)")
-    return to_rgb(decode(path, name))
+    return to_rgb(decode(path, name, max_pixels=MAX_UPLOAD_PIXELS))
 
 
-def expand_uploads(files: list[str]) -> list[tuple[str, Path]]:
-    """(name, path) per image: uploaded images as they are, the images inside uploaded zips extracted."""
-    items = []
-    for file in files or []:
-        file = Path(file)
-        if file.suffix.lower() == ".zip":
-            target = Path(tempfile.mkdtemp(prefix="posters_"))
-            try:
-                with zipfile.ZipFile(file) as archive:
-                    for member in archive.infolist():
-                        if not member.is_dir() and Path(member.filename).suffix.lower() in IMAGE_SUFFIXES \
-                                and not member.filename.startswith("__MACOSX"):
-                            out = target / f"{len(items):05d}{Path(member.filename).suffix.lower()}"
-                            out.write_bytes(archive.read(member))
-                            items.append((member.filename, out))
-            except zipfile.BadZipFile:
-                items.append((file.name, file))  # reported as not an image
-        else:
-            items.append((file.name, file))
+@dataclass
+class Upload:
+    """One poster of a request: its name as the user knows it, the file to read, or why there is none."""
+    name: str
+    path: Path | None
+    error: str = ""
+
+
+def expand_uploads(files: list[str] | None, folder: Path) -> list[Upload]:
+    """One Upload per poster: uploaded images as they are; the images inside uploaded zips extracted into `folder`
+    after their declared sizes are checked (a zip bomb is refused unread); a zip inside a zip, or a member that
+    cannot be read, is an Upload with its error. Files in a zip without an image name are skipped."""
+    items: list[Upload] = []
+    for file in map(Path, files or []):
+        if file.suffix.lower() != ".zip":
+            items.append(Upload(file.name, file))
+            continue
+        try:
+            with zipfile.ZipFile(file) as archive:
+                for member in archive.infolist():
+                    if len(items) >= MAX_POSTERS_PER_REQUEST:
+                        items.append(Upload(file.name, None, f"{file.name}: more than {MAX_POSTERS_PER_REQUEST} "
+                                                             "posters in one request; the rest were not read"))
+                        break
+                    items += _zip_member(archive, member, folder, len(items))
+        except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, ValueError) as exc:
+            items.append(Upload(file.name, None, f"{file.name}: cannot read the zip ({describe(exc)})"))
     return items
 
 
-class Page:
-    """What the page's buttons call: the model folder's Predictor (LiteRT) for probabilities and Grad-CAM."""
+def _zip_member(archive: zipfile.ZipFile, member: zipfile.ZipInfo, folder: Path, number: int) -> list[Upload]:
+    name, suffix = member.filename, Path(member.filename).suffix.lower()
+    if member.is_dir() or name.startswith("__MACOSX") or suffix not in (*IMAGE_SUFFIXES, ".zip"):
+        return []
+    if suffix == ".zip":
+        return [Upload(name, None, f"{name}: a zip inside a zip is not opened; upload it on its own")]
+    if member.file_size > MAX_UPLOAD_MB * 2**20:
+        return [Upload(name, None, f"{name}: {member.file_size / 2**20:,.0f} MB once extracted, over the "
+                                   f"{MAX_UPLOAD_MB} MB limit (not extracted)")]
+    try:
+        with archive.open(member) as source:  # reads at most the declared size, and checks the CRC
+            data = source.read(MAX_UPLOAD_MB * 2**20 + 1)
+    except (zipfile.BadZipFile, OSError, EOFError, RuntimeError, NotImplementedError, ValueError) as exc:
+        return [Upload(name, None, f"{name}: cannot extract it from the zip ({describe(exc)})")]
+    out = folder / f"{number:05d}{suffix}"
+    out.write_bytes(data)
+    return [Upload(name, out)]
 
-    def __init__(self, paths: Paths):
+
+def example_posters(paths: Paths, folder: Path, count: int = EXAMPLES) -> list[Path]:
+    """A few posters of the project's test split, copied into `folder` (the page may serve only its own files);
+    none when the project has no test split yet."""
+    try:
+        test = read_csv(paths.split_csv("test"), ["poster_path"])
+    except UserError:
+        return []
+    found = [Path(p) for p in test.poster_path if p and Path(p).is_file()]
+    chosen = found[:: max(1, len(found) // count)][:count]
+    folder.mkdir(parents=True, exist_ok=True)
+    return [Path(shutil.copy(p, folder / p.name)) for p in chosen]
+
+
+class Page:
+    """What the page's buttons call: the model folder's Predictor (LiteRT) for probabilities and Grad-CAM.
+
+    workspace: the one folder this page writes to (a zip's posters for the length of a request, the CSVs to
+    download); close() removes it.
+    """
+
+    def __init__(self, paths: Paths, workspace: Path | None = None):
         self.paths = paths
+        self.workspace = Path(workspace or tempfile.mkdtemp(prefix="postergenre_serve_"))
+        self.workspace.mkdir(parents=True, exist_ok=True)
+        self._cleanup = weakref.finalize(self, shutil.rmtree, self.workspace, True)  # also at interpreter exit
 
     def predictor(self, name: str):
         return load(resolve_model(name, self.paths), "litert")
 
+    def warm(self, name: str) -> None:
+        """Load the Keras network and trace Grad-CAM's gradient graph now, so the first heatmap is as fast as any."""
+        predictor = self.predictor(name)
+        height, width = predictor.input_size
+        predictor.gradcam(np.zeros((height, width, 3), np.uint8), [0, 1, 2][:len(predictor.genres)])
+
     def one(self, name: str, upload: str | None, heatmaps: bool = True):
-        """(label dict, bar figure, Grad-CAM overlays, genres above thresholds, status message)."""
+        """(label dict, bar figure, Grad-CAM overlays, genres above thresholds, the poster, status message)."""
         if not upload:
-            return None, None, [], "", "Choose a poster first."
+            return None, None, [], "", None, "Choose a poster first."
         predictor = self.predictor(name)
         try:
-            image = fit_image(read_upload(upload), predictor.input_size, predictor.fit)
+            poster = read_upload(upload)
         except PosterError as exc:
-            return None, None, [], "", f"**Error:** {exc}"
+            return None, None, [], "", None, f"**Error:** {exc}"
+        image = fit_image(poster, predictor.input_size, predictor.fit)
         probabilities, _ = predictor.probabilities([image])
         row = poster_row(upload, Path(upload).stem, probabilities[0], "", predictor.genres, predictor.thresholds)
         label = {g: float(p) for g, p in zip(predictor.genres, probabilities[0])}
-        overlays = [(overlay(image, predictor.gradcam(image, genre)), f"{genre} ({p:.2f})")
-                    for genre, p in row["top"]] if heatmaps else []
+        overlays = []
+        if heatmaps:
+            maps = predictor.gradcam(image, [genre for genre, _ in row["top"]])
+            overlays = [(overlay(image, heatmap), f"{genre} ({p:.2f})") for heatmap, (genre, p) in zip(maps, row["top"])]
         above = ", ".join(row["above_threshold"]) or "none"
-        return label, genre_bars(row, predictor), overlays, above, f"Predicted with `{name}`."
+        return label, genre_bars(row, predictor), overlays, above, shown(poster), f"Predicted with `{name}`."
 
     def many(self, name: str, files: list[str] | None, adapt: bool = False):
         """(table, CSV path, status message): one row per poster; a bad file gets its error in its row."""
-        items = expand_uploads(files)
-        if not items:
-            return pd.DataFrame(), None, "Upload images or a zip of images first."
-        predictor = self.predictor(name)
-        images, errors = [], {}
-        for i, (original, path) in enumerate(items):
-            try:  # decoded once (checked for size and bombs) and held at the network's input size
-                images.append(fit_image(read_upload(path, original), predictor.input_size, predictor.fit))
-            except PosterError as exc:
-                errors[i] = str(exc)
-        good = [original for i, (original, _) in enumerate(items) if i not in errors]
+        with tempfile.TemporaryDirectory(prefix="request_", dir=self.workspace) as extracted:
+            items = expand_uploads(files, Path(extracted))
+            if not items:
+                return pd.DataFrame(), None, "Upload images or a zip of images first."
+            predictor = self.predictor(name)
+            images, errors = [], {}
+            for i, item in enumerate(items):
+                try:  # decoded once (checked for size and bombs) and held at the network's input size
+                    if item.error:
+                        raise PosterError(item.name, "refused", item.error.removeprefix(f"{item.name}: "))
+                    images.append(fit_image(read_upload(item.path, item.name), predictor.input_size, predictor.fit))
+                except PosterError as exc:
+                    errors[i] = item.error or str(exc)
+        good = [item.name for i, item in enumerate(items) if i not in errors]
         posters = pd.DataFrame({"poster": images, "title": good})
         predictions = predictor.predict(posters, adapt_prior=adapt and len(good) >= MIN_POSTERS_TO_ADAPT) \
             if good else None
         predicted = iter(predictions.table.to_dict("records") if predictions else [])
-        result = pd.DataFrame([{"poster": original, "error": errors[i]} if i in errors else
-                               {**next(predicted), "poster": original} for i, (original, _) in enumerate(items)])
-        csv = write_predictions(result.drop(columns="title", errors="ignore"),
-                                Path(tempfile.mkdtemp(prefix="predictions_")) / "predictions.csv")
+        result = pd.DataFrame([{"poster": item.name, "error": errors[i]} if i in errors else
+                               {**next(predicted), "poster": item.name} for i, item in enumerate(items)])
+        csv = write_predictions(result.drop(columns="title", errors="ignore"), self._new_csv())
         status = f"{len(items)} posters, {len(errors)} could not be read."
         if adapt:
             adaptation = predictions.adaptation if predictions else None
             status += f" {adaptation.note}" if adaptation else \
                 f" Under {MIN_POSTERS_TO_ADAPT} posters: the training genre mix is kept."
         return readable(result), str(csv), status
+
+    def _new_csv(self) -> Path:
+        folder = self.workspace / "predictions"
+        folder.mkdir(exist_ok=True)
+        for old in sorted(folder.glob("*/predictions.csv"), key=lambda f: f.stat().st_mtime)[:-KEEP_CSVS or None]:
+            shutil.rmtree(old.parent, ignore_errors=True)
+        return folder / uuid.uuid4().hex / "predictions.csv"
+
+    def close(self) -> None:
+        self._cleanup()
 
 
 def readable(result: pd.DataFrame) -> pd.DataFrame:
@@ -166,24 +239,35 @@ def readable(result: pd.DataFrame) -> pd.DataFrame:
     return view
 
 
-def overlay(image: np.ndarray, heatmap: np.ndarray) -> np.ndarray:
-    """The poster with a heatmap blended over it (jet colours), as uint8 RGB."""
+def overlay(image: np.ndarray, heatmap: np.ndarray, scale: int = OVERLAY_SCALE) -> np.ndarray:
+    """The poster as the network saw it (about 2:3) with a heatmap blended over it (jet colours), as uint8 RGB,
+    enlarged `scale` times for the page."""
     colours = colormaps["jet"](heatmap)[..., :3] * 255
-    return (0.55 * image + 0.45 * colours).clip(0, 255).astype(np.uint8)
+    blended = Image.fromarray((0.55 * image + 0.45 * colours).clip(0, 255).astype(np.uint8))
+    return np.asarray(blended.resize((blended.width * scale, blended.height * scale), Image.BILINEAR))
 
 
-def build_app(paths: Paths | None = None, model: str | None = None):
+def shown(poster: Image.Image, height: int = 450) -> np.ndarray:
+    """The uploaded poster for the page, at most `height` pixels tall, its shape kept."""
+    poster = poster.copy()
+    poster.thumbnail((height * 4, height))
+    return np.asarray(poster)
+
+
+def build_app(paths: Paths | None = None, model: str | None = None, page: Page | None = None):
+    import gradio as gr  # here, not at the top: serve() first points Gradio's upload folder into the page's workspace
     paths = paths or Paths.default()
-    page = Page(paths)
+    page = page or Page(paths)
     choices = model_choices(paths)
     if not choices:
         raise UserError(f"no model folder under {paths.models}: train one, or keep models/default")
     first = model if model in choices else choices[0]
+    examples = example_posters(paths, page.workspace / "examples")
 
     def summary(name):
         return model_summary(resolve_model(name, paths))
 
-    with gr.Blocks(title="postergenre") as app:
+    with gr.Blocks(title="postergenre", delete_cache=(600, 3600)) as app:
         gr.Markdown("# postergenre: a movie's genres from its poster")
         with gr.Row():
             picker = gr.Dropdown(choices, value=first, label="model", scale=1)
@@ -194,16 +278,22 @@ def build_app(paths: Paths | None = None, model: str | None = None):
                 with gr.Column(scale=1):
                     poster = gr.File(label="poster (JPEG, PNG, WebP, ...)", file_types=["image"], type="filepath",
                                      elem_id="poster-upload")
-                    heatmaps = gr.Checkbox(True, label="Grad-CAM heatmaps (slower)")
+                    if examples:
+                        gr.Examples([[str(p)] for p in examples], inputs=[poster], label="or try a poster of the "
+                                    "test split", elem_id="examples", examples_per_page=EXAMPLES)
+                    heatmaps = gr.Checkbox(True, label="Grad-CAM heatmaps")
                     go = gr.Button("Predict genres", variant="primary", elem_id="predict-one")
+                    shown_poster = gr.Image(label="the poster", type="numpy", interactive=False, height=360,
+                                            elem_id="poster-shown")
                 with gr.Column(scale=2):
                     status = gr.Markdown(elem_id="status-one")
                     label = gr.Label(num_top_classes=3, label="top genres", elem_id="top-genres")
                     above = gr.Textbox(label="genres above the tuned thresholds", elem_id="above-thresholds")
+                    cams = gr.Gallery(label="Grad-CAM: where the evidence for each top genre lies", columns=3,
+                                      object_fit="contain", height="auto", elem_id="gradcam")
             bars = gr.Plot(label="every genre against its tuned threshold")
-            cams = gr.Gallery(label="Grad-CAM: where the evidence for each top genre lies", columns=3,
-                              elem_id="gradcam")
-            go.click(page.one, [picker, poster, heatmaps], [label, bars, cams, above, status], api_name="predict_one")
+            go.click(page.one, [picker, poster, heatmaps], [label, bars, cams, above, shown_poster, status],
+                     api_name="predict_one")
         with gr.Tab("Many posters"):
             files = gr.File(label="posters or a zip of posters", file_count="multiple", type="filepath",
                             elem_id="many-upload")
@@ -214,13 +304,32 @@ def build_app(paths: Paths | None = None, model: str | None = None):
             download = gr.File(label="download as CSV")
             go_many.click(page.many, [picker, files, adapt], [table, download, status_many],
                           api_name="predict_many")
-    return app
+    return app, page, first
+
+
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt  # Gradio's main loop closes the server on it; serve() then removes the workspace
 
 
 def serve(paths: Paths | None = None, model: str | None = None, host: str = "127.0.0.1", port: int = 7860,
-          inline: bool = False):
-    """Start the page; never a public share link. inline: return at once (a notebook shows the page)."""
-    app = build_app(paths, model)
+          inline: bool = False, heatmaps: bool = True):
+    """Start the page; never a public share link. inline: return at once (a notebook shows the page).
+    heatmaps: load and trace the Grad-CAM network now (about 15 s and 800 MB), so no click waits for it."""
+    paths = paths or Paths.default()
+    page = Page(paths)
+    os.environ["GRADIO_TEMP_DIR"] = str(page.workspace / "uploads")  # read when Gradio is first imported
+    app, page, first = build_app(paths, model, page)
+    print(f"postergenre serve: uploads and results kept in {page.workspace} until it stops", flush=True)
+    if heatmaps:
+        print("postergenre serve: loading the Grad-CAM network...", flush=True)
+        page.warm(first)
     app.queue(default_concurrency_limit=4)
-    return app.launch(server_name=host, server_port=port, share=False, inbrowser=False, prevent_thread_lock=inline,
-                      max_file_size=f"{MAX_UPLOAD_MB}mb", show_error=True)
+    if not inline:  # a stop (Ctrl-C or SIGTERM) closes the server and removes the workspace
+        signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        return app.launch(server_name=host, server_port=port, share=False, inbrowser=False, prevent_thread_lock=inline,
+                          max_file_size=f"{MAX_UPLOAD_MB}mb", show_error=True, allowed_paths=[str(page.workspace)],
+                          css=PAGE_CSS)
+    finally:
+        if not inline:
+            page.close()

@@ -51,10 +51,11 @@ def to_rgb(image: Image.Image) -> Image.Image:
     return image.convert("RGB")
 
 
-def decode(source: str | Path | bytes, name: str | Path | None = None) -> Image.Image:
+def decode(source: str | Path | bytes, name: str | Path | None = None, max_pixels: int | None = None) -> Image.Image:
     """Fully decode an image from a file or bytes (a header check alone misses truncated files).
 
-    Raises PosterError naming `name` (default: the path) and the kind of failure.
+    Raises PosterError naming `name` (default: the path) and the kind of failure. Sides over MAX_ASPECT apart and,
+    where given, more than max_pixels pixels are refused from the header, before anything is decoded.
     """
     name = name if name is not None else source
     try:
@@ -65,10 +66,16 @@ def decode(source: str | Path | bytes, name: str | Path | None = None) -> Image.
                 if long / short > MAX_ASPECT:
                     raise PosterError(name, "refused", f"{image.width}x{image.height} pixels, sides over "
                                                        f"{MAX_ASPECT}:1 apart (a poster is about 2:3)")
+                if max_pixels and image.width * image.height > max_pixels:
+                    raise PosterError(name, "refused", f"{image.width * image.height / 1e6:.0f} megapixels is over "
+                                                       f"the {max_pixels / 1e6:.0f} megapixel limit (a decompression "
+                                                       "bomb?)")
                 image.load()
                 return image
     except PosterError:
         raise
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise PosterError(name, "refused", str(exc).replace(" DOS attack", "")) from None
     except FileNotFoundError:
         raise PosterError(name, "missing") from None
     except UnidentifiedImageError:

@@ -123,19 +123,26 @@ class GradCam:
         grad_model = keras.Model(network.inputs, [conv.output, network.output])
 
         @tf.function(reduce_retracing=True)
-        def evidence(x, index):
+        def evidence(image, indices):
+            # one forward and one backward pass for all the genres asked: the poster repeated once per genre, each
+            # copy's gradient taken for its own genre (inference mode, so the copies do not mix)
+            x = tf.repeat(image, tf.shape(indices)[0], axis=0)
             with tf.GradientTape() as tape:
                 activations, probabilities = grad_model(x, training=False)
-                score = tf.gather(probabilities, index, axis=1)
+                score = tf.reduce_sum(tf.gather(probabilities, indices, axis=1, batch_dims=1))
             gradients = tape.gradient(score, activations)
             weights = tf.reduce_mean(gradients, axis=(1, 2), keepdims=True)
-            return tf.nn.relu(tf.reduce_sum(weights * activations, axis=-1))[0]
+            return tf.nn.relu(tf.reduce_sum(weights * activations, axis=-1))
 
         self._evidence = evidence
 
-    def __call__(self, image: np.ndarray, index: int) -> np.ndarray:
-        """A heatmap (image height x width, 0..1) for genre `index`."""
-        cam = self._evidence(tf.convert_to_tensor(image[None].astype(np.float32)), tf.constant(int(index)))
-        cam = tf.image.resize(cam[..., None], image.shape[:2])[..., 0].numpy()
-        return cam / cam.max() if cam.max() > 0 else cam
+    def __call__(self, image: np.ndarray, indices: int | list[int]) -> np.ndarray:
+        """Heatmaps (image height x width, 0..1) for genre index `indices`, or a stack of them for a list."""
+        many = np.ndim(indices) > 0
+        wanted = tf.constant(np.atleast_1d(indices).astype(np.int32))
+        cams = self._evidence(tf.convert_to_tensor(image[None].astype(np.float32)), wanted)
+        cams = tf.image.resize(cams[..., None], image.shape[:2])[..., 0].numpy()
+        peaks = cams.max(axis=(1, 2), keepdims=True)
+        cams = np.divide(cams, peaks, out=np.zeros_like(cams), where=peaks > 0)
+        return cams if many else cams[0]
 

@@ -7,8 +7,11 @@ The calibration is applied afterwards in numpy, exactly as for the Keras network
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import sys
+import tempfile
 import threading
 from pathlib import Path
 
@@ -42,6 +45,26 @@ def is_current(folder: Path, network_files: tuple[str, ...]) -> bool:
     return bool(present) and sources == present
 
 
+@contextlib.contextmanager
+def native_info_silenced():
+    """Drop the runtime's native `INFO:` lines ("Created TensorFlow Lite XNNPACK delegate"), which C++ writes
+    straight to file descriptor 2 when tensors are first allocated; anything else it writes is passed on."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile(mode="w+b") as captured:
+        os.dup2(captured.fileno(), 2)
+        try:
+            yield
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            captured.seek(0)
+            kept = [line for line in captured.read().decode(errors="replace").splitlines(keepends=True)
+                    if not line.startswith("INFO: ")]
+            if kept:
+                sys.stderr.write("".join(kept))
+
+
 class LiteNetwork:
     """Callable like a Keras model on a batch of float32 images (0..255); returns a numpy array."""
 
@@ -64,7 +87,8 @@ class LiteNetwork:
         with self.lock:
             if images.shape[0] != self.batch:
                 self.interpreter.resize_tensor_input(self.input["index"], images.shape)
-                self.interpreter.allocate_tensors()
+                with native_info_silenced():
+                    self.interpreter.allocate_tensors()
                 self.batch = images.shape[0]
             self.interpreter.set_tensor(self.input["index"], images)
             self.interpreter.invoke()

@@ -151,12 +151,17 @@ class Predictor:
                 else self.network.model
         return self._keras
 
-    def gradcam(self, image: np.ndarray, genre: int | str) -> np.ndarray:
-        """A heatmap (image height x width, 0..1) of where the evidence for one genre lies."""
+    def gradcam(self, image: np.ndarray, genre: int | str | list) -> np.ndarray:
+        """A heatmap (image height x width, 0..1) of where the evidence for one genre lies; for a list of genres,
+        a stack of heatmaps from one pass through the network."""
         if self._gradcam is None:
             from .keras_network import GradCam
             self._gradcam = GradCam(self.keras_model(), self.name, self.folder)
-        return self._gradcam(image, self.genres.index(genre) if isinstance(genre, str) else int(genre))
+        index = [self._genre_index(g) for g in genre] if isinstance(genre, (list, tuple)) else self._genre_index(genre)
+        return self._gradcam(image, index)
+
+    def _genre_index(self, genre: int | str) -> int:
+        return self.genres.index(genre) if isinstance(genre, str) else int(genre)
 
 
 def poster_row(poster, title, probabilities, error, genres, thresholds, top: int = 3) -> dict:
