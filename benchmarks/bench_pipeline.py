@@ -46,7 +46,7 @@ def main():
                               "print_saved_comparison as p; t = p(Paths.default()); "
                               "print('JSON ' + t.to_json(orient='index'))"],
                              cwd=clone, capture_output=True, text=True, check=True)
-        comparison = json.loads(next(l for l in out.stdout.splitlines() if l.startswith("JSON "))[5:])
+        comparison = json.loads(next(line for line in out.stdout.splitlines() if line.startswith("JSON "))[5:])
     finally:
         if args.keep is None:
             shutil.rmtree(work, ignore_errors=True)

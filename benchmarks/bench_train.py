@@ -52,7 +52,7 @@ def run_child(root: Path, **config) -> dict:
                          capture_output=True, text=True)
     if out.returncode:
         sys.exit(out.stderr[-3000:])
-    return json.loads(next(l for l in out.stdout.splitlines() if l.startswith("RESULT "))[7:])
+    return json.loads(next(line for line in out.stdout.splitlines() if line.startswith("RESULT "))[7:])
 
 
 def quality_on_test_split(root: Path, folder: str) -> dict:

@@ -216,3 +216,20 @@ def test_many_posters_give_one_row_each_and_a_csv(tmp_path):
     assert "4 posters, 1 could not be read" in status and "Under 50 posters" in status
     written = __import__("pandas").read_csv(csv)
     assert len(written) == 4 and {"top", "above_threshold", "error"} <= set(written.columns)
+
+
+@pytest.mark.shared
+def test_one_poster_shows_the_poster_and_every_genre_against_its_threshold(tmp_path):
+    from postergenre.app.serve import Page
+    from postergenre.config import Paths
+    poster = real_posters(3)[2]
+    page = Page(Paths.default(), workspace=tmp_path / "workspace")
+    label, bars, overlays, above, shown, status = page.one("default", str(poster), heatmaps=False)
+    assert status == "Predicted with `default`." and overlays == []
+    expected = cli_prediction(poster)
+    assert above == ", ".join(expected["above_threshold"])
+    assert max(label, key=label.get) == expected["top"][0][0]
+    assert bars.count('class="genre-bar"') == len(label), "a bar per genre"
+    assert bars.count("#2ca02c") == len(expected["above_threshold"]), "green exactly for the genres above"
+    original = Image.open(poster)
+    assert shown.shape[2] == 3 and abs(shown.shape[0] / shown.shape[1] - original.height / original.width) < 0.02

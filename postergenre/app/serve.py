@@ -31,7 +31,7 @@ from ..data.io import read_csv, read_json
 from ..inference.model_folder import model_names, read_manifest, resolve_model
 from ..inference.predict import IMAGE_SUFFIXES, write_predictions
 from ..inference.predictor import load, poster_row
-from .figures import genre_bars
+from .figures import genre_bars_html
 
 MAX_UPLOAD_MB = 20
 MAX_UPLOAD_PIXELS = 25_000_000  # a poster is about 0.1 megapixels; a larger image is refused before decoding
@@ -168,14 +168,14 @@ class Page:
         predictor.gradcam(np.zeros((height, width, 3), np.uint8), [0, 1, 2][:len(predictor.genres)])
 
     def one(self, name: str, upload: str | None, heatmaps: bool = True):
-        """(label dict, bar figure, Grad-CAM overlays, genres above thresholds, the poster, status message)."""
+        """(label dict, bars (HTML), Grad-CAM overlays, genres above thresholds, the poster, status message)."""
         if not upload:
-            return None, None, [], "", None, "Choose a poster first."
+            return None, "", [], "", None, "Choose a poster first."
         predictor = self.predictor(name)
         try:
             poster = read_upload(upload)
         except PosterError as exc:
-            return None, None, [], "", None, f"**Error:** {exc}"
+            return None, "", [], "", None, f"**Error:** {exc}"
         image = fit_image(poster, predictor.input_size, predictor.fit)
         probabilities, _ = predictor.probabilities([image])
         row = poster_row(upload, Path(upload).stem, probabilities[0], "", predictor.genres, predictor.thresholds)
@@ -185,7 +185,7 @@ class Page:
             maps = predictor.gradcam(image, [genre for genre, _ in row["top"]])
             overlays = [(overlay(image, heatmap), f"{genre} ({p:.2f})") for heatmap, (genre, p) in zip(maps, row["top"])]
         above = ", ".join(row["above_threshold"]) or "none"
-        return label, genre_bars(row, predictor), overlays, above, shown(poster), f"Predicted with `{name}`."
+        return label, genre_bars_html(row, predictor), overlays, above, shown(poster), f"Predicted with `{name}`."
 
     def many(self, name: str, files: list[str] | None, adapt: bool = False):
         """(table, CSV path, status message): one row per poster; a bad file gets its error in its row."""
@@ -284,14 +284,15 @@ def build_app(paths: Paths | None = None, model: str | None = None, page: Page |
                     heatmaps = gr.Checkbox(True, label="Grad-CAM heatmaps")
                     go = gr.Button("Predict genres", variant="primary", elem_id="predict-one")
                     shown_poster = gr.Image(label="the poster", type="numpy", interactive=False, height=360,
-                                            elem_id="poster-shown")
+                                            format="jpeg", elem_id="poster-shown")
                 with gr.Column(scale=2):
                     status = gr.Markdown(elem_id="status-one")
                     label = gr.Label(num_top_classes=3, label="top genres", elem_id="top-genres")
                     above = gr.Textbox(label="genres above the tuned thresholds", elem_id="above-thresholds")
                     cams = gr.Gallery(label="Grad-CAM: where the evidence for each top genre lies", columns=3,
-                                      object_fit="contain", height="auto", elem_id="gradcam")
-            bars = gr.Plot(label="every genre against its tuned threshold")
+                                      object_fit="contain", height="auto", format="jpeg", elem_id="gradcam")
+                    gr.Markdown("**every genre against its tuned threshold**")
+                    bars = gr.HTML(elem_id="genre-bars")
             go.click(page.one, [picker, poster, heatmaps], [label, bars, cams, above, shown_poster, status],
                      api_name="predict_one")
         with gr.Tab("Many posters"):
