@@ -114,3 +114,46 @@ def test_atomic_writes_never_replace_what_is_not_a_regular_file(tmp_path):
     with pytest.raises(UserError, match="a symlink; refusing to write over it"):
         write_json({"a": 1}, link)
     assert not (tmp_path / "elsewhere.json").exists() and list(tmp_path.glob(".*tmp")) == []
+
+
+def test_get_data_reports_every_bad_row_and_keeps_the_earlier_table(capsys, tmp_path):
+    posters = real_posters(4)
+    folder = tmp_path / "source"
+    (folder / "images").mkdir(parents=True)
+    for poster in posters[:3]:
+        shutil.copy(poster, folder / "images" / poster.name)
+    ids = [p.stem for p in posters]
+    long_title = "A" * 10_000_000
+    (folder / "labels.csv").write_text(
+        "id,title,year,genres\n"
+        f"{ids[0]},Good,2001,Drama\n"         # line 2
+        f"{ids[1]},No genres,2002,\n"         # line 3
+        f"{ids[2]},{long_title},2003,Comedy\n"  # line 4
+        f"{ids[0]},Good again,2001,Horror\n"  # line 5: the same id with other genres
+        f"{ids[3]},No image,2004,Drama\n")    # line 6: its poster is not in images/
+    root = tmp_path / "project"
+    code, out, err = run(capsys, "--root", root, "get-data", "--source", folder)
+    assert code == 0 and "Traceback" not in err
+    report = pd.read_csv(root / "data" / "raw" / "get_data_report.csv")
+    assert sorted(zip(report.line, report.kind)) == [(3, "no genres"), (4, "long title"),
+                                                     (5, "conflicting duplicate id"), (6, "no image")]
+    conflict = report.problem[report.kind == "conflicting duplicate id"].iloc[0]
+    assert "also on line 2 with genres 'Drama', here 'Horror'" in conflict
+    assert "4 problem(s) in 4 row(s)" in out
+    movies = pd.read_csv(root / "data" / "raw" / "movies.csv", dtype=str, keep_default_na=False)
+    assert movies.id.tolist() == [f"tt{int(i[2:]):07d}" for i in (ids[0], ids[1], ids[2], ids[3])]
+    assert movies.genres[0] == "Drama" and movies.title.str.len().max() == 300, "one row an id; the title cut"
+
+    (folder / "labels.csv").write_text("id,title,year,genres\n" f"{ids[0]},Good,2001,Drama\n")
+    code, out, err = run(capsys, "--root", root, "get-data", "--source", folder)
+    assert code == 0 and f"kept as {root / 'data' / 'raw' / 'movies.previous.csv'}" in out
+    assert len(pd.read_csv(root / "data" / "raw" / "movies.previous.csv")) == 4, "the earlier table is kept"
+
+
+def test_a_byte_that_is_not_utf8_is_placed_by_line_and_column(capsys, tmp_path):
+    folder = tmp_path / "source"
+    (folder / "images").mkdir(parents=True)
+    (folder / "labels.csv").write_bytes(b"id,title,year,genres\ntt0000001,Caf\xe9 society,2001,Drama\n")
+    code, out, err = run(capsys, "--root", tmp_path / "project", "get-data", "--source", folder)
+    assert code == 2 and "Traceback" not in err
+    assert "at line 2, column 14 (byte 34 of the file)" in err.strip().splitlines()[-1]

@@ -112,26 +112,72 @@ def _image_for(folder: Path, movie_id: str, raw_id: str) -> str:
     return ""
 
 
+MAX_TITLE = 300  # characters kept of a title; a longer one (a 10 MB cell) is cut and reported
+REPORT_COLUMNS = ["file", "line", "id", "kind", "problem"]
+
+
 class _Rows:
-    """Collects movie rows and the problems found while reading them."""
+    """Collects movie rows and the problems found while reading them: every problem is a row of the report."""
 
     def __init__(self, path: Path, source: str):
-        self.path, self.source, self.movies, self.problems = path, source, [], []
+        self.path, self.source, self.movies, self.lines, self.problems = path, source, [], [], []
 
-    def add(self, line: int, raw_id, title, year, genres_text, poster_path=""):
+    def problem(self, line: int, movie_id: str, kind: str, text: str) -> None:
+        self.problems.append({"file": str(self.path), "line": line, "id": movie_id, "kind": kind, "problem": text})
+
+    def add(self, line: int, raw_id, title, year, genres_text, poster_path="", genres_known: bool = True):
+        """genres_known=False: the caller has reported the genres already (an empty string is not "no genres")."""
         try:
             movie_id = normalize_id(raw_id)
         except ValueError as exc:
-            self.problems.append({"file": str(self.path), "line": line, "id": str(raw_id), "problem": str(exc)})
+            self.problem(line, str(raw_id)[:40], "bad id", f"{exc} (clean drops it)")
             movie_id = ""
         try:
             genres = "|".join(parse_genres(genres_text))
+            if not genres and genres_known:
+                self.problem(line, movie_id, "no genres", "no genres (clean drops it)")
         except ValueError as exc:
-            self.problems.append({"file": str(self.path), "line": line, "id": movie_id, "problem": str(exc)})
+            self.problem(line, movie_id, "bad genres", f"{str(exc)[:200]} (clean drops it)")
             genres = ""
+        title = str(title)
+        if len(title) > MAX_TITLE:
+            self.problem(line, movie_id, "long title", f"a title of {len(title):,} characters, cut to {MAX_TITLE}")
+            title = title[:MAX_TITLE]
         self.movies.append({"id": movie_id, "title": title, "year": year, "genres": genres,
                             "poster_path": poster_path, "source": self.source})
+        self.lines.append(line)
         return movie_id
+
+    def image(self, line: int, movie_id: str, folder: Path, raw_id: str) -> None:
+        """The last row's poster in `folder`, or a problem saying none is there."""
+        path = _image_for(folder, movie_id, raw_id)
+        if not path:
+            self.problem(line, movie_id, "no image", f"no image {folder / raw_id}.jpg (or .jpeg, .png, .webp) "
+                                                     "(clean drops it)")
+        self.movies[-1]["poster_path"] = path
+
+    def drop_repeated_ids(self) -> None:
+        """One row per id, the first: a repeat with other genres is a conflict, reported with both lines; an
+        exact repeat is reported as dropped."""
+        first: dict[str, int] = {}
+        kept_movies, kept_lines = [], []
+        for movie, line in zip(self.movies, self.lines):
+            movie_id = movie["id"]
+            if movie_id and movie_id in first:
+                earlier = self.movies[first[movie_id]]
+                if earlier["genres"] != movie["genres"]:
+                    self.problem(line, movie_id, "conflicting duplicate id",
+                                 f"also on line {self.lines[first[movie_id]]} with genres {earlier['genres']!r}, "
+                                 f"here {movie['genres']!r}: the first row is kept, this one dropped")
+                else:
+                    self.problem(line, movie_id, "duplicate id",
+                                 f"repeats line {self.lines[first[movie_id]]}: dropped")
+                continue
+            if movie_id:
+                first[movie_id] = len(kept_movies)
+            kept_movies.append(movie)
+            kept_lines.append(line)
+        self.movies, self.lines = kept_movies, kept_lines
 
 
 def read_folder(path: Path, images: Path | None = None) -> _Rows:
@@ -143,7 +189,7 @@ def read_folder(path: Path, images: Path | None = None) -> _Rows:
     for line, r in enumerate(df.itertuples(index=False), start=2):
         title, year = (r.title, r.year) if r.year else split_title_year(r.title)
         movie_id = rows.add(line, r.id, title, year, r.genres)
-        rows.movies[-1]["poster_path"] = _image_for(folder, movie_id, str(r.id).strip())
+        rows.image(line, movie_id, folder, str(r.id).strip())
     return rows
 
 
@@ -160,11 +206,11 @@ def read_onehot(path: Path, images: Path | None = None) -> _Rows:
         bad = {g: v for g, v in values.items() if v not in ("0", "1", "0.0", "1.0")}
         genres = "" if bad else "|".join(g for g, v in values.items() if v in ("1", "1.0"))
         title, year = split_title_year(str(r.get("Title", r.get("title", ""))))
-        movie_id = rows.add(line, r["Id"], title, year, genres)
+        movie_id = rows.add(line, r["Id"], title, year, genres, genres_known=not bad)
         if bad:
-            rows.problems.append({"file": str(csv), "line": line, "id": movie_id, "problem": "genre cells not 0/1: "
-                                  + ", ".join(f"{g}={v}" for g, v in bad.items())})
-        rows.movies[-1]["poster_path"] = _image_for(folder, movie_id, str(r["Id"]).strip())
+            rows.problem(line, movie_id, "bad genres", "genre cells not 0/1: "
+                         + ", ".join(f"{g}={v}" for g, v in bad.items()) + " (clean drops it)")
+        rows.image(line, movie_id, folder, str(r["Id"]).strip())
     return rows
 
 
@@ -203,14 +249,23 @@ def get_data(source: str | Path, paths: Paths | None = None, images: Path | None
         rows = read_folder(source, images) if kind == "folder" else read_onehot(source, images)
         if limit:
             rows.movies = rows.movies[:limit]
+    rows.drop_repeated_ids()
     movies = pd.DataFrame(rows.movies, columns=MOVIE_COLUMNS)
     if movies.empty:
         raise UserError(f"{source}: no movies found")
     paths.raw.mkdir(parents=True, exist_ok=True)
-    write_csv(pd.DataFrame(rows.problems, columns=["file", "line", "id", "problem"]), paths.get_data_report)
+    report = pd.DataFrame(rows.problems, columns=REPORT_COLUMNS).sort_values("line", kind="stable")
+    write_csv(report, paths.get_data_report)
+    previous = paths.movies_csv.with_name("movies.previous.csv")
+    replaced = paths.movies_csv.exists()
+    if replaced:
+        paths.movies_csv.replace(previous)
     write_csv(movies, paths.movies_csv)
     if rows.problems:
-        print(f"warning: {len(rows.problems)} row(s) with an unparseable id or genres, kept with the field "
-              f"empty (clean will drop them); see {paths.get_data_report}")
+        counts = report.kind.value_counts()
+        print(f"warning: {len(report)} problem(s) in {report.line.nunique()} row(s): "
+              + ", ".join(f"{kind} {n}" for kind, n in counts.items()) + f"; see {paths.get_data_report}")
+    if replaced:
+        print(f"replaced the earlier {paths.movies_csv.name}; it is kept as {previous}")
     print(f"{len(movies)} movies from {source} ({kind}) -> {paths.movies_csv}")
     return movies

@@ -64,8 +64,8 @@ def read_csv(path: Path, required: list[str] | tuple[str, ...] = (), encoding: s
         raise UserError(f"{path}: file not found{hint}")
     try:
         df = pd.read_csv(path, encoding=encoding, dtype=str, keep_default_na=False)
-    except UnicodeDecodeError as exc:
-        raise UserError(f"{path}: cannot decode as {encoding} ({exc.reason} at byte {exc.start})") from None
+    except UnicodeDecodeError:
+        raise UserError(f"{path}: cannot decode as {encoding} ({undecodable(path, encoding)})") from None
     except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
         raise UserError(f"{path}: not a readable CSV ({str(exc).strip()})") from None
     missing = [c for c in required if c not in df.columns]
@@ -73,6 +73,18 @@ def read_csv(path: Path, required: list[str] | tuple[str, ...] = (), encoding: s
         raise UserError(f"{path}: missing required column(s) {', '.join(missing)} "
                         f"(has {', '.join(df.columns)})")
     return df
+
+
+def undecodable(path: Path, encoding: str) -> str:
+    """Where a file first fails to decode: 'invalid start byte at line 2, column 31 (byte 38 of the file)'."""
+    data = Path(path).read_bytes()
+    try:
+        data.decode(encoding)
+        return "it decodes"
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        column = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
+        return f"{exc.reason} at line {line}, column {column} (byte {exc.start} of the file)"
 
 
 def file_sha256(path: Path, chunk: int = 1 << 20) -> str:
