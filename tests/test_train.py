@@ -12,12 +12,13 @@ import pandas as pd
 import pytest
 
 from postergenre.config import UserError
+from postergenre.inference.model_card import model_card
 from postergenre.inference.predictor import load
 from postergenre.training.train import TrainConfig, read_history, train
 from tests.conftest import clone_project
 
 FOLDER_FILES = {"model.keras", "model.h5", "genres.json", "thresholds.json", "calibration.json", "history.csv",
-                "curves.png", "manifest.json"}
+                "curves.png", "manifest.json", "README.md"}
 
 
 @pytest.mark.trains
@@ -28,6 +29,8 @@ def test_custom_cnn_writes_a_complete_model_folder(encoded_project, tmp_path):
     assert not any(p.name.startswith(("backup", "best")) for p in folder.iterdir())
     manifest = json.loads((folder / "manifest.json").read_text())
     assert manifest["config"]["model"] == "custom_cnn" and manifest["seed"] == 42
+    assert (folder / "README.md").read_text() == model_card(folder) and "Not evaluated on the test split yet" in \
+        model_card(folder), "training writes the model card from the folder's files"
     assert len(manifest["data_hash"]) == 16 and manifest["versions"]["keras"].startswith("3.")
     assert manifest["data_files"] == [f"data/processed/{s}.csv" for s in ("train", "val", "test")]
     assert 0 < manifest["validation_metrics"]["macro_ap"] <= 1 and manifest["training_seconds"] > 0

@@ -16,6 +16,7 @@ from ..config import DEFAULT_PRIOR_ESTIMATOR, Paths, UserError, VocabularyRules
 from ..data.encode import canonical_genre
 from ..data.get_data import read_folder
 from ..data.io import read_csv, write_json
+from ..inference.model_card import CARD_FILE, write_model_card
 from ..inference.model_folder import model_names, resolve_model
 from ..inference.predictor import load
 from ..scoring import calibration, metrics
@@ -159,6 +160,8 @@ def evaluate(model: str | Path, data: str | Path | None = None, paths: Paths | N
               "per_genre": per_genre.round(4).replace({np.nan: None}).to_dict("records")}
     write_json(result, trained.folder / f"eval_{set_name}.json")
     (trained.folder / f"eval_{set_name}.md").write_text(markdown_report(result))
+    if set_name == "test" and (trained.folder / CARD_FILE).exists():
+        write_model_card(trained.folder)  # the card now gives the test figures
     if figures:
         evaluation_figures(frame, y_true, scores, trained, per_genre, trained.folder / f"figures_{set_name}", raw)
     return result

@@ -9,6 +9,7 @@ from ..networks.registry import is_pretrained
 from .keras_network import ship_network
 from .litert import SOURCES_FILE, TFLITE_FILE
 from .manifest import project_relative
+from .model_card import write_model_card
 from .model_folder import FINE_TUNED_WEIGHTS, HEAD_FILE, SHIPPED_FILES, read_manifest, write_manifest
 
 
@@ -35,4 +36,5 @@ def ship(folder: Path, target: Path, test_result: dict, root: Path) -> Path:
     manifest["shipped_from"] = project_relative(folder, root)
     manifest["data_files"] = [project_relative(path, root) for path in manifest["data_files"]]
     write_manifest(manifest, target)
+    write_model_card(target)
     return target

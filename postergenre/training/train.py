@@ -32,6 +32,7 @@ from ..data.io import read_json
 from ..inference.batches import run_network
 from ..inference.keras_network import KerasNetwork, save_head, save_network
 from ..inference.manifest import build_manifest
+from ..inference.model_card import write_model_card
 from ..inference.model_folder import CURVES_FILE, write_calibration, write_model_folder
 from ..networks import registry
 from ..networks.pretrained import backbone, classification_head, unfreeze_top, with_head
@@ -345,6 +346,7 @@ def save_model_folder(folder, model, vocabulary_info, thresholds, config, paths,
                               full_model=bool(config.fine_tune_epochs) or not registry.is_pretrained(config.model),
                               training_seconds=round(seconds, 1), validation_metrics=val_metrics, **extra)
     write_model_folder(folder, vocabulary_info, thresholds, manifest)
+    write_model_card(folder)
 
 
 def config_from_args(**kwargs) -> TrainConfig:

@@ -1,0 +1,120 @@
+"""A model card (models/<name>/README.md) in the Hugging Face form, written from the model folder's own files
+(manifest.json, genres.json) by training and `ship`: never typed by hand, so it cannot drift from the model."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import yaml
+
+from ..data.io import atomic_write_bytes, read_json
+from .model_folder import read_manifest, read_vocabulary
+
+CARD_FILE = "README.md"
+EVALUATION_FILE = "eval_test.json"  # `postergenre evaluate` on the test split
+# IMDb's genres: the ones a model that learned from posters of other genres can never name are listed on its card
+IMDB_GENRES = ("Action", "Adult", "Adventure", "Animation", "Biography", "Comedy", "Crime", "Documentary", "Drama",
+               "Family", "Fantasy", "Film-Noir", "Game-Show", "History", "Horror", "Music", "Musical", "Mystery",
+               "News", "Reality-TV", "Romance", "Sci-Fi", "Short", "Sport", "Talk-Show", "Thriller", "War", "Western")
+CARD_METRICS = {"macro_ap": "macro AP", "micro_ap": "micro AP", "top3_hit_rate": "top-3 hit rate",
+                "micro_f1@tuned": "micro-F1 (tuned thresholds)", "macro_f1@tuned": "macro-F1 (tuned thresholds)"}
+
+
+def card_header(manifest: dict, name: str) -> dict:
+    """The YAML header: what the Hub reads (library, task, tags, data, metrics)."""
+    header = {"library_name": "keras", "pipeline_tag": "image-classification",
+              "tags": ["multi-label-classification", "movie-posters", "genre-classification", manifest["model"],
+                       "litert"],
+              "datasets": ["kaggle-movie-genre-from-its-poster"], "metrics": ["average_precision", "f1"]}
+    model_key, test = _test_figures(manifest)
+    if test:
+        header["model-index"] = [{"name": name, "results": [{
+            "task": {"type": "image-classification", "name": "multi-label genre classification"},
+            "dataset": {"name": "movie posters (Kaggle, held-out test split)", "type": "kaggle-movie-genre-from-its-poster",
+                        "split": "test"},
+            "metrics": [{"type": key, "name": label, "value": round(test[key][0], 4)}
+                        for key, label in CARD_METRICS.items() if key in test]}]}]
+    return header
+
+
+def _test_figures(manifest: dict) -> tuple[str | None, dict]:
+    figures = manifest.get("test_metrics") or {}
+    model_key = next((k for k in figures if not k.startswith("baseline")), None)
+    return model_key, figures.get(model_key, {})
+
+
+def model_card(folder: Path) -> str:
+    """The card's text for a model folder."""
+    folder = Path(folder)
+    manifest, vocabulary = read_manifest(folder), read_vocabulary(folder)
+    if not manifest.get("test_metrics") and (folder / EVALUATION_FILE).exists():  # evaluated, not shipped
+        evaluation = read_json(folder / EVALUATION_FILE)
+        manifest = {**manifest, "test_metrics": evaluation.get("metrics"),
+                    "test_posters": evaluation.get("posters_evaluated")}
+    genres, counts = vocabulary["genres"], vocabulary.get("train_counts", {})
+    config = manifest.get("config", {})
+    train = manifest.get("train_posters") or vocabulary.get("sizes", {}).get("train")
+    training = "fine-tuned" if config.get("fine_tune_epochs") else "frozen backbone, trained head"
+    header = yaml.safe_dump(card_header(manifest, folder.name), sort_keys=False, allow_unicode=True)
+    lines = [f"---\n{header}---", "",
+             f"# {folder.name}: a movie's genres from its poster", "",
+             f"Network: `{manifest['model']}` ({training}), one independent sigmoid per genre, made by "
+             f"postergenre {manifest.get('versions', {}).get('postergenre', '')} on {manifest.get('created', '?')} "
+             f"(git {str(manifest.get('git_commit', '?'))[:10]}, seed {manifest.get('seed')}). It runs on LiteRT "
+             "(`model.tflite`) without TensorFlow: `postergenre predict POSTER --model " + str(folder.name) + "`.", "",
+             "## Intended use", "",
+             "Suggesting the genres of a film from its poster: a research tool and a demonstration of multi-label "
+             "image classification. Not for decisions about people, and not a substitute for a film's own metadata.", "",
+             f"## Genres it knows ({len(genres)})", "",
+             "| genre | training posters | share |", "|---|---:|---:|"]
+    for genre in sorted(genres, key=lambda g: -counts.get(g, 0)):
+        share = f"{counts[genre] / train:.1%}" if genre in counts and train else ""
+        lines.append(f"| {genre} | {counts.get(genre, '')} | {share} |")
+    unknown = [g for g in IMDB_GENRES if g not in genres and g.replace("-", " ") not in genres]
+    lines += ["", f"It never names a genre outside this list: {', '.join(unknown)}.", "",
+              "## Training data and its bias", "",
+              (f"{train:,} training posters" if train else "The training posters")
+              + f" of {', '.join(manifest.get('data_files', [])[:1])} (the splits' data hash "
+              f"`{manifest.get('data_hash')}`), "
+              "split per poster, stratified by genre. They come from the Kaggle *Movie Genre from its Poster* "
+              "data: IMDb thumbnails of mostly English-language films. The model learned that sample's genre mix "
+              "(above) and its era; posters from other collections, other decades or other countries are out of "
+              "its experience.", "",
+              "## Evaluation", ""]
+    model_key, test = _test_figures(manifest)
+    if test:
+        figures = manifest["test_metrics"]
+        lines += [f"On {manifest.get('test_posters', 0):,} held-out test posters, with 95% bootstrap intervals, "
+                  "beside the constant guesses:", "",
+                  "| | " + " | ".join(CARD_METRICS.values()) + " |", "|---" * (len(CARD_METRICS) + 1) + "|"]
+        for key, values in figures.items():
+            cells = [f"{values[m][0]:.3f} [{values[m][1]:.3f}, {values[m][2]:.3f}]" if m in values else ""
+                     for m in CARD_METRICS]
+            lines.append(f"| {'**' + key + '**' if key == model_key else key} | " + " | ".join(cells) + " |")
+    else:
+        lines.append("Not evaluated on the test split yet: `postergenre evaluate --model " + folder.name + "`.")
+    validation = manifest.get("validation_metrics")
+    if validation:
+        lines += ["", "On the validation split (which tuned the thresholds and the calibration): "
+                  + ", ".join(f"{label} {validation[k]:.3f}" for k, label in
+                              {"macro_ap": "macro AP", "top3_hit_rate": "top-3 hit rate"}.items() if k in validation)
+                  + "."]
+    lines += ["", "## Limitations", "",
+              "- The genre mix: the probabilities follow the training mix; for a collection with another mix, "
+              "`--adapt-prior` re-weights them (estimated from 50 posters or more, or given with `--prior`).",
+              "- Posters from other collections: a model of this sample only ties a constant guess on some of them; "
+              "measure on your own posters before trusting it there.",
+              "- A poster shows marketing, not the film: the words and faces on it mislead as often as they help.",
+              f"- Input: RGB posters fitted to {config.get('input_size', manifest.get('input_size'))} pixels "
+              f"(height, width) by `{manifest.get('fit', 'crop')}`; calibration: "
+              f"{(manifest.get('calibration') or {}).get('method', 'none')}.", "",
+              "## How it was made", "",
+              "```json", json.dumps(config, indent=1), "```", "",
+              "Versions: " + ", ".join(f"{k} {v}" for k, v in manifest.get("versions", {}).items()) + ".", ""]
+    return "\n".join(lines)
+
+
+def write_model_card(folder: Path) -> Path:
+    path = Path(folder) / CARD_FILE
+    atomic_write_bytes(path, model_card(folder).encode())
+    return path
