@@ -4,6 +4,8 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import tempfile
+import traceback
 from pathlib import Path
 
 from .config import (
@@ -19,6 +21,7 @@ from .config import (
     SplitConfig,
     UserError,
     VocabularyRules,
+    describe,
 )
 from .networks import registry
 
@@ -324,6 +327,12 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"postergenre {args.stage}: interrupted", file=sys.stderr)
         return 130
+    except Exception as exc:  # a bug: one line for the user, the traceback kept in a file for the report
+        with tempfile.NamedTemporaryFile("w", prefix="postergenre-error-", suffix=".txt", delete=False) as log:
+            traceback.print_exc(file=log)
+        print(f"postergenre {args.stage}: internal error: {describe(exc)} (a bug; please report it with "
+              f"{log.name}, which holds the traceback)", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -117,3 +117,13 @@ def test_cli_prints_one_line_without_traceback(tmp_path):
     assert "Traceback" not in result.stderr
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and str(tmp_path / "labels.csv") in lines[0], lines
+
+
+def test_a_problem_names_the_line_its_row_starts_on(tmp_path, project):
+    folder = tmp_path / "source"
+    (folder / "images").mkdir(parents=True)
+    (folder / "labels.csv").write_text('id,title,year,genres\ntt0000001,"A title\nover\nthree lines",2001,Drama\n'
+                                       "tt0000002,Plain,2002,\n")
+    get_data(folder, project)
+    report = pd.read_csv(project.get_data_report)
+    assert report.loc[report.kind == "no genres", "line"].tolist() == [5], "the second row starts on line 5"

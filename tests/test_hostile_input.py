@@ -157,3 +157,14 @@ def test_a_byte_that_is_not_utf8_is_placed_by_line_and_column(capsys, tmp_path):
     code, out, err = run(capsys, "--root", tmp_path / "project", "get-data", "--source", folder)
     assert code == 2 and "Traceback" not in err
     assert "at line 2, column 14 (byte 34 of the file)" in err.strip().splitlines()[-1]
+
+
+@pytest.mark.xdist_group("processes")
+def test_predict_prints_nothing_but_its_answer(tmp_path):
+    import subprocess
+    import sys
+    poster = real_posters(1)[0]
+    result = subprocess.run([sys.executable, "-m", "postergenre.cli", "predict", str(poster)], capture_output=True,
+                            text=True)
+    assert result.returncode == 0 and result.stderr == "", result.stderr  # no runtime INFO line, no log line
+    assert result.stdout.startswith(poster.stem) and len(result.stdout.strip().splitlines()) == 1

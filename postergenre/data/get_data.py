@@ -15,7 +15,7 @@ import pandas as pd
 
 from ..config import DownloadConfig, Paths, UserError
 from .download import download_posters, summary_line
-from .io import read_csv, write_csv
+from .io import read_csv, record_lines, write_csv
 
 MOVIE_COLUMNS = ["id", "title", "year", "genres", "poster_path", "source"]
 KAGGLE_COLUMNS = ["imdbId", "Imdb Link", "Title", "Genre", "Poster"]
@@ -23,13 +23,20 @@ FOLDER_COLUMNS = ["id", "title", "year", "genres"]
 ONEHOT_ID_COLUMNS = ["Id", "Genre"]
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp")
 _GENRE_TOKEN = re.compile(r"^[A-Za-z][A-Za-z '&/-]*$")
+_YEAR = re.compile(r"[12]\d{3}", re.ASCII)
 _TITLE_YEAR = re.compile(r"^(?P<title>.*?)\s*\((?P<year>\d{4})(?:/[IVX]+)?\)\s*$")
+
+
+def one_line(text) -> str:
+    """A cell's text on one line, runs of white space (line breaks, tabs) as one space: a carriage return left
+    in a title would break the CSVs every later stage reads."""
+    return " ".join(str(text).split())
 
 
 def normalize_id(value) -> str:
     """'114709', 114709, 'tt114709' -> 'tt0114709'; raises ValueError otherwise."""
     text = str(value).strip().lower()
-    match = re.fullmatch(r"(?:tt)?0*(\d{1,9})", text.split("/")[-1] if "/" in text else text)
+    match = re.fullmatch(r"(?:tt)?0*(\d{1,9})", text.split("/")[-1] if "/" in text else text, re.ASCII)
     if not match:
         raise ValueError(f"not an IMDb id: {value!r}")
     return "tt" + match.group(1).zfill(7)
@@ -123,7 +130,8 @@ class _Rows:
         self.path, self.source, self.movies, self.lines, self.problems = path, source, [], [], []
 
     def problem(self, line: int, movie_id: str, kind: str, text: str) -> None:
-        self.problems.append({"file": str(self.path), "line": line, "id": movie_id, "kind": kind, "problem": text})
+        self.problems.append({"file": str(self.path), "line": line, "id": one_line(movie_id), "kind": kind,
+                              "problem": one_line(text)})
 
     def add(self, line: int, raw_id, title, year, genres_text, poster_path="", genres_known: bool = True):
         """genres_known=False: the caller has reported the genres already (an empty string is not "no genres")."""
@@ -139,7 +147,11 @@ class _Rows:
         except ValueError as exc:
             self.problem(line, movie_id, "bad genres", f"{str(exc)[:200]} (clean drops it)")
             genres = ""
-        title = str(title)
+        title = one_line(title)
+        year = one_line(year)
+        if year and not _YEAR.fullmatch(year):
+            self.problem(line, movie_id, "bad year", f"year {year[:20]!r} is not four digits: left empty")
+            year = ""
         if len(title) > MAX_TITLE:
             self.problem(line, movie_id, "long title", f"a title of {len(title):,} characters, cut to {MAX_TITLE}")
             title = title[:MAX_TITLE]
@@ -186,7 +198,7 @@ def read_folder(path: Path, images: Path | None = None) -> _Rows:
     df = read_csv(labels, FOLDER_COLUMNS)
     folder = _find_image_folder(base, images)
     rows = _Rows(labels, "folder")
-    for line, r in enumerate(df.itertuples(index=False), start=2):
+    for line, r in zip(record_lines(labels, len(df)), df.itertuples(index=False)):
         title, year = (r.title, r.year) if r.year else split_title_year(r.title)
         movie_id = rows.add(line, r.id, title, year, r.genres)
         rows.image(line, movie_id, folder, str(r.id).strip())
@@ -201,7 +213,7 @@ def read_onehot(path: Path, images: Path | None = None) -> _Rows:
     if not genre_columns:
         raise UserError(f"{csv}: no 0/1 genre columns beside Id and Genre")
     rows = _Rows(csv, "onehot")
-    for line, r in enumerate(df.to_dict("records"), start=2):
+    for line, r in zip(record_lines(csv, len(df)), df.to_dict("records")):
         values = {g: str(r[g]).strip() for g in genre_columns}
         bad = {g: v for g, v in values.items() if v not in ("0", "1", "0.0", "1.0")}
         genres = "" if bad else "|".join(g for g, v in values.items() if v in ("1", "1.0"))
@@ -219,7 +231,7 @@ def read_kaggle(path: Path) -> tuple[_Rows, pd.DataFrame]:
     df = read_csv(path, KAGGLE_COLUMNS, encoding="latin-1")
     rows = _Rows(path, "kaggle")
     jobs = []
-    for line, r in enumerate(df.to_dict("records"), start=2):
+    for line, r in zip(record_lines(path, len(df), "latin-1"), df.to_dict("records")):
         title, year = split_title_year(r["Title"])
         movie_id = rows.add(line, r["imdbId"], title, year, r["Genre"])
         if movie_id:

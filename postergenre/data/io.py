@@ -1,6 +1,7 @@
 """Small, atomic file I/O shared by every stage."""
 from __future__ import annotations
 
+import csv
 import hashlib
 import json
 import os
@@ -73,6 +74,23 @@ def read_csv(path: Path, required: list[str] | tuple[str, ...] = (), encoding: s
         raise UserError(f"{path}: missing required column(s) {', '.join(missing)} "
                         f"(has {', '.join(df.columns)})")
     return df
+
+
+def record_lines(path: Path, rows: int, encoding: str = "utf-8") -> list[int]:
+    """The line of the file on which each of a CSV's `rows` data rows starts (a quoted title may hold line
+    breaks, so row k is not always on line k + 2); rows k + 2 where the file cannot be read the same way."""
+    try:
+        with open(path, encoding=encoding, newline="") as f:
+            reader, starts, previous = csv.reader(f), [], 1
+            next(reader, None)
+            previous = reader.line_num
+            for record in reader:
+                if record:  # pandas skips blank lines
+                    starts.append(previous + 1)
+                previous = reader.line_num
+    except (csv.Error, UnicodeDecodeError, OSError):
+        starts = []
+    return starts if len(starts) == rows else list(range(2, rows + 2))
 
 
 def undecodable(path: Path, encoding: str) -> str:
