@@ -88,7 +88,8 @@ def cmd_evaluate(args, paths):
     from .evaluation.evaluate import compare_models
     names = args.model or None
     comparison, results = compare_models(names, args.data, paths, n_boot=args.bootstrap, figures=not args.no_figures,
-                                         adapt_prior=args.adapt_prior, prior=args.prior, estimator=args.estimator)
+                                         adapt_prior=args.adapt_prior, prior=args.prior, estimator=args.estimator,
+                                         source=args.source)
     for result in results:
         print(f"{result['model']}: {result['posters_evaluated']} posters of {result['set']} -> "
               f"{result['model_folder']}/eval_{result['set']}.json, .md")
@@ -146,7 +147,8 @@ def cmd_pipeline(args, paths):
     notebooks = sorted(NOTEBOOKS_DIR.glob("[0-9][0-9]_*.ipynb"))
     if args.until:
         notebooks = [n for n in notebooks if n.name[:2] <= f"{args.until:02d}"]
-    parameters = {"ROOT": str(paths.root), "SOURCE": str(args.source.resolve())}
+    sources = [str(s.resolve()) for s in args.source]
+    parameters = {"ROOT": str(paths.root), "SOURCE": sources[0] if len(sources) == 1 else sources}
     if args.limit:
         parameters["LIMIT"] = args.limit
     stages = run_pipeline(notebooks, paths.reports, parameters)
@@ -179,7 +181,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = stages.add_parser("get-data", help="stage 1: read a source into data/raw/movies.csv (downloads posters)",
                           description="Read the Kaggle MovieGenre.csv (downloading posters), a poster folder "
                                       "(labels.csv + images/) or a one-hot CSV into data/raw/movies.csv.")
-    p.add_argument("--source", type=Path, required=True, help="MovieGenre.csv, a poster folder or a one-hot CSV")
+    p.add_argument("--source", type=Path, nargs="+", required=True,
+                   help="MovieGenre.csv, a poster folder or a one-hot CSV; several are merged (an id once: the first "
+                        "source that has it wins, and the others' rows for it are reported)")
     p.add_argument("--images", type=Path, default=None, help="image folder, when not images/ beside the CSV")
     p.add_argument("--workers", type=int, default=DownloadConfig.workers, help="concurrent downloads")
     p.add_argument("--timeout", type=float, default=DownloadConfig.timeout, help="seconds per request")
@@ -249,6 +253,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", action="append", help="a model folder or name under models/ (repeatable; "
                                                     "default: every trained model)")
     p.add_argument("--data", type=Path, default=None, help="split CSV or poster folder (default: the test split)")
+    p.add_argument("--source", default=None, help="only the posters of this source (a project merged from several "
+                                                  "sources: e.g. kaggle_posters_8k); written as eval_<set>_<source>")
     p.add_argument("--bootstrap", type=int, default=200, help="bootstrap resamples for the intervals")
     p.add_argument("--no-figures", action="store_true")
     _add_adaptation_options(p)
@@ -295,7 +301,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = stages.add_parser("pipeline", help="run the numbered notebooks headless, in order (what `make all` does)",
                           description="Execute notebooks/NN_*.ipynb in order; the executed copies, with their "
                                       "plots, are written to reports/.")
-    p.add_argument("--source", type=Path, default=SHARED_SAMPLE, help="data source for notebook 01")
+    p.add_argument("--source", type=Path, nargs="+", default=[SHARED_SAMPLE],
+                   help="data source(s) for notebook 01 (several are merged)")
     p.add_argument("--limit", type=int, default=None, help="only the first N movies (a quick run)")
     p.add_argument("--until", type=int, default=None, help="stop after notebook NN")
     p.set_defaults(func=cmd_pipeline)

@@ -1,5 +1,7 @@
 """Stage 3: vocabulary rules, multi-hot encoding and the stratified split."""
 import json
+import shutil
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -79,3 +81,35 @@ def test_same_seed_same_split_and_rare_genre_warning(encoded, capsys):
     encode(project, rules=VocabularyRules(min_count=1), figures=False)
     out = capsys.readouterr().out
     assert "warning: genre 'History' has only" in out
+
+
+@pytest.mark.shared
+def test_a_second_source_moves_no_poster_of_the_first_between_splits(small_folder, sample, tmp_path):
+    from postergenre.config import Paths
+    extra = pd.read_csv(sample / "labels.csv", dtype=str, keep_default_na=False).iloc[300:500].copy()
+    extra["genres"] = extra.genres + "|War"  # a genre the first source lacks, on every poster of the second
+    second = tmp_path / "second"
+    second.mkdir()
+    extra.to_csv(second / "labels.csv", index=False)
+    (second / "images").symlink_to(sample / "images")
+    alone, both = Paths.default(tmp_path / "alone"), Paths.default(tmp_path / "both")
+    for paths, sources in ((alone, small_folder), (both, [small_folder, second])):
+        get_data(sources, paths, progress=False)
+        clean(paths, progress=False)
+        encode(paths, figures=False)
+    frames_alone, _ = load_splits(alone)
+    frames_both, vocabulary = load_splits(both)
+    assert "War" in vocabulary
+    for split in ("train", "val", "test"):
+        first = frames_both[split][frames_both[split].source == "small"]
+        assert first.id.tolist() == frames_alone[split].id.tolist(), f"the first source's {split} split is kept"
+    sizes = {s: int((frames_both[s].source == "second").sum()) for s in ("train", "val", "test")}
+    assert sum(sizes.values()) == 200 and 130 <= sizes["train"] <= 150 and sizes["test"] >= 25, sizes
+    from postergenre.config import REPO_ROOT, UserError
+    from postergenre.evaluation.evaluate import evaluate
+    model = Path(shutil.copytree(REPO_ROOT / "models" / "default", tmp_path / "model"))
+    result = evaluate(model, paths=both, n_boot=10, figures=False, progress=False, source="second")
+    assert result["set"] == "test_second" and result["posters_evaluated"] == sizes["test"]
+    assert "War" in result["mapping"]["unknown_genres"] and (model / "eval_test_second.json").exists()
+    with pytest.raises(UserError, match=r"no poster of source 'third' \(sources there: second, small\)"):
+        evaluate(model, paths=both, n_boot=10, figures=False, progress=False, source="third")

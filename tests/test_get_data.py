@@ -36,7 +36,7 @@ def test_parse_genres_and_title_year():
 
 def test_folder_layout(small_folder, project):
     movies = get_data(small_folder, project)
-    assert len(movies) == 300 and (movies.source == "folder").all()
+    assert len(movies) == 300 and (movies.source == small_folder.name).all()
     assert movies.id.str.fullmatch(r"tt\d{7,}").all()
     assert movies.poster_path.map(lambda p: p.endswith(".jpg")).all()
     written = pd.read_csv(project.movies_csv, dtype=str, keep_default_na=False)
@@ -57,7 +57,7 @@ def test_onehot_layout(sample, tmp_path, project):
     (folder / "Images").symlink_to(sample / "images")
     assert detect_source(folder) == "onehot"
     movies = get_data(folder, project)
-    assert (movies.source == "onehot").all() and movies.poster_path.ne("").all()
+    assert (movies.source == "av").all() and movies.poster_path.ne("").all()
     expected = ["|".join(g for g in genres if table.at[i, g] == "1") for i in range(20) if i != 3]
     assert movies.genres.drop(index=3).tolist() == expected
     assert movies.genres[3] == ""
@@ -127,3 +127,40 @@ def test_a_problem_names_the_line_its_row_starts_on(tmp_path, project):
     get_data(folder, project)
     report = pd.read_csv(project.get_data_report)
     assert report.loc[report.kind == "no genres", "line"].tolist() == [5], "the second row starts on line 5"
+
+
+def folder_source(folder, rows, posters):
+    """A poster folder: labels.csv from (id, genres) rows, the images copied from real posters."""
+    (folder / "images").mkdir(parents=True)
+    for (movie_id, _), poster in zip(rows, posters):
+        (folder / "images" / f"{movie_id}.jpg").write_bytes(poster.read_bytes())
+    pd.DataFrame([{"id": i, "title": f"Film {i}", "year": "2001", "genres": g} for i, g in rows]).to_csv(
+        folder / "labels.csv", index=False)
+    return folder
+
+
+def test_several_sources_are_merged_an_id_once_and_every_overlap_reported(tmp_path, project, capsys):
+    from tests.conftest import real_posters
+    posters = real_posters(6)
+    first = folder_source(tmp_path / "first", [("tt0000001", "Drama"), ("tt0000002", "Comedy"),
+                                               ("tt0000003", "Horror")], posters[:3])
+    second = folder_source(tmp_path / "second", [("tt0000001", "Drama"), ("tt0000002", "Comedy|War"),
+                                                 ("tt0000004", "Western")], posters[3:])
+    movies = get_data([first, second], project)
+    assert movies.id.tolist() == ["tt0000001", "tt0000002", "tt0000003", "tt0000004"]
+    assert movies.source.tolist() == ["first", "first", "first", "second"], "each movie's source recorded"
+    assert movies.genres[1] == "Comedy", "the first source wins; nothing merged"
+    report = pd.read_csv(project.get_data_report)
+    assert report[["line", "kind"]].values.tolist() == [[2, "in two sources"], [3, "conflicting duplicate id"]]
+    assert (report.file == str(second / "labels.csv")).all()
+    assert "also in first with genres 'Comedy', here 'Comedy|War': the row of first is kept" in report.problem[1]
+    assert "first (folder, 3), second (folder, 1)" in capsys.readouterr().out
+    for bad, message in ((tmp_path / "missing", "no such file or folder"), (tmp_path / "empty", "unknown layout")):
+        (tmp_path / "empty").mkdir(exist_ok=True)
+        with pytest.raises(UserError, match=f"{bad}: {message}"):
+            get_data([first, bad], project)
+    wrong = tmp_path / "wrong"
+    wrong.mkdir()
+    (wrong / "labels.csv").write_text("id,title,genre,year\n")
+    with pytest.raises(UserError, match=f"{wrong / 'labels.csv'}: unknown CSV layout|missing required column"):
+        get_data([first, wrong], project)

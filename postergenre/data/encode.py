@@ -14,7 +14,7 @@ from .get_data import MOVIE_COLUMNS
 from .io import frame_hash, read_csv, read_json, write_csv, write_json
 
 SPLITS = ("train", "val", "test")
-BASE_COLUMNS = ["id", "title", "year", "genres", "poster_path"]
+BASE_COLUMNS = ["id", "title", "year", "genres", "poster_path", "source"]
 
 
 def canonical_genre(name: str, rules: VocabularyRules) -> str | None:
@@ -51,6 +51,19 @@ def stratified_split(labels: np.ndarray, config: SplitConfig) -> dict[str, np.nd
     return {"train": np.sort(rest[train]), "val": np.sort(rest[val]), "test": np.sort(test)}
 
 
+def split_by_source(sources: pd.Series, raw_genre_lists: list[list[str]], rules: VocabularyRules,
+                    config: SplitConfig) -> dict[str, np.ndarray]:
+    """Row indices of train/val/test: each source split on its own, stratified over its own vocabulary, so a
+    source's posters keep the split they had when it was the only one (adding a source moves none of them)."""
+    parts: dict[str, list[np.ndarray]] = {name: [] for name in SPLITS}
+    for rows in sources.groupby(sources, sort=False).indices.values():
+        canonical, vocabulary = apply_rules([raw_genre_lists[i] for i in rows], rules)
+        labels = MultiLabelBinarizer(classes=vocabulary).fit_transform(canonical)
+        for name, chosen in stratified_split(labels, config).items():
+            parts[name].append(rows[chosen])
+    return {name: np.sort(np.concatenate(chosen)) for name, chosen in parts.items()}
+
+
 def split_counts(frames: dict[str, pd.DataFrame], vocabulary: list[str]) -> pd.DataFrame:
     return pd.DataFrame({s: frames[s][vocabulary].sum() for s in SPLITS}).astype(int)
 
@@ -72,8 +85,9 @@ def encode(paths: Paths | None = None, rules: VocabularyRules | None = None,
     labels = binarizer.fit_transform(genre_lists)
     table = pd.concat([movies[BASE_COLUMNS].assign(genres=["|".join(g) for g in genre_lists]),
                        pd.DataFrame(labels, columns=vocabulary)], axis=1)
+    raw_lists = [[g for g in raw.split("|") if g] for raw in movies.genres]
     frames = {name: table.iloc[rows].reset_index(drop=True)
-              for name, rows in stratified_split(labels, split).items()}
+              for name, rows in split_by_source(movies.source, raw_lists, rules, split).items()}
     paths.processed.mkdir(parents=True, exist_ok=True)
     for name, frame in frames.items():
         write_csv(frame, paths.split_csv(name))

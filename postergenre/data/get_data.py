@@ -128,6 +128,7 @@ class _Rows:
 
     def __init__(self, path: Path, source: str):
         self.path, self.source, self.movies, self.lines, self.problems = path, source, [], [], []
+        self.kind = source
 
     def problem(self, line: int, movie_id: str, kind: str, text: str) -> None:
         self.problems.append({"file": str(self.path), "line": line, "id": one_line(movie_id), "kind": kind,
@@ -240,12 +241,16 @@ def read_kaggle(path: Path) -> tuple[_Rows, pd.DataFrame]:
     return rows, jobs
 
 
-def get_data(source: str | Path, paths: Paths | None = None, images: Path | None = None,
-             download: DownloadConfig | None = None, limit: int | None = None,
-             progress: bool = True) -> pd.DataFrame:
-    """Read any supported source into data/raw/movies.csv; returns that table."""
-    paths = paths or Paths.default()
-    source = Path(source)
+def source_name(path: Path) -> str:
+    """What movies.csv calls a source: its folder's name (a labels.csv is named by its folder), or the file's stem."""
+    path = Path(path).resolve()
+    return path.parent.name if path.is_file() and path.name == "labels.csv" else (path.name if path.is_dir()
+                                                                                  else path.stem)
+
+
+def read_source(source: Path, paths: Paths, images: Path | None, download: DownloadConfig | None,
+                limit: int | None, progress: bool) -> _Rows:
+    """One source's rows (a Kaggle CSV's posters downloaded), each row's `source` its name."""
     kind = detect_source(source)
     if kind == "kaggle":
         rows, jobs = read_kaggle(source)
@@ -260,24 +265,69 @@ def get_data(source: str | Path, paths: Paths | None = None, images: Path | None
     else:
         rows = read_folder(source, images) if kind == "folder" else read_onehot(source, images)
         if limit:
-            rows.movies = rows.movies[:limit]
+            rows.movies, rows.lines = rows.movies[:limit], rows.lines[:limit]
+    rows.kind, name = kind, source_name(source)
+    for movie in rows.movies:
+        movie["source"] = name
     rows.drop_repeated_ids()
-    movies = pd.DataFrame(rows.movies, columns=MOVIE_COLUMNS)
-    if movies.empty:
+    if not rows.movies:
         raise UserError(f"{source}: no movies found")
+    return rows
+
+
+def merge_sources(sources: list[_Rows]) -> tuple[list[dict], list[dict]]:
+    """The movies of every source, an id once: the first source that has it wins; a later source's row for it
+    is reported (with other genres: as a conflict naming both), never merged into the first."""
+    movies, problems, first = [], [], {}
+    for rows in sources:
+        problems += rows.problems
+        for movie, line in zip(rows.movies, rows.lines):
+            earlier = first.get(movie["id"]) if movie["id"] else None
+            if earlier is None:
+                if movie["id"]:
+                    first[movie["id"]] = movie
+                movies.append(movie)
+                continue
+            same = earlier["genres"] == movie["genres"]
+            rows.problem(line, movie["id"], "in two sources" if same else "conflicting duplicate id",
+                         f"also in {earlier['source']}" + ("" if same else f" with genres {earlier['genres']!r}, "
+                                                                            f"here {movie['genres']!r}")
+                         + f": the row of {earlier['source']} is kept, this one dropped")
+            problems.append(rows.problems[-1])
+    return movies, problems
+
+
+def get_data(source: str | Path | list, paths: Paths | None = None, images: Path | None = None,
+             download: DownloadConfig | None = None, limit: int | None = None,
+             progress: bool = True) -> pd.DataFrame:
+    """Read one supported source, or several (merged, an id once), into data/raw/movies.csv; returns that table.
+    limit: the first N movies of each source."""
+    paths = paths or Paths.default()
+    sources = [Path(s) for s in (source if isinstance(source, (list, tuple)) else [source])]
+    if not sources:
+        raise UserError("no source given")
+    names = [source_name(s) for s in sources]
+    if len(set(names)) < len(names):
+        raise UserError(f"two sources have the same name ({', '.join(names)}): rename a folder")
+    read = [read_source(s, paths, images, download, limit, progress) for s in sources]
+    merged, problems = merge_sources(read)
+    movies = pd.DataFrame(merged, columns=MOVIE_COLUMNS)
     paths.raw.mkdir(parents=True, exist_ok=True)
-    report = pd.DataFrame(rows.problems, columns=REPORT_COLUMNS).sort_values("line", kind="stable")
+    report = pd.DataFrame(problems, columns=REPORT_COLUMNS).sort_values(["file", "line"], kind="stable")
     write_csv(report, paths.get_data_report)
     previous = paths.movies_csv.with_name("movies.previous.csv")
     replaced = paths.movies_csv.exists()
     if replaced:
         paths.movies_csv.replace(previous)
     write_csv(movies, paths.movies_csv)
-    if rows.problems:
+    if problems:
         counts = report.kind.value_counts()
-        print(f"warning: {len(report)} problem(s) in {report.line.nunique()} row(s): "
+        rows_with_problems = len(report[["file", "line"]].drop_duplicates())
+        print(f"warning: {len(report)} problem(s) in {rows_with_problems} row(s): "
               + ", ".join(f"{kind} {n}" for kind, n in counts.items()) + f"; see {paths.get_data_report}")
     if replaced:
         print(f"replaced the earlier {paths.movies_csv.name}; it is kept as {previous}")
-    print(f"{len(movies)} movies from {source} ({kind}) -> {paths.movies_csv}")
+    counts = movies.source.value_counts()
+    print(f"{len(movies)} movies from " + ", ".join(f"{name} ({rows.kind}, {counts.get(name, 0)})"
+                                                    for name, rows in zip(names, read)) + f" -> {paths.movies_csv}")
     return movies

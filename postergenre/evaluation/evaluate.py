@@ -88,6 +88,16 @@ def load_eval_data(data: str | Path | None, paths: Paths) -> tuple[pd.DataFrame,
     return read_csv(data, ["poster_path", "genres"]), data.stem
 
 
+def of_source(frame: pd.DataFrame, set_name: str, source: str | None, where) -> tuple[pd.DataFrame, str]:
+    """Only the posters of one source (a merged project's test split holds several), named <set>_<source>."""
+    if source is None:
+        return frame, set_name
+    sources = sorted(frame["source"].unique()) if "source" in frame else []
+    if source not in sources:
+        raise UserError(f"{where}: no poster of source {source!r} (sources there: {', '.join(sources) or 'none'})")
+    return frame[frame["source"] == source].reset_index(drop=True), f"{set_name}_{source}"
+
+
 def bootstrap(y_true, score_sets: dict, thresholds: dict, n_boot: int = 200, seed: int = 0) -> dict:
     """{model: {metric: [value, low, high]}}: 95% bias-corrected percentile intervals over resampled posters.
 
@@ -116,8 +126,10 @@ def bootstrap(y_true, score_sets: dict, thresholds: dict, n_boot: int = 200, see
 
 def evaluate(model: str | Path, data: str | Path | None = None, paths: Paths | None = None, n_boot: int = 200,
              figures: bool = True, progress: bool = True, adapt_prior: bool = False, prior: str | Path | None = None,
-             estimator: str = DEFAULT_PRIOR_ESTIMATOR) -> dict:
+             estimator: str = DEFAULT_PRIOR_ESTIMATOR, source: str | None = None) -> dict:
     """Evaluate one model folder; writes eval_<set>.json, eval_<set>.md and figures into it.
+
+    source: only the posters of that source (for a project merged from several), as set <set>_<source>.
 
     adapt_prior / prior: also score the model adapted to the collection's genre mix (estimated from its
     unlabelled posters, or the mix in the genre,share CSV `prior`), as a row of its own.
@@ -125,6 +137,7 @@ def evaluate(model: str | Path, data: str | Path | None = None, paths: Paths | N
     paths = paths or Paths.default()
     trained = load(resolve_model(model, paths))
     frame, set_name = load_eval_data(data, paths)
+    frame, set_name = of_source(frame, set_name, source, data or paths.split_csv("test"))
     frame, y_true, mapping = map_labels(frame, trained.vocabulary)
     if len(frame) == 0:
         found = ", ".join(mapping["unknown_genres"]) or "none"
