@@ -71,6 +71,7 @@ bench: venv
 	$(BIN)/python benchmarks/bench_serve.py --gradcam
 	$(BIN)/python benchmarks/bench_pipeline.py
 	$(BIN)/python benchmarks/bench_scale.py
+	$(BIN)/python benchmarks/bench_source_shortcut.py
 
 clean-artefacts:
 	rm -rf data/raw/*.csv data/interim/*.csv data/processed/* data/cache/* reports/*.ipynb reports/figures

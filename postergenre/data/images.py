@@ -84,6 +84,14 @@ def decode(source: str | Path | bytes, name: str | Path | None = None, max_pixel
         raise PosterError(name, "corrupt", f"{type(exc).__name__}: {exc}") from None
 
 
+def recompress(image: Image.Image, quality: int) -> Image.Image:
+    """The image as a JPEG of `quality` would give it back: the same compression for posters of every source."""
+    buffer = io.BytesIO()
+    image.convert("RGB").save(buffer, "JPEG", quality=int(quality))
+    buffer.seek(0)
+    return Image.open(buffer).convert("RGB")
+
+
 def open_rgb(path: str | Path) -> Image.Image:
     """Open and fully decode a poster as RGB, or raise PosterError naming the file."""
     return to_rgb(decode(Path(path)))

@@ -1,0 +1,26 @@
+"""The source-shortcut probe and the common JPEG quality it is measured under."""
+import numpy as np
+from PIL import Image
+
+from postergenre.data.images import recompress
+from postergenre.evaluation.experiments import source_probe
+
+
+def test_the_probe_finds_a_planted_source_signal_and_nothing_in_noise():
+    rng = np.random.default_rng(0)
+    second = np.repeat([0, 1], 200)
+    noise = rng.normal(size=(400, 32))
+    planted = noise.copy()
+    planted[:, 3] += 1.5 * second  # one feature moves with the source
+    auc_noise, _ = source_probe(noise, second)
+    auc_planted, spread = source_probe(planted, second)
+    assert 0.4 < auc_noise < 0.6 and auc_planted > 0.8 and spread < 0.1
+
+
+def test_recompress_gives_the_same_picture_at_a_lower_quality():
+    rng = np.random.default_rng(1)
+    smooth = np.cumsum(rng.integers(-3, 4, (268, 182, 3)), axis=1).clip(0, 255).astype(np.uint8)
+    image = Image.fromarray(smooth)
+    low, high = np.asarray(recompress(image, 20), int), np.asarray(recompress(image, 95), int)
+    assert low.shape == high.shape == smooth.shape
+    assert np.abs(high - smooth).mean() < np.abs(low - smooth).mean() < 20, "a lower quality loses more, not all"
