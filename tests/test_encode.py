@@ -113,3 +113,8 @@ def test_a_second_source_moves_no_poster_of_the_first_between_splits(small_folde
     assert "War" in result["mapping"]["unknown_genres"] and (model / "eval_test_second.json").exists()
     with pytest.raises(UserError, match=r"no poster of source 'third' \(sources there: second, small\)"):
         evaluate(model, paths=both, n_boot=10, figures=False, progress=False, source="third")
+    from postergenre.inference.manifest import source_summary
+    summary = source_summary([both.split_csv(s) for s in ("train", "val", "test")])
+    assert {k: summary["small"][k] for k in ("train", "val", "test")} == {s: len(frames_alone[s]) for s in frames_alone}
+    assert {k: summary["second"][k] for k in ("train", "val", "test")} == sizes and summary["small"]["hash"] != \
+        summary["second"]["hash"], "the manifest names each source, its posters per split and its rows' hash"

@@ -24,3 +24,24 @@ def test_recompress_gives_the_same_picture_at_a_lower_quality():
     low, high = np.asarray(recompress(image, 20), int), np.asarray(recompress(image, 95), int)
     assert low.shape == high.shape == smooth.shape
     assert np.abs(high - smooth).mean() < np.abs(low - smooth).mean() < 20, "a lower quality loses more, not all"
+
+
+def test_learning_curve_sizes_and_figure(tmp_path, monkeypatch):
+    import pandas as pd
+
+    from postergenre.evaluation import experiments
+    from postergenre.evaluation.figures import learning_curve_figure
+    rng = np.random.default_rng(0)
+    labels = (rng.random((1000, 4)) < 0.3).astype(np.float32)
+    features = np.concatenate([labels * 2 + rng.normal(size=(1000, 4)), rng.normal(size=(1000, 12))], axis=1)
+    frames = {"train": pd.DataFrame(index=range(800)), "val": pd.DataFrame(index=range(200))}
+    monkeypatch.setattr(experiments, "split_tables", lambda paths, limit: (
+        frames, ["a", "b", "c", "d"], {"train": labels[:800], "val": labels[800:]}))
+    monkeypatch.setattr(experiments, "backbone", lambda *a, **k: None)
+    monkeypatch.setattr(experiments, "cached_features",
+                        lambda extractor, frame, config, paths, split: features[:800] if split == "train" else features[800:])
+    curve = experiments.learning_curve(None, epochs=12, patience=3, learning_rate=0.02)
+    assert curve.train_posters.tolist() == [200, 400, 800], "halvings of the training split down to 200, and all"
+    assert curve.macro_ap.iloc[-1] > 0.6, "features that carry the labels give a head that finds them"
+    learning_curve_figure(curve, tmp_path)
+    assert (tmp_path / "learning_curve.png").stat().st_size > 5_000

@@ -34,6 +34,52 @@ IMBALANCE_VARIANTS = {"bce": {}, "weighted": {"loss": "weighted"}, "focal": {"lo
                       "asymmetric": {"loss": "asymmetric"}, "oversample": {"oversample": True}}
 
 
+def fit_head(features: dict, labels: dict, config: TrainConfig, n_genres: int):
+    """A classification head trained on cached backbone features as `train` trains one (early stopping on the
+    validation features); (head, epochs, seconds)."""
+    keras.utils.set_random_seed(config.seed)
+    order = training_order(labels["train"], config)
+    head = classification_head(features["train"].shape[1], n_genres)
+    head.compile(keras.optimizers.Adam(config.learning_rate), make_loss(config.loss, labels["train"]),
+                 metrics=monitored_metrics())
+    callbacks = [keras.callbacks.EarlyStopping(MONITOR, mode="max", patience=config.patience,
+                                               restore_best_weights=True),
+                 keras.callbacks.ReduceLROnPlateau(MONITOR, mode="max", factor=0.3,
+                                                   patience=max(1, config.patience // 2))]
+    start = time.perf_counter()
+    batches, val_batches = head_batches(features, labels, order, config)
+    history = head.fit(batches, validation_data=val_batches, epochs=config.epochs, shuffle=False,
+                       callbacks=callbacks, verbose=0)
+    return head, len(history.history["loss"]), round(time.perf_counter() - start, 1)
+
+
+def learning_curve(paths: Paths | None = None, model: str = "efficientnet_lite0", sizes: list[int] | None = None,
+                   seed: int = 0, **overrides) -> pd.DataFrame:
+    """Validation macro AP of a head against the number of training posters: random subsets of the training
+    split (every source), from a few hundred to all, each head trained on the cached backbone features as
+    `train` trains one. Does more data still help? A curve still rising at the right says yes."""
+    paths = paths or Paths.default()
+    base = TrainConfig(model=model, **overrides)
+    frames, vocabulary, labels = split_tables(paths, base.limit)
+    extractor = backbone(base.model, base.input_size, base.weights, tta=base.tta)
+    features = {s: cached_features(extractor, frames[s], base, paths, s) for s in ("train", "val")}
+    total = len(features["train"])
+    sizes = sorted({min(n, total) for n in (sizes or [total // 2**k for k in range(5, -1, -1)
+                                                      if total // 2**k >= min(200, total)])})
+    shuffled = np.random.default_rng(seed).permutation(total)
+    rows = []
+    for size in sizes:
+        chosen = np.sort(shuffled[:size])
+        head, epochs, seconds = fit_head({"train": features["train"][chosen], "val": features["val"]},
+                                         {"train": labels["train"][chosen], "val": labels["val"]}, base,
+                                         len(vocabulary))
+        scores = head.predict(features["val"], batch_size=1024, verbose=0)
+        rows.append({"train_posters": size, **metrics.headline(labels["val"], scores), "epochs": epochs,
+                     "seconds": seconds})
+        print(f"{size} training posters: validation macro AP {rows[-1]['macro_ap']:.3f}", flush=True)
+    return pd.DataFrame(rows)
+
+
 def compare_imbalance(paths: Paths | None = None, model: str = "efficientnet_lite0",
                       variants: dict | None = None, **overrides) -> pd.DataFrame:
     """One head per class-imbalance option on the cached backbone features, compared on validation (raw scores,
@@ -48,24 +94,12 @@ def compare_imbalance(paths: Paths | None = None, model: str = "efficientnet_lit
     rows = []
     for label, options in (variants or IMBALANCE_VARIANTS).items():
         config = dataclasses.replace(base, **options)
-        keras.utils.set_random_seed(config.seed)
-        order = training_order(labels["train"], config)
-        head = classification_head(features["train"].shape[1], len(vocabulary))
-        head.compile(keras.optimizers.Adam(config.learning_rate), make_loss(config.loss, labels["train"]),
-                     metrics=monitored_metrics())
-        callbacks = [keras.callbacks.EarlyStopping(MONITOR, mode="max", patience=config.patience,
-                                                   restore_best_weights=True),
-                     keras.callbacks.ReduceLROnPlateau(MONITOR, mode="max", factor=0.3,
-                                                       patience=max(1, config.patience // 2))]
-        start = time.perf_counter()
-        batches, val_batches = head_batches(features, labels, order, config)
-        history = head.fit(batches, validation_data=val_batches, epochs=config.epochs, shuffle=False,
-                           callbacks=callbacks, verbose=0)
+        head, epochs, seconds = fit_head(features, labels, config, len(vocabulary))
         scores = head.predict(features["val"], batch_size=1024, verbose=0)
         thresholds = metrics.tune_thresholds(labels["val"], scores)
         rows.append({"variant": label, **metrics.headline(labels["val"], scores),
                      **metrics.threshold_metrics(labels["val"], scores, thresholds),
-                     "epochs": len(history.history["loss"]), "seconds": round(time.perf_counter() - start, 1)})
+                     "epochs": epochs, "seconds": seconds})
         print(f"{label}: validation macro AP {rows[-1]['macro_ap']:.3f} ({rows[-1]['epochs']} epochs)", flush=True)
     return pd.DataFrame(rows).sort_values("macro_ap", ascending=False).reset_index(drop=True)
 

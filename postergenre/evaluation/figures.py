@@ -25,6 +25,20 @@ def ap_vs_frequency(per_genre: pd.DataFrame, folder: Path | None = None):
     return save_figure(fig, folder, "ap_vs_frequency.png")
 
 
+def learning_curve_figure(curve: pd.DataFrame, folder: Path | None = None):
+    """Validation macro AP against training posters (log scale): is the curve still rising at the right?"""
+    fig, ax = plt.subplots(figsize=(6.5, 4.2))
+    ax.plot(curve.train_posters, curve.macro_ap, "o-", color="tab:blue", label="head on frozen features")
+    for row in curve.itertuples():
+        ax.annotate(f"{row.macro_ap:.3f}", (row.train_posters, row.macro_ap), fontsize=8, xytext=(-10, 6),
+                    textcoords="offset points")
+    ax.set_xscale("log", base=2)
+    ax.set(xlabel="training posters (log scale)", ylabel="validation macro AP",
+           title="Learning curve: does more data still help?")
+    ax.legend(loc="lower right")
+    return save_figure(fig, folder, "learning_curve.png")
+
+
 def precision_recall_curves(y_true, scores, genres, folder: Path | None = None, n: int = 6):
     fig, ax = plt.subplots(figsize=(6.5, 5))
     for j in np.argsort(-np.asarray(y_true).sum(axis=0))[:n]:

@@ -43,6 +43,25 @@ def data_hash(files: list[Path]) -> str:
     return digest.hexdigest()[:16]
 
 
+def source_summary(files: list[Path]) -> dict:
+    """Per source of the split CSVs: its posters in each split and a hash of its rows (ids and genres), so a
+    manifest names what it learned from; {} for splits without a source column."""
+    import hashlib
+
+    import pandas as pd
+    summary: dict[str, dict] = {}
+    for path in files:
+        frame = pd.read_csv(path, dtype=str, keep_default_na=False, usecols=lambda c: c in ("id", "genres", "source"))
+        if "source" not in frame:
+            return {}
+        for name, rows in frame.groupby("source", sort=False):
+            entry = summary.setdefault(name, {"digest": hashlib.sha256()})
+            entry[Path(path).stem] = len(rows)
+            entry["digest"].update("\n".join(rows.id + "," + rows.genres).encode())
+    return {name: {**{k: v for k, v in entry.items() if k != "digest"}, "hash": entry["digest"].hexdigest()[:16]}
+            for name, entry in summary.items()}
+
+
 def project_relative(path: Path, root: Path) -> str:
     """A path as the manifest shows it: relative to the project, so it reads the same on every machine."""
     path = Path(path)
@@ -56,4 +75,5 @@ def build_manifest(config, data_files: list[Path], root: Path, **extra) -> dict:
     config = dataclasses.asdict(config) if dataclasses.is_dataclass(config) else dict(config)
     return {"created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "config": config, "seed": config.get("seed"),
             "data_hash": data_hash(data_files), "data_files": [project_relative(p, root) for p in data_files],
+            "sources": source_summary(data_files),
             "versions": package_versions(), "git_commit": git_commit(), **extra}

@@ -55,6 +55,8 @@ def model_card(folder: Path) -> str:
     config = manifest.get("config", {})
     train = manifest.get("train_posters") or vocabulary.get("sizes", {}).get("train")
     training = "fine-tuned" if config.get("fine_tune_epochs") else "frozen backbone, trained head"
+    sources_text = ", ".join(f"{name} ({entry.get('train', 0):,} training posters, rows hash `{entry['hash']}`)"
+                             for name, entry in (manifest.get("sources") or {}).items())
     header = yaml.safe_dump(card_header(manifest, folder.name), sort_keys=False, allow_unicode=True)
     lines = [f"---\n{header}---", "",
              f"# {folder.name}: a movie's genres from its poster", "",
@@ -76,7 +78,8 @@ def model_card(folder: Path) -> str:
               (f"{train:,} training posters" if train else "The training posters")
               + f" of {', '.join(manifest.get('data_files', [])[:1])} (the splits' data hash "
               f"`{manifest.get('data_hash')}`), "
-              "split per poster, stratified by genre. They come from the Kaggle *Movie Genre from its Poster* "
+              + (f"from {sources_text}, " if sources_text else "")
+              + "split per poster, stratified by genre. They come from the Kaggle *Movie Genre from its Poster* "
               "data: IMDb thumbnails of mostly English-language films. The model learned that sample's genre mix "
               "(above) and its era; posters from other collections, other decades or other countries are out of "
               "its experience.", "",
