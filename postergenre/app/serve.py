@@ -27,8 +27,8 @@ from PIL import Image
 
 from ..config import MIN_POSTERS_TO_ADAPT, Paths, UserError, describe
 from ..data.images import PosterError, decode, fit_image, to_rgb
-from ..data.io import read_csv, read_json
-from ..inference.model_folder import model_names, read_manifest, resolve_model
+from ..data.io import read_csv
+from ..inference.model_folder import model_names, model_row, read_manifest, read_test_figures, resolve_model
 from ..inference.predict import IMAGE_SUFFIXES, write_predictions
 from ..inference.predictor import load, poster_row
 from .figures import genre_bars_html
@@ -56,14 +56,11 @@ def model_choices(paths: Paths) -> list[str]:
 def model_summary(folder: Path) -> str:
     """One line for the page: the model and its test figures beside the constant baseline, from its files."""
     manifest = read_manifest(folder)
-    figures = manifest.get("test_metrics")
-    if not figures and (folder / "eval_test.json").exists():
-        figures = read_json(folder / "eval_test.json").get("metrics")
+    figures, _ = read_test_figures(folder, manifest)
     name = f"**{folder.name}** ({manifest.get('model')})"
     if not figures:
         return f"{name}: not evaluated on the test split yet (`postergenre evaluate --model {folder.name}`)"
-    model_key = next(k for k in figures if not k.startswith("baseline"))
-    model, baseline = figures[model_key], figures.get("baseline: 3 most frequent genres", {})
+    model, baseline = figures[model_row(figures)], figures.get("baseline: 3 most frequent genres", {})
     text = (f"{name} on the test split: macro AP **{model['macro_ap'][0]:.3f}**, top-3 hit rate "
             f"**{model['top3_hit_rate'][0]:.3f}**")
     if baseline:
@@ -196,12 +193,13 @@ class Page:
             predictor = self.predictor(name)
             images, errors = [], {}
             for i, item in enumerate(items):
+                if item.error:  # refused while unpacking its zip
+                    errors[i] = item.error
+                    continue
                 try:  # decoded once (checked for size and bombs) and held at the network's input size
-                    if item.error:
-                        raise PosterError(item.name, "refused", item.error.removeprefix(f"{item.name}: "))
                     images.append(fit_image(read_upload(item.path, item.name), predictor.input_size, predictor.fit))
                 except PosterError as exc:
-                    errors[i] = item.error or str(exc)
+                    errors[i] = str(exc)
         good = [item.name for i, item in enumerate(items) if i not in errors]
         posters = pd.DataFrame({"poster": images, "title": good})
         predictions = predictor.predict(posters, adapt_prior=adapt and len(good) >= MIN_POSTERS_TO_ADAPT) \

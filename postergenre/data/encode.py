@@ -73,11 +73,13 @@ def encode(paths: Paths | None = None, rules: VocabularyRules | None = None,
     """Read movies_clean.csv; write the split CSVs and genres.json; returns the split tables."""
     paths, rules, split = paths or Paths.default(), rules or VocabularyRules(), split or SplitConfig()
     movies = read_csv(paths.clean_csv, MOVIE_COLUMNS, hint=" (run `postergenre clean` first)")
-    genre_lists, vocabulary = apply_rules([g.split("|") for g in movies.genres], rules)
+    raw_lists = [g.split("|") for g in movies.genres]
+    genre_lists, vocabulary = apply_rules(raw_lists, rules)
     keep = [bool(g) for g in genre_lists]
     if not all(keep):
         print(f"warning: {keep.count(False)} movie(s) have only dropped genres and are left out")
     movies = movies[keep].reset_index(drop=True)
+    raw_lists = [r for r, g in zip(raw_lists, genre_lists) if g]
     genre_lists = [g for g in genre_lists if g]
     if not vocabulary or movies.empty:
         raise UserError(f"{paths.clean_csv}: no genres left after the vocabulary rules")
@@ -85,7 +87,6 @@ def encode(paths: Paths | None = None, rules: VocabularyRules | None = None,
     labels = binarizer.fit_transform(genre_lists)
     table = pd.concat([movies[BASE_COLUMNS].assign(genres=["|".join(g) for g in genre_lists]),
                        pd.DataFrame(labels, columns=vocabulary)], axis=1)
-    raw_lists = [[g for g in raw.split("|") if g] for raw in movies.genres]
     frames = {name: table.iloc[rows].reset_index(drop=True)
               for name, rows in split_by_source(movies.source, raw_lists, rules, split).items()}
     paths.processed.mkdir(parents=True, exist_ok=True)

@@ -126,9 +126,8 @@ REPORT_COLUMNS = ["file", "line", "id", "kind", "problem"]
 class _Rows:
     """Collects movie rows and the problems found while reading them: every problem is a row of the report."""
 
-    def __init__(self, path: Path, source: str):
-        self.path, self.source, self.movies, self.lines, self.problems = path, source, [], [], []
-        self.kind = source
+    def __init__(self, path: Path, kind: str):
+        self.path, self.kind, self.movies, self.lines, self.problems = path, kind, [], [], []
 
     def problem(self, line: int, movie_id: str, kind: str, text: str) -> None:
         self.problems.append({"file": str(self.path), "line": line, "id": one_line(movie_id), "kind": kind,
@@ -157,7 +156,7 @@ class _Rows:
             self.problem(line, movie_id, "long title", f"a title of {len(title):,} characters, cut to {MAX_TITLE}")
             title = title[:MAX_TITLE]
         self.movies.append({"id": movie_id, "title": title, "year": year, "genres": genres,
-                            "poster_path": poster_path, "source": self.source})
+                            "poster_path": poster_path, "source": self.kind})  # read_source names it
         self.lines.append(line)
         return movie_id
 
@@ -168,29 +167,6 @@ class _Rows:
             self.problem(line, movie_id, "no image", f"no image {folder / raw_id}.jpg (or .jpeg, .png, .webp) "
                                                      "(clean drops it)")
         self.movies[-1]["poster_path"] = path
-
-    def drop_repeated_ids(self) -> None:
-        """One row per id, the first: a repeat with other genres is a conflict, reported with both lines; an
-        exact repeat is reported as dropped."""
-        first: dict[str, int] = {}
-        kept_movies, kept_lines = [], []
-        for movie, line in zip(self.movies, self.lines):
-            movie_id = movie["id"]
-            if movie_id and movie_id in first:
-                earlier = self.movies[first[movie_id]]
-                if earlier["genres"] != movie["genres"]:
-                    self.problem(line, movie_id, "conflicting duplicate id",
-                                 f"also on line {self.lines[first[movie_id]]} with genres {earlier['genres']!r}, "
-                                 f"here {movie['genres']!r}: the first row is kept, this one dropped")
-                else:
-                    self.problem(line, movie_id, "duplicate id",
-                                 f"repeats line {self.lines[first[movie_id]]}: dropped")
-                continue
-            if movie_id:
-                first[movie_id] = len(kept_movies)
-            kept_movies.append(movie)
-            kept_lines.append(line)
-        self.movies, self.lines = kept_movies, kept_lines
 
 
 def read_folder(path: Path, images: Path | None = None) -> _Rows:
@@ -255,7 +231,8 @@ def read_source(source: Path, paths: Paths, images: Path | None, download: Downl
     if kind == "kaggle":
         rows, jobs = read_kaggle(source)
         if limit:
-            rows.movies, jobs = rows.movies[:limit], jobs[jobs.id.isin({m["id"] for m in rows.movies[:limit]})]
+            rows.movies, rows.lines = rows.movies[:limit], rows.lines[:limit]
+            jobs = jobs[jobs.id.isin({m["id"] for m in rows.movies})]
         report = download_posters(jobs, paths.posters, paths.download_report, download, progress)
         print(summary_line(report) + f" (report: {paths.download_report})")
         fetched = set(report.loc[report.status.isin(["ok", "present"]), "id"])
@@ -266,34 +243,40 @@ def read_source(source: Path, paths: Paths, images: Path | None, download: Downl
         rows = read_folder(source, images) if kind == "folder" else read_onehot(source, images)
         if limit:
             rows.movies, rows.lines = rows.movies[:limit], rows.lines[:limit]
-    rows.kind, name = kind, source_name(source)
+    name = source_name(source)
     for movie in rows.movies:
         movie["source"] = name
-    rows.drop_repeated_ids()
     if not rows.movies:
         raise UserError(f"{source}: no movies found")
     return rows
 
 
-def merge_sources(sources: list[_Rows]) -> tuple[list[dict], list[dict]]:
-    """The movies of every source, an id once: the first source that has it wins; a later source's row for it
-    is reported (with other genres: as a conflict naming both), never merged into the first."""
+def first_of_each_id(sources: list[_Rows]) -> tuple[list[dict], list[dict]]:
+    """The movies of every source, an id once: the first row that has it wins, in its source or an earlier one.
+    Every later row for it is reported and dropped, never merged: an exact repeat, the same movie in two sources,
+    or, with other genres, a conflict naming both."""
     movies, problems, first = [], [], {}
     for rows in sources:
-        problems += rows.problems
         for movie, line in zip(rows.movies, rows.lines):
-            earlier = first.get(movie["id"]) if movie["id"] else None
-            if earlier is None:
+            if not movie["id"] or movie["id"] not in first:
                 if movie["id"]:
-                    first[movie["id"]] = movie
+                    first[movie["id"]] = (movie, line, rows)
                 movies.append(movie)
                 continue
+            earlier, earlier_line, earlier_rows = first[movie["id"]]
             same = earlier["genres"] == movie["genres"]
-            rows.problem(line, movie["id"], "in two sources" if same else "conflicting duplicate id",
-                         f"also in {earlier['source']}" + ("" if same else f" with genres {earlier['genres']!r}, "
-                                                                            f"here {movie['genres']!r}")
-                         + f": the row of {earlier['source']} is kept, this one dropped")
-            problems.append(rows.problems[-1])
+            if earlier_rows is rows:
+                kind = "duplicate id" if same else "conflicting duplicate id"
+                text = f"repeats line {earlier_line}: dropped" if same else (
+                    f"also on line {earlier_line} with genres {earlier['genres']!r}, here {movie['genres']!r}: "
+                    "the first row is kept, this one dropped")
+            else:
+                kind = "in two sources" if same else "conflicting duplicate id"
+                text = f"also in {earlier['source']}" + ("" if same else f" with genres {earlier['genres']!r}, "
+                                                                         f"here {movie['genres']!r}") \
+                    + f": the row of {earlier['source']} is kept, this one dropped"
+            rows.problem(line, movie["id"], kind, text)
+        problems += rows.problems
     return movies, problems
 
 
@@ -310,7 +293,7 @@ def get_data(source: str | Path | list, paths: Paths | None = None, images: Path
     if len(set(names)) < len(names):
         raise UserError(f"two sources have the same name ({', '.join(names)}): rename a folder")
     read = [read_source(s, paths, images, download, limit, progress) for s in sources]
-    merged, problems = merge_sources(read)
+    merged, problems = first_of_each_id(read)
     movies = pd.DataFrame(merged, columns=MOVIE_COLUMNS)
     paths.raw.mkdir(parents=True, exist_ok=True)
     report = pd.DataFrame(problems, columns=REPORT_COLUMNS).sort_values(["file", "line"], kind="stable")

@@ -81,8 +81,8 @@ def record_lines(path: Path, rows: int, encoding: str = "utf-8") -> list[int]:
     breaks, so row k is not always on line k + 2); rows k + 2 where the file cannot be read the same way."""
     try:
         with open(path, encoding=encoding, newline="") as f:
-            reader, starts, previous = csv.reader(f), [], 1
-            next(reader, None)
+            reader, starts = csv.reader(f), []
+            next(reader, None)  # the header
             previous = reader.line_num
             for record in reader:
                 if record:  # pandas skips blank lines

@@ -7,11 +7,10 @@ from pathlib import Path
 
 import yaml
 
-from ..data.io import atomic_write_bytes, read_json
-from .model_folder import read_manifest, read_vocabulary
+from ..data.io import atomic_write_bytes
+from .model_folder import model_row, read_manifest, read_test_figures, read_vocabulary
 
 CARD_FILE = "README.md"
-EVALUATION_FILE = "eval_test.json"  # `postergenre evaluate` on the test split
 # IMDb's genres: the ones a model that learned from posters of other genres can never name are listed on its card
 IMDB_GENRES = ("Action", "Adult", "Adventure", "Animation", "Biography", "Comedy", "Crime", "Documentary", "Drama",
                "Family", "Fantasy", "Film-Noir", "Game-Show", "History", "Horror", "Music", "Musical", "Mystery",
@@ -20,13 +19,13 @@ CARD_METRICS = {"macro_ap": "macro AP", "micro_ap": "micro AP", "top3_hit_rate":
                 "micro_f1@tuned": "micro-F1 (tuned thresholds)", "macro_f1@tuned": "macro-F1 (tuned thresholds)"}
 
 
-def card_header(manifest: dict, name: str) -> dict:
+def card_header(manifest: dict, name: str, figures: dict) -> dict:
     """The YAML header: what the Hub reads (library, task, tags, data, metrics)."""
     header = {"library_name": "keras", "pipeline_tag": "image-classification",
               "tags": ["multi-label-classification", "movie-posters", "genre-classification", manifest["model"],
                        "litert"],
               "datasets": ["kaggle-movie-genre-from-its-poster"], "metrics": ["average_precision", "f1"]}
-    model_key, test = _test_figures(manifest)
+    test = figures.get(model_row(figures), {})
     if test:
         header["model-index"] = [{"name": name, "results": [{
             "task": {"type": "image-classification", "name": "multi-label genre classification"},
@@ -37,27 +36,18 @@ def card_header(manifest: dict, name: str) -> dict:
     return header
 
 
-def _test_figures(manifest: dict) -> tuple[str | None, dict]:
-    figures = manifest.get("test_metrics") or {}
-    model_key = next((k for k in figures if not k.startswith("baseline")), None)
-    return model_key, figures.get(model_key, {})
-
-
 def model_card(folder: Path) -> str:
     """The card's text for a model folder."""
     folder = Path(folder)
     manifest, vocabulary = read_manifest(folder), read_vocabulary(folder)
-    if not manifest.get("test_metrics") and (folder / EVALUATION_FILE).exists():  # evaluated, not shipped
-        evaluation = read_json(folder / EVALUATION_FILE)
-        manifest = {**manifest, "test_metrics": evaluation.get("metrics"),
-                    "test_posters": evaluation.get("posters_evaluated")}
+    figures, test_posters = read_test_figures(folder, manifest)
     genres, counts = vocabulary["genres"], vocabulary.get("train_counts", {})
     config = manifest.get("config", {})
     train = manifest.get("train_posters") or vocabulary.get("sizes", {}).get("train")
     training = "fine-tuned" if config.get("fine_tune_epochs") else "frozen backbone, trained head"
     sources_text = ", ".join(f"{name} ({entry.get('train', 0):,} training posters, rows hash `{entry['hash']}`)"
                              for name, entry in (manifest.get("sources") or {}).items())
-    header = yaml.safe_dump(card_header(manifest, folder.name), sort_keys=False, allow_unicode=True)
+    header = yaml.safe_dump(card_header(manifest, folder.name, figures), sort_keys=False, allow_unicode=True)
     lines = [f"---\n{header}---", "",
              f"# {folder.name}: a movie's genres from its poster", "",
              f"Network: `{manifest['model']}` ({training}), one independent sigmoid per genre, made by "
@@ -84,10 +74,9 @@ def model_card(folder: Path) -> str:
               "(above) and its era; posters from other collections, other decades or other countries are out of "
               "its experience.", "",
               "## Evaluation", ""]
-    model_key, test = _test_figures(manifest)
-    if test:
-        figures = manifest["test_metrics"]
-        lines += [f"On {manifest.get('test_posters', 0):,} held-out test posters, with 95% bootstrap intervals, "
+    model_key = model_row(figures)
+    if figures.get(model_key):
+        lines += [f"On {test_posters or 0:,} held-out test posters, with 95% bootstrap intervals, "
                   "beside the constant guesses:", "",
                   "| | " + " | ".join(CARD_METRICS.values()) + " |", "|---" * (len(CARD_METRICS) + 1) + "|"]
         for key, values in figures.items():

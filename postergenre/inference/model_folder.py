@@ -29,6 +29,7 @@ LEGACY_H5_FILE = "model.h5"  # the seeds' hand-off format
 HEAD_FILE = "head.keras"
 FINE_TUNED_WEIGHTS = "model.weights.h5"  # a shipped fine-tuned network: weights only, the layers are built by code
 NETWORK_FILES = (FINE_TUNED_WEIGHTS, HEAD_FILE, KERAS_FILE)  # whichever the folder has: the Keras network
+EVALUATION_FILE = "eval_test.json"  # written by `postergenre evaluate` on the test split
 SHIPPED_FILES = (GENRES_FILE, THRESHOLDS_FILE, CALIBRATION_FILE, CURVES_FILE)
 LOADED_FILES = (MANIFEST_FILE, GENRES_FILE, THRESHOLDS_FILE, CALIBRATION_FILE, *NETWORK_FILES, LITERT_SOURCES_FILE,
                 TFLITE_FILE)
@@ -55,6 +56,23 @@ def model_names(paths: Paths) -> list[str]:
 
 def read_manifest(folder: Path) -> dict:
     return read_json(Path(folder) / MANIFEST_FILE)
+
+
+def read_test_figures(folder: Path, manifest: dict | None = None) -> tuple[dict, int | None]:
+    """A model's test figures ({row: {metric: [value, low, high]}}, the model's row and the baselines) and its
+    number of test posters: the shipped manifest's, else what `evaluate` wrote; ({}, None) before either."""
+    manifest = read_manifest(folder) if manifest is None else manifest
+    if manifest.get("test_metrics"):
+        return manifest["test_metrics"], manifest.get("test_posters")
+    if (Path(folder) / EVALUATION_FILE).exists():
+        result = read_json(Path(folder) / EVALUATION_FILE)
+        return result.get("metrics") or {}, result.get("posters_evaluated")
+    return {}, None
+
+
+def model_row(figures: dict) -> str | None:
+    """Which row of a model's test figures is the model's own (the others are baselines)."""
+    return next((key for key in figures if not key.startswith("baseline")), None)
 
 
 def read_vocabulary(folder: Path) -> dict:
