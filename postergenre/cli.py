@@ -282,8 +282,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", default=None, help="the model shown first (default: the shipped default)")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=7860)
-    p.add_argument("--no-gradcam", action="store_true", help="start without loading the Grad-CAM network (TensorFlow, "
-                                                                "about 15 s and 800 MB); the first heatmap then loads it")
+    p.add_argument("--no-gradcam", action="store_true", help="start without loading the Grad-CAM network (TensorFlow: a slower "
+                                                                "start, more memory); the first heatmap then loads it")
     p.set_defaults(func=cmd_serve)
 
     p = stages.add_parser("ship", help="make a trained head-only model the default for predict",

@@ -313,7 +313,7 @@ def _interrupt(signum, frame):
 def serve(paths: Paths | None = None, model: str | None = None, host: str = "127.0.0.1", port: int = 7860,
           inline: bool = False, heatmaps: bool = True):
     """Start the page; never a public share link. inline: return at once (a notebook shows the page).
-    heatmaps: load and trace the Grad-CAM network now (about 15 s and 800 MB), so no click waits for it."""
+    heatmaps: load and trace the Grad-CAM network now (TensorFlow: benchmarks/bench_serve.py measures the cost), so no click waits for it."""
     paths = paths or Paths.default()
     page = Page(paths)
     os.environ["GRADIO_TEMP_DIR"] = str(page.workspace / "uploads")  # read when Gradio is first imported
