@@ -4,7 +4,10 @@ on validation, beside the constant baseline. Reuses the project's feature cache 
 when `postergenre train` already filled it; the feature rate is always measured afresh on 512 posters.
 
     python benchmarks/bench_backbones.py [--models efficientnet_lite0 ...] [--rate-posters 512]
-                                         [--fine-tuned MODEL_FOLDER ...]
+                                         [--fine-tuned MODEL_FOLDER ...] [--no-tta] [--litert]
+
+--litert: each model as `postergenre predict` runs it on LiteRT: one poster from process start (median of 5
+runs; the constraint: at most 2 s) and a CSV of 500 posters (posters/s after start-up; at least 50).
 
 --fine-tuned adds model folders trained with `postergenre train --fine-tune-epochs N` (their whole network runs
 on the test posters; their training time comes from their manifest).
@@ -15,6 +18,7 @@ import argparse
 import json
 import time
 
+from bench_predict import measure
 from common import require_sample, write_results
 
 BACKBONES = ("efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2")
@@ -73,8 +77,10 @@ def main():
     parser.add_argument("--models", nargs="*", default=list(BACKBONES))
     parser.add_argument("--rate-posters", type=int, default=512)
     parser.add_argument("--fine-tuned", nargs="*", default=[], help="fine-tuned model folders (names under models/)")
+    parser.add_argument("--no-tta", action="store_true", help="without the flip-TTA forms")
+    parser.add_argument("--litert", action="store_true", help="time each model on LiteRT as `postergenre predict`")
     args = parser.parse_args()
-    require_sample()
+    sample = require_sample()
     from postergenre.scoring import metrics
     from postergenre.config import Paths
     from postergenre.data.encode import load_splits
@@ -85,7 +91,7 @@ def main():
     results = {"baseline: 3 most frequent genres": {
         k: round(v, 4) for k, v in metrics.headline(y_test, metrics.constant_scores(y_train, len(y_test))).items()}}
     for model in args.models:
-        for tta in (False, True):
+        for tta in (False,) if args.no_tta else (False, True):
             name = model + ("-tta" if tta else "")
             folder = train(TrainConfig(model=model, name=name, tta=tta), paths)
             row = {"feature_posters_per_s": round(feature_rate(model, tta, frames["test"], args.rate_posters), 1),
@@ -95,6 +101,16 @@ def main():
     for name in args.fine_tuned:
         results[name] = fine_tuned_quality(paths.models / name, paths)
         print(name, json.dumps(results[name]), flush=True)
+    if args.litert:
+        import sys
+        from pathlib import Path
+        posters = sorted((sample / "images").glob("*.jpg"))
+        for name in [n for n in results if not n.startswith("baseline")]:
+            cli = [str(Path(sys.executable).parent / "postergenre"), "predict", "--model", str(paths.models / name)]
+            timing = measure(cli, posters, runs=5, n_posters=500)
+            results[name].update({"litert_one_poster_s": timing["single_poster_median_s"],
+                                  "litert_posters_per_s": timing["batch_posters_per_s_after_startup"]})
+            print(name, "LiteRT:", timing, flush=True)
     write_results("backbones", results)
 
 

@@ -8,6 +8,11 @@ quality in 30..90 (the augmentation a training run could use). Also on a content
 1985-2017 without the genres the sample lacks), where what is left to tell the sources apart is mostly the file.
 
     python benchmarks/bench_source_shortcut.py [--posters 1500] [--quality 40]
+    python benchmarks/bench_source_shortcut.py --models NAME_OR_FOLDER ...
+
+--models: the same probe on trained networks' pooled features (the head's input), on the posters of the
+project's test split (both sources, as stored; a network is never probed on posters it trained on), beside the
+frozen ImageNet backbone on the same posters. Written to source_shortcut_trained.json.
 """
 import argparse
 import time
@@ -35,8 +40,52 @@ def features(extractor, images, size) -> np.ndarray:
     return out
 
 
+def trained_networks(models: list[str]) -> None:
+    """Probe ROC-AUC on the test split's posters, for the frozen backbone and each trained network."""
+    import keras
+
+    from postergenre.config import Paths
+    from postergenre.data.encode import load_splits
+    from postergenre.evaluation.experiments import source_probe
+    from postergenre.inference.keras_network import KerasNetwork
+    from postergenre.inference.model_folder import resolve_model
+    from postergenre.inference.predictor import load
+    from postergenre.networks.pretrained import backbone
+    paths = Paths.default()
+    test = load_splits(paths)[0]["test"]
+    if test.source.nunique() < 2:
+        raise SystemExit("the project's test split has one source: run the data stages on both first")
+    second = (test.source != test.source.iloc[0]).astype(int).to_numpy()
+    years = pd.to_numeric(test.year, errors="coerce")
+    matched = ((second == 0) | ((years >= 1985) & ~test.genres.str.contains("|".join(SAMPLE_ONLY_LACKS)))).to_numpy()
+    networks = {}
+    for model in models:
+        trained = load(resolve_model(model, paths), "keras")
+        network = trained.keras_model()
+        pooled = keras.Model(network.input, network.get_layer("head").input, name="pooled")
+        networks[f"{trained.folder.name} ({trained.manifest['config'].get('jpeg_quality', 'stored')} JPEG, "
+                 f"fine-tuned {trained.manifest['config']['fine_tune_epochs']} epochs)"] = (pooled, trained)
+    first = next(iter(networks.values()))[1]
+    size = tuple(first.manifest["input_size"])
+    networks = {f"{first.manifest['model']} frozen (ImageNet)": (backbone(first.manifest["model"], size), first),
+                **networks}
+    rows = {}
+    for name, (network, trained) in networks.items():
+        pooled = features(KerasNetwork(network), test.poster_path, tuple(trained.manifest["input_size"]))
+        auc, spread = source_probe(pooled, second)
+        auc_matched, spread_matched = source_probe(pooled[matched], second[matched])
+        rows[name] = {"probe_roc_auc": round(auc, 3), "fold_sd": round(spread, 3),
+                      "matched_roc_auc": round(auc_matched, 3), "matched_fold_sd": round(spread_matched, 3)}
+        print(name, rows[name], flush=True)
+    print(pd.DataFrame(rows).T.to_string())
+    write_results("source_shortcut_trained", {
+        "posters": {str(source): int(n) for source, n in test.source.value_counts().items()},
+        "matched_posters": int(matched.sum()), "split": "test", "networks": rows})
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--models", nargs="*", default=None, help="trained model folders or names to probe")
     parser.add_argument("--posters", type=int, default=1500, help="posters per source")
     parser.add_argument("--quality", type=int, default=40, help="the common JPEG quality")
     parser.add_argument("--seed", type=int, default=0)
@@ -44,6 +93,8 @@ def main():
     if not (EXTRA / "labels.csv").exists():
         print(f"skipped: the extra posters are not at {EXTRA}")
         return
+    if args.models:
+        return trained_networks(args.models)
     from postergenre.data.images import open_rgb, recompress
     from postergenre.evaluation.experiments import source_probe
     from postergenre.inference.keras_network import KerasNetwork

@@ -137,7 +137,7 @@ def cmd_ship(args, paths):
     from .inference.model_folder import resolve_model
     from .inference.ship import ship
     folder = resolve_model(args.model, paths)
-    result = evaluate(folder, paths=paths, figures=False, progress=False)
+    result = evaluate(folder, paths=paths, figures=False, progress=False, adapt_prior=True)
     target = ship(folder, args.to or paths.models / "default", result, paths.root)
     print(f"shipped {args.model} -> {target}")
 
@@ -205,7 +205,7 @@ def build_parser() -> argparse.ArgumentParser:
                           description="Build the genre vocabulary, multi-hot encode and split train/val/test "
                                       "with iterative stratification.")
     p.add_argument("--drop", nargs="*", default=None, help='genres to drop (default: "TV Movie" "Foreign")')
-    p.add_argument("--merge", nargs="*", default=None, help="FROM=TO genre merges (default Musical=Music)")
+    p.add_argument("--merge", nargs="*", default=None, help="FROM=TO genre merges (default Musical=Music News=Documentary)")
     p.add_argument("--synonym", nargs="*", default=None, help='FROM=TO names ("Science Fiction=Sci-Fi")')
     p.add_argument("--min-count", type=int, default=VocabularyRules.min_count,
                    help="genres with fewer posters are merged into Other")
@@ -234,6 +234,13 @@ def build_parser() -> argparse.ArgumentParser:
                    help="per-genre calibration fitted on validation (auto: lowest cross-validated log-loss)")
     p.add_argument("--fine-tune-epochs", type=int, default=None, help="phase 2 epochs (default 0: head only)")
     p.add_argument("--fine-tune-layers", type=int, default=None, help="backbone layers unfrozen in phase 2")
+    p.add_argument("--fine-tune-learning-rate", type=float, default=None, help="phase 2 learning rate (default 1e-4)")
+    p.add_argument("--fine-tune-on", choices=("activations", "images"), default=None,
+                   help="phase 2 on the frozen blocks' output cached once (default; fast) or on images every epoch")
+    p.add_argument("--fine-tune-variants", type=int, default=None,
+                   help="activations: cached variants of each training poster (default 2: it and its mirror)")
+    p.add_argument("--jpeg-quality", choices=("random", "stored"), default=None,
+                   help="phase 2: each poster re-saved at a random JPEG quality of 30-90 (default), or as stored")
     p.add_argument("--patience", type=int, default=None, help="early-stopping patience in epochs")
     p.add_argument("--strategy", choices=("none", "mirrored", "multiworker"), default=None,
                    help="tf.distribute strategy (mirrored: several GPUs; multiworker: several hosts, TF_CONFIG)")

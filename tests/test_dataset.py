@@ -63,6 +63,18 @@ def test_augmented_training_input_repeats_for_a_seed_and_changes_every_epoch(sam
     assert not np.array_equal(first[0], two_epochs(8)[0])
 
 
+def test_jpeg_quality_augmentation_resaves_each_poster_and_repeats_for_a_seed():
+    from postergenre.data.dataset import augment
+    smooth = np.linspace(0, 255, 96 * 64 * 3).reshape(96, 64, 3).astype(np.float32)
+    seed = tf.constant([3, 4], tf.int64)
+    plain, resaved = augment(tf.constant(smooth), seed), augment(tf.constant(smooth), seed, (30, 90))
+    assert not np.array_equal(plain.numpy(), resaved.numpy()), "the JPEG re-save changes the pixels"
+    assert np.array_equal(resaved.numpy(), augment(tf.constant(smooth), seed, (30, 90)).numpy()), "seeded"
+    assert 0 <= resaved.numpy().min() and resaved.numpy().max() <= 255
+    worst, best = (augment(tf.constant(smooth), seed, (q, q + 1)).numpy() for q in (30, 90))
+    assert np.abs(worst - plain.numpy()).mean() > np.abs(best - plain.numpy()).mean(), "quality 30 loses more"
+
+
 def test_disk_cache_is_written_and_read(sample, tmp_path):
     frame = frame_of(sorted((sample / "images").glob("*.jpg"))[:6])
     first = np.concatenate([x for x, _ in make_dataset(frame, ["A", "B"], (64, 44), cache_dir=tmp_path)])

@@ -39,7 +39,8 @@ def test_the_card_holds_to_the_manifest(tmp_path):
     for baseline in ("baseline: 3 most frequent genres", "baseline: training prior"):
         low, high = manifest["test_metrics"][baseline]["macro_ap"][1:]
         assert f"[{low:.3f}, {high:.3f}]" in body, "the baselines with their intervals"
-    assert "Documentary" in body.split("never names a genre outside this list:")[1].splitlines()[0]
+    never = body.split("never names a genre outside this list:")[1].splitlines()[0].strip(" .").split(", ")
+    assert never and not set(never) & set(genres["genres"]) and "Game-Show" in never
 
     changed = Path(tmp_path / "model")
     changed.mkdir()
@@ -48,3 +49,7 @@ def test_the_card_holds_to_the_manifest(tmp_path):
     manifest["test_metrics"][model_key]["macro_ap"] = [0.5, 0.49, 0.51]
     (changed / "manifest.json").write_text(json.dumps(manifest))
     assert "0.500 [0.490, 0.510]" in write_model_card(changed).read_text(), "a new manifest, a new card"
+    manifest["test_metrics_by_source"] = {"test_extra": {model_key: {**manifest["test_metrics"][model_key],
+                                                                      "macro_ap": [0.29, 0.28, 0.31]}}}
+    (changed / "manifest.json").write_text(json.dumps(manifest))
+    assert "0.290 [0.280, 0.310]" in write_model_card(changed).read_text().split("`test_extra` alone")[1]

@@ -34,6 +34,16 @@ def test_block_is_rebuilt_from_the_json_files_between_the_markers(tmp_path):
     with pytest.raises(ValueError, match="no results markers"):
         replace_block("no markers here", "x")
 
+    manifest["sources"] = {"kaggle_posters_8k": {"train": 5467}, "kaggle_posters_extra": {"train": 6982}}
+    manifest["test_metrics_by_source"] = {"test_kaggle_posters_extra": {"default": {**figures,
+                                                                                    "macro_ap": [0.2871, 0.27, 0.3]}}}
+    (tmp_path / SOURCES["default"]).write_text(json.dumps(manifest))
+    update_readme(tmp_path)
+    text = readme.read_text()
+    assert "kaggle_posters_8k (5,467 training posters), kaggle_posters_extra (6,982 training posters)" in text
+    extra = text.split("*test_kaggle_posters_extra*", 1)[1]
+    assert "0.287 [0.270, 0.300]" in extra and "0.412" in text.split("*test_kaggle_posters_extra*", 1)[0]
+
 
 def test_committed_readme_says_what_its_json_files_say():
     readme = (REPO_ROOT / "README.md").read_text()

@@ -49,19 +49,29 @@ def _table(rows: dict[str, dict], columns: list[str], first: str = "") -> list[s
 
 def default_section(manifest: dict, source: str) -> list[str]:
     columns = ["macro_ap", "micro_ap", "top3_hit_rate", "micro_f1@tuned", "macro_f1@tuned"]
+    sources = manifest.get("sources") or {}
+    trained_on = ", ".join(f"{name} ({n['train']:,} training posters)" for name, n in sources.items()) \
+        or "the sample"
+    by_source = manifest.get("test_metrics_by_source") or {}
     lines = [f"**The shipped default model** (`{manifest.get('shipped_from', 'models/default')}`: "
              f"{manifest['model']}, {'fine-tuned' if manifest.get('full_model') else 'head on frozen features'}"
-             f"{', flip TTA' if manifest['config'].get('tta') else ''}) on the test split of the sample "
-             f"({manifest['test_posters']} posters), 95% bootstrap intervals; from `{source}`:", "",
-             "| model | " + " | ".join(columns) + " |", "|---" * (len(columns) + 1) + "|"]
-    for name, figures in manifest["test_metrics"].items():
-        lines.append(f"| {name} | " + " | ".join(_ci(figures[c]) for c in columns) + " |")
+             f"{', flip TTA' if manifest['config'].get('tta') else ''}; trained on {trained_on}) on the test split "
+             f"({manifest['test_posters']} posters{', then each source on its own' if by_source else ''}), 95% "
+             f"bootstrap intervals; `adapted`: adapted to the posters' own genre mix (`--adapt-prior`); from "
+             f"`{source}`:", ""]
+    for set_name, table in {"test": manifest["test_metrics"], **by_source}.items():
+        if by_source:
+            lines += [f"*{set_name}*", ""]
+        lines += ["| model | " + " | ".join(columns) + " |", "|---" * (len(columns) + 1) + "|"]
+        for name, figures in table.items():
+            lines.append(f"| {name} | " + " | ".join(_ci(figures[c]) for c in columns) + " |")
+        lines.append("")
     calibration = manifest.get("test_calibration")
     if calibration:
-        lines += ["", f"Expected calibration error on the test split: {calibration['ece_before']:.4f} for the "
-                      f"network's output, {calibration['ece_after']:.4f} after its {calibration['method']} "
-                      "calibration (fitted on validation)."]
-    return lines
+        lines += [f"Expected calibration error on the test split: {calibration['ece_before']:.4f} for the "
+                  f"network's output, {calibration['ece_after']:.4f} after its {calibration['method']} "
+                  "calibration (fitted on validation)."]
+    return lines if lines[-1] else lines[:-1]
 
 
 def backbones_section(results: dict, source: str) -> list[str]:

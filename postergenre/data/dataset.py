@@ -29,14 +29,18 @@ def _loader(size, fit):
     return load
 
 
-def augment(image: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
-    """Horizontal flip, a small random zoom (crop then resize back), brightness and contrast.
+def augment(image: tf.Tensor, seed: tf.Tensor, jpeg_quality: tuple[int, int] | None = None) -> tf.Tensor:
+    """Horizontal flip, a small random zoom (crop then resize back), brightness and contrast; with
+    `jpeg_quality` (lowest, highest) first a re-save as a JPEG of a random quality in that range.
 
     Stateless random ops driven by a per-poster seed (shape [2]): the same seed gives the same
     augmentation whatever order a parallel map runs in, so a seeded training run repeats exactly.
     """
     seeds = tf.random.experimental.stateless_split(tf.cast(seed, tf.int64), 5)
     shape = tf.shape(image)
+    if jpeg_quality:
+        jpeg_seed = tf.random.experimental.stateless_fold_in(tf.cast(seed, tf.int64), 5)
+        image = tf.image.stateless_random_jpeg_quality(image / 255.0, *jpeg_quality, jpeg_seed) * 255.0
     image = tf.image.stateless_random_flip_left_right(image, seeds[0])
     scale = tf.random.stateless_uniform([], seeds[1], 0.85, 1.0)
     crop = tf.cast(tf.cast(shape[:2], tf.float32) * scale, tf.int32)
@@ -47,11 +51,12 @@ def augment(image: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
     return tf.clip_by_value(image, 0.0, 255.0)
 
 
-def _augmented(data: tf.data.Dataset, seed: int) -> tf.data.Dataset:
+def _augmented(data: tf.data.Dataset, seed: int, jpeg_quality=None) -> tf.data.Dataset:
     """(image, label) pairs augmented with a seed per poster from a seeded stream, new every epoch."""
     seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2)
-    return tf.data.Dataset.zip(data, seeds).map(lambda xy, s: (augment(tf.cast(xy[0], tf.float32), s), xy[1]),
-                                                num_parallel_calls=tf.data.AUTOTUNE)
+    return tf.data.Dataset.zip(data, seeds).map(
+        lambda xy, s: (augment(tf.cast(xy[0], tf.float32), s, jpeg_quality), xy[1]),
+        num_parallel_calls=tf.data.AUTOTUNE)
 
 
 def cache_key(frame: pd.DataFrame, size: tuple[int, int], fit: str) -> str:
@@ -61,8 +66,10 @@ def cache_key(frame: pd.DataFrame, size: tuple[int, int], fit: str) -> str:
 
 def make_dataset(frame: pd.DataFrame, vocabulary: list[str] | None, size: tuple[int, int],
                  batch_size: int = 32, training: bool = False, fit: str = "crop",
-                 cache_dir: Path | None = None, shuffle_seed: int = 42) -> tf.data.Dataset:
-    """Batches of (float32 images in 0..255, multi-hot labels); images only if vocabulary is None."""
+                 cache_dir: Path | None = None, shuffle_seed: int = 42,
+                 jpeg_quality: tuple[int, int] | None = None) -> tf.data.Dataset:
+    """Batches of (float32 images in 0..255, multi-hot labels); images only if vocabulary is None.
+    jpeg_quality (training): each poster re-saved as a JPEG of a random quality in this range."""
     if fit not in FITS:
         raise ValueError(f"fit must be one of {FITS}, not {fit!r}")
     if training and cache_dir is not None:
@@ -93,7 +100,7 @@ def make_dataset(frame: pd.DataFrame, vocabulary: list[str] | None, size: tuple[
         if training:  # decoded images from the cache: a bounded buffer
             data = data.shuffle(SHUFFLE_BUFFER, seed=shuffle_seed, reshuffle_each_iteration=True)
     if training:
-        data = _augmented(data, shuffle_seed)
+        data = _augmented(data, shuffle_seed, jpeg_quality)
     else:
         data = data.map(lambda x, y: (tf.cast(x, tf.float32), y))
     return data.batch(batch_size).prefetch(tf.data.AUTOTUNE)

@@ -129,7 +129,8 @@ def evaluate(model: str | Path, data: str | Path | None = None, paths: Paths | N
              estimator: str = DEFAULT_PRIOR_ESTIMATOR, source: str | None = None) -> dict:
     """Evaluate one model folder; writes eval_<set>.json, eval_<set>.md and figures into it.
 
-    source: only the posters of that source (for a project merged from several), as set <set>_<source>.
+    source: only the posters of that source (for a project merged from several), as set <set>_<source>;
+    without it, posters of several sources are also evaluated source by source (`by_source`, and a file each).
 
     adapt_prior / prior: also score the model adapted to the collection's genre mix (estimated from its
     unlabelled posters, or the mix in the genre,share CSV `prior`), as a row of its own.
@@ -171,6 +172,11 @@ def evaluate(model: str | Path, data: str | Path | None = None, paths: Paths | N
                                                   **calibration.report(y_true, raw, scores)},
               "adaptation": adaptation and adaptation.to_json(), "true_mix": y_true.mean(axis=0).round(4).tolist(),
               "per_genre": per_genre.round(4).replace({np.nan: None}).to_dict("records")}
+    sources = sorted(frame["source"].unique()) if "source" in frame and source is None else []
+    if len(sources) > 1:  # a merged project: each source's posters on their own too, beside their constant guesses
+        result["by_source"] = {
+            f"{set_name}_{s}": evaluate(model, data, paths, n_boot, False, progress, adapt_prior, prior, estimator,
+                                        source=s)["metrics"] for s in sources}
     write_json(result, trained.folder / f"eval_{set_name}.json")
     (trained.folder / f"eval_{set_name}.md").write_text(markdown_report(result))
     if set_name == "test" and (trained.folder / CARD_FILE).exists():

@@ -8,7 +8,7 @@ from pathlib import Path
 import yaml
 
 from ..data.io import atomic_write_bytes
-from .model_folder import model_row, read_manifest, read_test_figures, read_vocabulary
+from .model_folder import model_row, read_manifest, read_test_figures, read_test_figures_by_source, read_vocabulary
 
 CARD_FILE = "README.md"
 # IMDb's genres: the ones a model that learned from posters of other genres can never name are listed on its card
@@ -77,12 +77,9 @@ def model_card(folder: Path) -> str:
     model_key = model_row(figures)
     if figures.get(model_key):
         lines += [f"On {test_posters or 0:,} held-out test posters, with 95% bootstrap intervals, "
-                  "beside the constant guesses:", "",
-                  "| | " + " | ".join(CARD_METRICS.values()) + " |", "|---" * (len(CARD_METRICS) + 1) + "|"]
-        for key, values in figures.items():
-            cells = [f"{values[m][0]:.3f} [{values[m][1]:.3f}, {values[m][2]:.3f}]" if m in values else ""
-                     for m in CARD_METRICS]
-            lines.append(f"| {'**' + key + '**' if key == model_key else key} | " + " | ".join(cells) + " |")
+                  "beside the constant guesses:", "", *_figures_table(figures, model_key)]
+        for set_name, by_source in read_test_figures_by_source(folder, manifest).items():
+            lines += ["", f"The posters of `{set_name}` alone:", "", *_figures_table(by_source, model_key)]
     else:
         lines.append("Not evaluated on the test split yet: `postergenre evaluate --model " + folder.name + "`.")
     validation = manifest.get("validation_metrics")
@@ -104,6 +101,15 @@ def model_card(folder: Path) -> str:
               "```json", json.dumps(config, indent=1), "```", "",
               "Versions: " + ", ".join(f"{k} {v}" for k, v in manifest.get("versions", {}).items()) + ".", ""]
     return "\n".join(lines)
+
+
+def _figures_table(figures: dict, model_key: str) -> list[str]:
+    lines = ["| | " + " | ".join(CARD_METRICS.values()) + " |", "|---" * (len(CARD_METRICS) + 1) + "|"]
+    for key, values in figures.items():
+        cells = [f"{values[m][0]:.3f} [{values[m][1]:.3f}, {values[m][2]:.3f}]" if m in values else ""
+                 for m in CARD_METRICS]
+        lines.append(f"| {'**' + key + '**' if key == model_key else key} | " + " | ".join(cells) + " |")
+    return lines
 
 
 def write_model_card(folder: Path) -> Path:

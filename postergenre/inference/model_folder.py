@@ -70,6 +70,16 @@ def read_test_figures(folder: Path, manifest: dict | None = None) -> tuple[dict,
     return {}, None
 
 
+def read_test_figures_by_source(folder: Path, manifest: dict | None = None) -> dict:
+    """{set: figures} for each source of a merged project's test split (empty for one source)."""
+    manifest = read_manifest(folder) if manifest is None else manifest
+    if manifest.get("test_metrics"):
+        return manifest.get("test_metrics_by_source") or {}
+    if (Path(folder) / EVALUATION_FILE).exists():
+        return read_json(Path(folder) / EVALUATION_FILE).get("by_source") or {}
+    return {}
+
+
 def model_row(figures: dict) -> str | None:
     """Which row of a model's test figures is the model's own (the others are baselines)."""
     return next((key for key in figures if not key.startswith("baseline")), None)

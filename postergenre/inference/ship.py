@@ -32,6 +32,7 @@ def ship(folder: Path, target: Path, test_result: dict, root: Path) -> Path:
     ship_network(folder, target, manifest)
     manifest["test_metrics"] = test_result["metrics"]
     manifest["test_posters"] = test_result["posters_evaluated"]
+    manifest["test_metrics_by_source"] = test_result.get("by_source")
     manifest["test_calibration"] = test_result.get("calibration")
     manifest["shipped_from"] = project_relative(folder, root)
     manifest["data_files"] = [project_relative(path, root) for path in manifest["data_files"]]

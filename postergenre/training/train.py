@@ -38,7 +38,7 @@ from ..networks import registry
 from ..networks.pretrained import backbone, classification_head, unfreeze_top, with_head
 from ..scoring import calibration, metrics
 from ..scoring.label_shift import confusion_rates
-from . import cluster
+from . import cluster, top_blocks
 from .checkpoint import TrainingState
 from .curves import training_curves
 from .losses import make_loss, oversample_indices
@@ -63,6 +63,9 @@ class TrainConfig:
     fine_tune_epochs: int = 0         # phase 2: 0 means head only
     fine_tune_layers: int = 20
     fine_tune_learning_rate: float = 1e-4
+    fine_tune_on: str = "activations"  # activations (the frozen blocks' output cached once) | images
+    fine_tune_variants: int = 2       # activations: cached variants of each poster (the poster, its mirror)
+    jpeg_quality: str = "random"      # phase 2: random (each poster re-saved at a JPEG quality of 30-90) | stored
     patience: int = 5
     schedule: str | None = None       # plateau (ReduceLROnPlateau) | one_cycle; default one_cycle for custom_cnn
     seed: int = SEED
@@ -79,6 +82,12 @@ class TrainConfig:
         if self.schedule not in ("plateau", "one_cycle"):
             raise UserError(f"unknown schedule {self.schedule!r}; choose plateau or one_cycle")
         self.learning_rate = self.learning_rate or (3e-3 if self.model == "custom_cnn" else 1e-3)
+        for option, value, choices in (("fine_tune_on", self.fine_tune_on, ("activations", "images")),
+                                       ("jpeg_quality", self.jpeg_quality, ("random", "stored"))):
+            if value not in choices:
+                raise UserError(f"unknown {option.replace('_', '-')} {value!r}; choose {' or '.join(choices)}")
+        if self.fine_tune_variants < 1:
+            raise UserError(f"fine-tune-variants must be 1 or more, not {self.fine_tune_variants}")
 
 
 def make_strategy(name: str) -> tf.distribute.Strategy:
@@ -270,14 +279,33 @@ def train(config: TrainConfig, paths: Paths | None = None) -> Path:
         if config.fine_tune_epochs:
             with strategy.scope():
                 unfreeze_top(extractor, config.fine_tune_layers)
-                model.compile(keras.optimizers.Adam(config.fine_tune_learning_rate),
-                              make_loss(config.loss, labels["train"]), metrics=monitored_metrics())
-            train_frame = frames["train"].iloc[order]
-            data = make_dataset(train_frame, vocabulary, config.input_size, config.batch_size, training=True,
-                                fit=config.fit, cache_dir=_image_cache(paths, config, role))
-            val = make_dataset(frames["val"], vocabulary, config.input_size, config.batch_size, fit=config.fit)
-            states.append(fit_model(model, folder, "finetune", config.patience, data, validation_data=val,
-                               epochs=config.fine_tune_epochs, shuffle=False))  # the dataset shuffles itself
+            split = top_blocks.split_at_trainable(extractor) \
+                if config.fine_tune_on == "activations" and config.strategy == "none" else None
+            if split:
+                lower, upper = split
+                top = keras.Model(upper.input, head(upper.output), name=f"{config.model}_top_genres")
+                top.compile(keras.optimizers.Adam(config.fine_tune_learning_rate),
+                            make_loss(config.loss, labels["train"]), metrics=monitored_metrics())
+                cache_start = time.perf_counter()
+                data, val = top_blocks.activation_data(lower, frames, labels, order, config, paths)
+                extra["activation_seconds"] = round(time.perf_counter() - cache_start, 1)
+                extra["fine_tuned_from"] = f"{lower.layers[-1].name} {list(lower.output.shape[1:])}"
+                fit_start = time.perf_counter()
+                states.append(fit_model(top, folder, "finetune", config.patience, data, validation_data=val,
+                                        epochs=config.fine_tune_epochs, shuffle=False))
+                extra["fine_tune_seconds"] = round(time.perf_counter() - fit_start, 1)
+            else:
+                with strategy.scope():
+                    model.compile(keras.optimizers.Adam(config.fine_tune_learning_rate),
+                                  make_loss(config.loss, labels["train"]), metrics=monitored_metrics())
+                train_frame = frames["train"].iloc[order]
+                data = make_dataset(train_frame, vocabulary, config.input_size, config.batch_size, training=True,
+                                    fit=config.fit, cache_dir=_image_cache(paths, config, role),
+                                    jpeg_quality=top_blocks.JPEG_QUALITIES if config.jpeg_quality == "random"
+                                    else None)
+                val = make_dataset(frames["val"], vocabulary, config.input_size, config.batch_size, fit=config.fit)
+                states.append(fit_model(model, folder, "finetune", config.patience, data, validation_data=val,
+                                        epochs=config.fine_tune_epochs, shuffle=False))  # the dataset shuffles
             val_scores = network_outputs(model, frames["val"], config)
         else:
             val_scores = head(features["val"], training=False).numpy()  # predict() would give a worker its shard
