@@ -110,7 +110,12 @@ def test_a_second_source_moves_no_poster_of_the_first_between_splits(small_folde
     model = Path(shutil.copytree(REPO_ROOT / "models" / "default", tmp_path / "model"))
     result = evaluate(model, paths=both, n_boot=10, figures=False, progress=False, source="second")
     assert result["set"] == "test_second" and result["posters_evaluated"] == sizes["test"]
-    assert "War" in result["mapping"]["unknown_genres"] and (model / "eval_test_second.json").exists()
+    knows_war = "War" in json.loads((model / "genres.json").read_text())["genres"]
+    assert ("War" in result["mapping"]["unknown_genres"]) != knows_war and (model / "eval_test_second.json").exists()
+    merged = evaluate(model, paths=both, n_boot=10, figures=False, progress=False)
+    assert set(merged["by_source"]) == {"test_second", "test_small"}, "each source of the test split on its own"
+    assert merged["by_source"]["test_second"][model.name]["macro_ap"][0] == result["metrics"][model.name]["macro_ap"][0]
+    assert all(any(k.startswith("baseline") for k in rows) for rows in merged["by_source"].values())
     with pytest.raises(UserError, match=r"no poster of source 'third' \(sources there: second, small\)"):
         evaluate(model, paths=both, n_boot=10, figures=False, progress=False, source="third")
     from postergenre.inference.manifest import source_summary
