@@ -79,6 +79,8 @@ def main():
     parser.add_argument("--fine-tuned", nargs="*", default=[], help="fine-tuned model folders (names under models/)")
     parser.add_argument("--no-tta", action="store_true", help="without the flip-TTA forms")
     parser.add_argument("--litert", action="store_true", help="time each model on LiteRT as `postergenre predict`")
+    parser.add_argument("--results", default="backbones",
+                        help="results file name (backbones_both_sources for a project merged from both sources)")
     args = parser.parse_args()
     sample = require_sample()
     from postergenre.scoring import metrics
@@ -111,7 +113,7 @@ def main():
             results[name].update({"litert_one_poster_s": timing["single_poster_median_s"],
                                   "litert_posters_per_s": timing["batch_posters_per_s_after_startup"]})
             print(name, "LiteRT:", timing, flush=True)
-    write_results("backbones", results)
+    write_results(args.results, results)
 
 
 if __name__ == "__main__":

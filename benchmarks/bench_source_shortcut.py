@@ -62,7 +62,8 @@ def trained_networks(models: list[str]) -> None:
     for model in models:
         trained = load(resolve_model(model, paths), "keras")
         network = trained.keras_model()
-        pooled = keras.Model(network.input, network.get_layer("head").input, name="pooled")
+        # the layer that feeds the genre head: the backbone's pooled features
+        pooled = keras.Model(network.input, network.layers[-2].output, name="pooled")
         networks[f"{trained.folder.name} ({trained.manifest['config'].get('jpeg_quality', 'stored')} JPEG, "
                  f"fine-tuned {trained.manifest['config']['fine_tune_epochs']} epochs)"] = (pooled, trained)
     first = next(iter(networks.values()))[1]

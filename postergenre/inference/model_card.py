@@ -62,8 +62,11 @@ def model_card(folder: Path) -> str:
     for genre in sorted(genres, key=lambda g: -counts.get(g, 0)):
         share = f"{counts[genre] / train:.1%}" if genre in counts and train else ""
         lines.append(f"| {genre} | {counts.get(genre, '')} | {share} |")
-    unknown = [g for g in IMDB_GENRES if g not in genres and g.replace("-", " ") not in genres]
-    lines += ["", f"It never names a genre outside this list: {', '.join(unknown)}.", "",
+    merged = {name for name, into in (vocabulary.get("rules") or {}).get("merge", {}).items() if into in genres}
+    unknown = [g for g in IMDB_GENRES if g not in genres and g.replace("-", " ") not in genres and g not in merged]
+    lines += ["", f"It never names a genre outside this list: {', '.join(unknown)}"
+              + (f" ({', '.join(f'{k} is named {v}' for k, v in sorted(vocabulary['rules']['merge'].items()) if k in merged)})"
+                 if merged else "") + ".", "",
               "## Training data and its bias", "",
               (f"{train:,} training posters" if train else "The training posters")
               + f" of {', '.join(manifest.get('data_files', [])[:1])} (the splits' data hash "
