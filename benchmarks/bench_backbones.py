@@ -8,6 +8,7 @@ when `postergenre train` already filled it; the feature rate is always measured 
 
 --litert: each model as `postergenre predict` runs it on LiteRT: one poster from process start (median of 5
 runs; the constraint: at most 2 s) and a CSV of 500 posters (posters/s after start-up; at least 50).
+--litert-only: the same timings again for the models of an existing results file, the rest of it kept.
 
 --fine-tuned adds model folders trained with `postergenre train --fine-tune-epochs N` (their whole network runs
 on the test posters; their training time comes from their manifest).
@@ -72,22 +73,12 @@ def fine_tuned_quality(folder, paths) -> dict:
             "fine_tune_epochs": config["fine_tune_epochs"], "fine_tune_layers": config["fine_tune_layers"]}
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--models", nargs="*", default=list(BACKBONES))
-    parser.add_argument("--rate-posters", type=int, default=512)
-    parser.add_argument("--fine-tuned", nargs="*", default=[], help="fine-tuned model folders (names under models/)")
-    parser.add_argument("--no-tta", action="store_true", help="without the flip-TTA forms")
-    parser.add_argument("--litert", action="store_true", help="time each model on LiteRT as `postergenre predict`")
-    parser.add_argument("--results", default="backbones",
-                        help="results file name (backbones_both_sources for a project merged from both sources)")
-    args = parser.parse_args()
-    sample = require_sample()
-    from postergenre.scoring import metrics
-    from postergenre.config import Paths
+def head_and_fine_tuned_rows(args, paths) -> dict:
+    """A head on each backbone's cached features (with and without flip TTA) and each fine-tuned model, on the
+    test split beside the constant baseline."""
     from postergenre.data.encode import load_splits
+    from postergenre.scoring import metrics
     from postergenre.training.train import TrainConfig, train
-    paths = Paths.default()
     frames, vocabulary = load_splits(paths)
     y_test, y_train = frames["test"][vocabulary].to_numpy(), frames["train"][vocabulary].to_numpy()
     results = {"baseline: 3 most frequent genres": {
@@ -103,7 +94,31 @@ def main():
     for name in args.fine_tuned:
         results[name] = fine_tuned_quality(paths.models / name, paths)
         print(name, json.dumps(results[name]), flush=True)
-    if args.litert:
+    return results
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--models", nargs="*", default=list(BACKBONES))
+    parser.add_argument("--rate-posters", type=int, default=512)
+    parser.add_argument("--fine-tuned", nargs="*", default=[], help="fine-tuned model folders (names under models/)")
+    parser.add_argument("--no-tta", action="store_true", help="without the flip-TTA forms")
+    parser.add_argument("--litert", action="store_true", help="time each model on LiteRT as `postergenre predict`")
+    parser.add_argument("--litert-only", action="store_true",
+                        help="only time the models of the existing results file again on LiteRT")
+    parser.add_argument("--results", default="backbones",
+                        help="results file name (backbones_both_sources for a project merged from both sources)")
+    args = parser.parse_args()
+    sample = require_sample()
+    from postergenre.config import Paths
+    paths = Paths.default()
+    if args.litert_only:
+        from common import RESULTS
+        results = {k: v for k, v in json.loads((RESULTS / f"{args.results}.json").read_text()).items()
+                   if isinstance(v, dict)}
+    else:
+        results = head_and_fine_tuned_rows(args, paths)
+    if args.litert or args.litert_only:
         import sys
         from pathlib import Path
         posters = sorted((sample / "images").glob("*.jpg"))
