@@ -77,17 +77,16 @@ def default_section(manifest: dict, source: str) -> list[str]:
 
 
 def backbones_both_sources_section(results: dict, source: str) -> list[str]:
-    lines = backbones_section(results, source)
-    return [lines[0].replace("**Backbones** on the test split", "**Backbones trained on both Kaggle sources** "
-                             "(the sample and the extra posters; 23 genres) on their merged test split"), *lines[1:]]
+    return backbones_section(results, source, "**Backbones trained on both Kaggle sources** (the sample and the extra "
+                                              "posters; 23 genres) on their merged test split")
 
 
-def backbones_section(results: dict, source: str) -> list[str]:
+def backbones_section(results: dict, source: str, title: str = "**Backbones** on the test split") -> list[str]:
     rows = {k: v for k, v in results.items() if isinstance(v, dict)}
     columns = ["feature_posters_per_s", "validation_macro_ap", "macro_ap", "top3_hit_rate", "micro_f1@tuned",
                "ece_before", "ece_after", "training_seconds", "litert_one_poster_s", "litert_posters_per_s"]
     columns = [c for c in columns if any(c in row for row in rows.values())]
-    return [f"**Backbones** on the test split (TTA: features of the poster and its mirror averaged; `-ft`: the top "
+    return [f"{title} (TTA: features of the poster and its mirror averaged; `-ft`: the top "
             f"layers fine-tuned; `litert_*`: `postergenre predict` on LiteRT, one poster from process start and a "
             f"CSV of posters after start-up), measured on {results['cpus']} cores on {results['when'][:10]}; "
             f"from `{source}`:", "", *_table(rows, columns, "model")]

@@ -137,14 +137,38 @@ def evaluate(model: str | Path, data: str | Path | None = None, paths: Paths | N
     """
     paths = paths or Paths.default()
     trained = load(resolve_model(model, paths))
-    frame, set_name = load_eval_data(data, paths)
-    frame, set_name = of_source(frame, set_name, source, data or paths.split_csv("test"))
-    frame, y_true, mapping = map_labels(frame, trained.vocabulary)
+    posters, set_name = load_eval_data(data, paths)
+    posters, set_name = of_source(posters, set_name, source, data or paths.split_csv("test"))
+    frame, y_true, mapping = map_labels(posters, trained.vocabulary)
     if len(frame) == 0:
         found = ", ".join(mapping["unknown_genres"]) or "none"
         raise UserError(f"{data or paths.split_csv('test')}: no poster has any of the model's genres (found: "
                         f"{found}; the model knows {', '.join(trained.genres)})")
     raw, scores = trained.scores(frame, progress=progress)
+    options = dict(n_boot=n_boot, adapt_prior=adapt_prior, prior=prior, estimator=estimator)
+    sources = sorted(frame["source"].unique()) if "source" in frame and source is None else []
+    by_source = {}
+    if len(sources) > 1:  # a merged project: each source's posters on their own too, beside their constant guesses
+        for s in sources:  # the posters scored once: each source's rows of the same scores
+            rows = (frame["source"] == s).to_numpy()
+            mapped = map_labels(posters[posters["source"] == s], trained.vocabulary)[2]
+            part, _ = scored_set(trained, frame[rows].reset_index(drop=True), y_true[rows], raw[rows], scores[rows],
+                              f"{set_name}_{s}", mapped, **options)
+            write_result(part, trained)
+            by_source[part["set"]] = part["metrics"]
+    result, per_genre = scored_set(trained, frame, y_true, raw, scores, set_name, mapping, **options)
+    if by_source:
+        result["by_source"] = by_source
+    write_result(result, trained)
+    if figures:
+        evaluation_figures(frame, y_true, scores, trained, per_genre, trained.folder / f"figures_{set_name}", raw)
+    return result
+
+
+def scored_set(trained, frame, y_true, raw, scores, set_name: str, mapping: dict, n_boot: int, adapt_prior: bool,
+               prior, estimator: str) -> tuple[dict, pd.DataFrame]:
+    """The evaluation of one set of scored posters: the model and the constant baselines with bootstrap
+    intervals, the adapted model when asked, calibration and per-genre figures; and the per-genre table."""
     train_prior = trained.train_prior
     name = trained.folder.name
     score_sets = {name: scores,
@@ -172,18 +196,15 @@ def evaluate(model: str | Path, data: str | Path | None = None, paths: Paths | N
                                                   **calibration.report(y_true, raw, scores)},
               "adaptation": adaptation and adaptation.to_json(), "true_mix": y_true.mean(axis=0).round(4).tolist(),
               "per_genre": per_genre.round(4).replace({np.nan: None}).to_dict("records")}
-    sources = sorted(frame["source"].unique()) if "source" in frame and source is None else []
-    if len(sources) > 1:  # a merged project: each source's posters on their own too, beside their constant guesses
-        result["by_source"] = {
-            f"{set_name}_{s}": evaluate(model, data, paths, n_boot, False, progress, adapt_prior, prior, estimator,
-                                        source=s)["metrics"] for s in sources}
-    write_json(result, trained.folder / f"eval_{set_name}.json")
-    (trained.folder / f"eval_{set_name}.md").write_text(markdown_report(result))
-    if set_name == "test" and (trained.folder / CARD_FILE).exists():
+    return result, per_genre
+
+
+def write_result(result: dict, trained) -> None:
+    """eval_<set>.json and .md in the model folder; the model card again after the test split."""
+    write_json(result, trained.folder / f"eval_{result['set']}.json")
+    (trained.folder / f"eval_{result['set']}.md").write_text(markdown_report(result))
+    if result["set"] == "test" and (trained.folder / CARD_FILE).exists():
         write_model_card(trained.folder)  # the card now gives the test figures
-    if figures:
-        evaluation_figures(frame, y_true, scores, trained, per_genre, trained.folder / f"figures_{set_name}", raw)
-    return result
 
 
 def format_ci(values) -> str:

@@ -61,22 +61,25 @@ def read_manifest(folder: Path) -> dict:
 def read_test_figures(folder: Path, manifest: dict | None = None) -> tuple[dict, int | None]:
     """A model's test figures ({row: {metric: [value, low, high]}}, the model's row and the baselines) and its
     number of test posters: the shipped manifest's, else what `evaluate` wrote; ({}, None) before either."""
-    manifest = read_manifest(folder) if manifest is None else manifest
-    if manifest.get("test_metrics"):
-        return manifest["test_metrics"], manifest.get("test_posters")
-    if (Path(folder) / EVALUATION_FILE).exists():
-        result = read_json(Path(folder) / EVALUATION_FILE)
-        return result.get("metrics") or {}, result.get("posters_evaluated")
-    return {}, None
+    figures = _test_result(folder, manifest)
+    return figures.get("metrics") or {}, figures.get("posters")
 
 
 def read_test_figures_by_source(folder: Path, manifest: dict | None = None) -> dict:
     """{set: figures} for each source of a merged project's test split (empty for one source)."""
+    return _test_result(folder, manifest).get("by_source") or {}
+
+
+def _test_result(folder: Path, manifest: dict | None) -> dict:
+    """The test figures from the shipped manifest, else from what `evaluate` wrote, else none."""
     manifest = read_manifest(folder) if manifest is None else manifest
     if manifest.get("test_metrics"):
-        return manifest.get("test_metrics_by_source") or {}
+        return {"metrics": manifest["test_metrics"], "posters": manifest.get("test_posters"),
+                "by_source": manifest.get("test_metrics_by_source")}
     if (Path(folder) / EVALUATION_FILE).exists():
-        return read_json(Path(folder) / EVALUATION_FILE).get("by_source") or {}
+        result = read_json(Path(folder) / EVALUATION_FILE)
+        return {"metrics": result.get("metrics"), "posters": result.get("posters_evaluated"),
+                "by_source": result.get("by_source")}
     return {}
 
 
