@@ -3,13 +3,14 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 SOURCE ?= ../shared/data/kaggle_posters_8k
+TEXT   ?=
 PG     := $(BIN)/postergenre
 
 .PHONY: all report venv chromium serve get-data clean-data encode train-custom train-pretrained evaluate test test-fast bench \
         clean-artefacts
 
 all: venv
-	$(PG) pipeline --source $(SOURCE)
+	$(PG) pipeline --source $(SOURCE) $(if $(TEXT),--text)
 	$(PG) report
 
 report: venv

@@ -24,6 +24,7 @@ from .config import (
     describe,
 )
 from .networks import registry
+from .text.ocr import OcrSettings
 
 
 def positive_int(text: str) -> int:
@@ -89,7 +90,7 @@ def cmd_evaluate(args, paths):
     names = args.model or None
     comparison, results = compare_models(names, args.data, paths, n_boot=args.bootstrap, figures=not args.no_figures,
                                          adapt_prior=args.adapt_prior, prior=args.prior, estimator=args.estimator,
-                                         source=args.source)
+                                         source=args.source, text=not args.no_text)
     for result in results:
         print(f"{result['model']}: {result['posters_evaluated']} posters of {result['set']} -> "
               f"{result['model_folder']}/eval_{result['set']}.json, .md")
@@ -105,7 +106,7 @@ def cmd_evaluate(args, paths):
 def cmd_predict(args, paths):
     from .inference.predict import predict, print_predictions, write_predictions
     predictions = predict(args.posters, args.model, args.top, paths, adapt_prior=args.adapt_prior, prior=args.prior,
-                          estimator=args.estimator, runtime=args.runtime)
+                          estimator=args.estimator, runtime=args.runtime, text=not args.no_text)
     table, adaptation = predictions.table, predictions.adaptation
     if adaptation:
         print(f"postergenre predict: {adaptation.note}", file=sys.stderr)
@@ -129,7 +130,32 @@ def cmd_predict(args, paths):
 def cmd_serve(args, paths):
     from .app.serve import serve
     print(f"postergenre serve: http://{args.host}:{args.port} (Ctrl-C stops it)", flush=True)
-    serve(paths, args.model, args.host, args.port, heatmaps=not args.no_gradcam)
+    serve(paths, args.model, args.host, args.port, heatmaps=not args.no_gradcam, text=not args.no_text)
+
+
+def cmd_read_text(args, paths):
+    from .data.encode import load_splits
+    from .text.ocr import OcrSettings, Reader
+    frames, _ = load_splits(paths)
+    reader = Reader(OcrSettings(side=args.side), paths.cache / "text")
+    for split, frame in frames.items():
+        texts = reader.read(frame.poster_path, progress=not args.no_progress, desc=f"read text ({split})")
+        failed = [t.error for t in texts if t.error]
+        with_words = sum(bool(t.text.strip()) for t in texts)
+        print(f"{split}: {len(texts)} posters, {with_words} with words, "
+              f"{sum(len(t.text.split()) for t in texts) / max(1, len(texts)):.1f} words a poster -> {reader.cache.path}")
+        for error in failed[:5]:
+            print(f"  could not read: {error}", file=sys.stderr)
+
+
+def cmd_train_text(args, paths):
+    from .text.ocr import OcrSettings
+    from .training.text_head import train_text_head
+    folder = train_text_head(args.model, paths, OcrSettings(side=args.side), progress=not args.no_progress)
+    from .inference.model_folder import read_manifest
+    validation = read_manifest(folder)["text"]["validation"]
+    print(f"{folder}: text head added; validation macro AP / top-3: " + ", ".join(
+        f"{k} {v['macro_ap']:.3f} / {v['top3_hit_rate']:.3f}" for k, v in validation.items()))
 
 
 def cmd_ship(args, paths):
@@ -138,7 +164,10 @@ def cmd_ship(args, paths):
     from .inference.ship import ship
     folder = resolve_model(args.model, paths)
     result = evaluate(folder, paths=paths, figures=False, progress=False, adapt_prior=True)
-    target = ship(folder, args.to or paths.models / "default", result, paths.root)
+    image_only = None
+    if result.get("text"):  # the same model without its words, on the same posters
+        image_only = evaluate(folder, paths=paths, figures=False, progress=False, adapt_prior=True, text=False)
+    target = ship(folder, args.to or paths.models / "default", result, paths.root, image_only)
     print(f"shipped {args.model} -> {target}")
 
 
@@ -151,10 +180,17 @@ def cmd_pipeline(args, paths):
     parameters = {"ROOT": str(paths.root), "SOURCE": sources[0] if len(sources) == 1 else sources}
     if args.limit:
         parameters["LIMIT"] = args.limit
+    if args.text:
+        parameters["TEXT"] = True
     stages = run_pipeline(notebooks, paths.reports, parameters)
     print("notebook wall times (s): " + ", ".join(f"{k} {v['wall_s']}" for k, v in stages.items()))
     from .evaluation.evaluate import print_saved_comparison
     print_saved_comparison(paths)
+
+
+def _add_text_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--no-text", action="store_true",
+                   help="the image alone, even where the model has a text head (no words read)")
 
 
 def _add_adaptation_options(p: argparse.ArgumentParser) -> None:
@@ -265,6 +301,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--bootstrap", type=int, default=200, help="bootstrap resamples for the intervals")
     p.add_argument("--no-figures", action="store_true")
     _add_adaptation_options(p)
+    _add_text_option(p)
     p.set_defaults(func=cmd_evaluate)
 
     p = stages.add_parser("predict", help="stage 7: genres of posters (files, folders or a CSV of paths)",
@@ -278,6 +315,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--runtime", choices=("litert", "keras"), default="litert",
                    help="litert (default): the model folder's model.tflite, without TensorFlow; keras: the Keras network")
     _add_adaptation_options(p)
+    _add_text_option(p)
     p.add_argument("--output", type=Path, default=None, help="CSV of predictions (default for folders and CSVs: "
                                                              "reports/predictions.csv)")
     p.set_defaults(func=cmd_predict)
@@ -291,7 +329,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, default=7860)
     p.add_argument("--no-gradcam", action="store_true", help="start without loading the Grad-CAM network (TensorFlow: a slower "
                                                                 "start, more memory); the first heatmap then loads it")
+    _add_text_option(p)
     p.set_defaults(func=cmd_serve)
+
+    p = stages.add_parser("read-text", help="stage 5b: read the words on every poster of the splits (cached)",
+                          description="Read the words printed on every poster of train/val/test with RapidOCR, "
+                                      "cached in data/cache/text/ (a killed run goes on where it stopped).")
+    p.add_argument("--side", type=int, default=OcrSettings.side, help="the poster's long side when read (pixels)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_read_text)
+
+    p = stages.add_parser("train-text", help="stage 5b: add a text head on the posters' words to a trained model",
+                          description="Fit a TF-IDF + logistic text head on the training posters' words and fuse "
+                                      "it with the model's image output (weight, calibration and thresholds on "
+                                      "validation); written into the model folder.")
+    p.add_argument("--model", default="efficientnet_lite0", help="model folder or name under models/")
+    p.add_argument("--side", type=int, default=OcrSettings.side, help="the poster's long side when read (pixels)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_train_text)
 
     p = stages.add_parser("ship", help="make a trained head-only model the default for predict",
                           description="Copy a head-only pretrained model's small files (head, genres, thresholds, "
@@ -312,6 +367,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="data source(s) for notebook 01 (several are merged)")
     p.add_argument("--limit", type=int, default=None, help="only the first N movies (a quick run)")
     p.add_argument("--until", type=int, default=None, help="stop after notebook NN")
+    p.add_argument("--text", action="store_true", help="notebook 05 also reads the words on every poster and adds a "
+                                                       "text head to the model it trains (opt-in: the reading costs "
+                                                       "minutes; README)")
     p.set_defaults(func=cmd_pipeline)
     return parser
 

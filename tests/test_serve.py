@@ -229,7 +229,7 @@ def test_one_poster_shows_the_poster_and_every_genre_against_its_threshold(tmp_p
     from postergenre.config import Paths
     poster = real_posters(3)[2]
     page = Page(Paths.default(), workspace=tmp_path / "workspace")
-    label, bars, overlays, above, shown, status = page.one("default", str(poster), heatmaps=False)
+    label, bars, overlays, above, shown, status, words = page.one("default", str(poster), heatmaps=False)
     assert status == "Predicted with `default`." and overlays == []
     expected = cli_prediction(poster)
     assert above == ", ".join(expected["above_threshold"])

@@ -9,6 +9,8 @@
   benchmarks/results/pipeline.json     `make all` on a fresh clone: install and each notebook's time and memory
   benchmarks/results/scale.json        8,000 to 40,000 posters: each stage's time per poster and peak memory
   benchmarks/results/serve*.json       the page under 8 clients, with and without Grad-CAM heatmaps
+  benchmarks/results/ocr.json          how fast the words on posters are read, and the text head on each setting
+  benchmarks/results/text.json         the default's image, text and fused figures, the gain per genre
 Each section names its file; a section whose file is missing is left out. A test holds the committed
 README to what these files say.
 """
@@ -28,7 +30,8 @@ SOURCES = {"default": "models/default/manifest.json", "backbones": "benchmarks/r
            "backbones_both_sources": "benchmarks/results/backbones_both_sources.json",
            "shift": "benchmarks/results/shift.json", "custom_cnn": "benchmarks/results/custom_cnn.json",
            "pipeline": "benchmarks/results/pipeline.json", "scale": "benchmarks/results/scale.json",
-           "serve": "benchmarks/results/serve.json", "serve_gradcam": "benchmarks/results/serve_gradcam.json"}
+           "serve": "benchmarks/results/serve.json", "serve_gradcam": "benchmarks/results/serve_gradcam.json",
+           "ocr": "benchmarks/results/ocr.json", "text": "benchmarks/results/text.json"}
 
 
 def _ci(values) -> str:
@@ -55,14 +58,20 @@ def default_section(manifest: dict, source: str) -> list[str]:
     trained_on = ", ".join(f"{name} ({n['train']:,} training posters)" for name, n in sources.items()) \
         or "the sample"
     by_source = manifest.get("test_metrics_by_source") or {}
+    text = manifest.get("text")
+    reads = f", with a text head on the words it reads ({text['ocr']['package']} {text['ocr']['version']})" \
+        if text else ""
     lines = [f"**The shipped default model** (`{manifest.get('shipped_from', 'models/default')}`: "
              f"{manifest['model']}, {'fine-tuned' if manifest.get('full_model') else 'head on frozen features'}"
-             f"{', flip TTA' if manifest['config'].get('tta') else ''}; trained on {trained_on}) on the test split "
+             f"{', flip TTA' if manifest['config'].get('tta') else ''}{reads}; trained on {trained_on}) on the test split "
              f"({manifest['test_posters']} posters{', then each source on its own' if by_source else ''}), 95% "
              f"bootstrap intervals; `adapted`: adapted to the posters' own genre mix (`--adapt-prior`); from "
              f"`{source}`:", ""]
-    for set_name, table in {"test": manifest["test_metrics"], **by_source}.items():
-        if by_source:
+    tables = {"test": manifest["test_metrics"], **by_source}
+    if manifest.get("test_metrics_image_only"):
+        tables["test, the same model without its words (`--no-text`)"] = manifest["test_metrics_image_only"]
+    for set_name, table in tables.items():
+        if len(tables) > 1:
             lines += [f"*{set_name}*", ""]
         lines += ["| model | " + " | ".join(columns) + " |", "|---" * (len(columns) + 1) + "|"]
         for name, figures in table.items():
@@ -161,7 +170,47 @@ def serve_section(results: dict, source: str) -> list[str]:
             f"request, {results['server_rss_mb_peak']} MB at most; from `{source}`."]
 
 
-SECTIONS = {"default": default_section, "backbones": backbones_section,
+def ocr_section(results: dict, source: str) -> list[str]:
+    defaults = results["rate_library_defaults"]
+    rows = {f"side {r['side']}, lines padded to {r['recogniser_width']}": {
+        "posters_per_s": r["posters_per_s"], "words_per_poster": r["words_per_poster"],
+        "share_with_words": r["share_with_words"]} for r in results["rate_postergenre_settings"]}
+    for value in results["text_head_by_settings"]:
+        row = rows.setdefault(f"side {value['side']}, lines padded to {value['recogniser_width']}", {})
+        row.update({"text_val_macro_ap": value["text_val_macro_ap"], "text_val_top3": value["text_val_top3"]})
+    chosen = results["settings"]
+    return [f"**Reading the words** ({results['package']} {results['version']}; measured on {results['cpus']} "
+            f"cores on {results['when'][:10]}): the library's defaults read {defaults['posters_per_s']} posters/s "
+            f"({defaults['words_per_poster']} words a poster); the poster at its own size (long side `side`), no "
+            f"angle classifier, one line per recogniser run and one engine a core, by how wide a line is padded "
+            f"before recognition; `text_val_*`: a text head on {results['train']} posters' words alone, "
+            f"scored on validation (macro AP over the genres with 20+ posters; a constant guess scores "
+            f"{results['text_head_by_settings'][0]['constant_val_macro_ap']:.3f}). Shipped: side {chosen['side']}, "
+            f"padded to {chosen['recogniser_width']}; from `{source}`:", "",
+            *_table(rows, ["posters_per_s", "words_per_poster", "share_with_words", "text_val_macro_ap",
+                           "text_val_top3"], "setting")]
+
+
+def text_section(results: dict, source: str) -> list[str]:
+    lines = [f"**What the words add** to `{results['model']}`: the image alone, its text head alone and the two "
+             f"fused, on the same posters, 95% bootstrap intervals; the gain is paired (the same resampled posters "
+             f"for both). On validation the fusion weight was chosen, so its gain is optimistic. One poster from "
+             f"process start (`postergenre predict`, LiteRT, median of {results['one_poster']['repeats']}): "
+             f"{results['one_poster']['with_text_s']:.2f} s with text, {results['one_poster']['without_text_s']:.2f} s "
+             f"without; from `{source}`:"]
+    columns = ["macro_ap", "top3_hit_rate", "micro_f1@tuned"]
+    for name, part in results["sets"].items():
+        rows = {row: {c: _ci(figures[c]) for c in columns} for row, figures in part["metrics"].items()}
+        rows["gain (fused - image)"] = {c: "{:+.3f} [{:+.3f}, {:+.3f}]".format(*part["gain"][c]) for c in columns}
+        best = sorted(part["per_genre"], key=lambda g: -(g["gain"] or 0))
+        lines += ["", f"*{name}* ({part['posters']} posters, {part['posters_with_words']} with words, "
+                      f"{part['words_per_poster']} words a poster)", "", *_table(rows, columns, "")]
+        lines += ["", "AP gain per genre, largest first: " + ", ".join(
+            f"{g['genre']} {g['gain']:+.3f}" for g in best if g["gain"] is not None) + "."]
+    return lines
+
+
+SECTIONS = {"default": default_section, "ocr": ocr_section, "text": text_section, "backbones": backbones_section,
             "backbones_both_sources": backbones_both_sources_section, "shift": shift_section,
             "custom_cnn": custom_cnn_section, "pipeline": pipeline_section, "scale": scale_section,
             "serve": serve_section, "serve_gradcam": serve_section}

@@ -149,14 +149,14 @@ class Page:
     download); close() removes it.
     """
 
-    def __init__(self, paths: Paths, workspace: Path | None = None):
-        self.paths = paths
+    def __init__(self, paths: Paths, workspace: Path | None = None, text: bool = True):
+        self.paths, self.text = paths, text
         self.workspace = Path(workspace or tempfile.mkdtemp(prefix="postergenre_serve_"))
         self.workspace.mkdir(parents=True, exist_ok=True)
         self._cleanup = weakref.finalize(self, shutil.rmtree, self.workspace, True)  # also at interpreter exit
 
     def predictor(self, name: str):
-        return load(resolve_model(name, self.paths), "litert")
+        return load(resolve_model(name, self.paths), "litert", text=self.text)
 
     def warm(self, name: str) -> None:
         """Load the Keras network and trace Grad-CAM's gradient graph now, so the first heatmap is as fast as any."""
@@ -165,16 +165,18 @@ class Page:
         predictor.gradcam(np.zeros((height, width, 3), np.uint8), [0, 1, 2][:len(predictor.genres)])
 
     def one(self, name: str, upload: str | None, heatmaps: bool = True):
-        """(label dict, bars (HTML), Grad-CAM overlays, genres above thresholds, the poster, status message)."""
+        """(label dict, bars (HTML), Grad-CAM overlays, genres above thresholds, the poster, status message, the
+        words read from it)."""
         if not upload:
-            return None, "", [], "", None, "Choose a poster first."
+            return None, "", [], "", None, "Choose a poster first.", ""
         predictor = self.predictor(name)
         try:
             poster = read_upload(upload)
         except PosterError as exc:
-            return None, "", [], "", None, f"**Error:** {exc}"
+            return None, "", [], "", None, f"**Error:** {exc}", ""
         image = fit_image(poster, predictor.input_size, predictor.fit)
-        probabilities, _ = predictor.probabilities([image])
+        texts = predictor.texts([poster]) if predictor.text_head is not None else None
+        probabilities, _ = predictor.probabilities([image], texts=texts)
         row = poster_row(upload, Path(upload).stem, probabilities[0], "", predictor.genres, predictor.thresholds)
         label = {g: float(p) for g, p in zip(predictor.genres, probabilities[0])}
         overlays = []
@@ -182,7 +184,8 @@ class Page:
             maps = predictor.gradcam(image, [genre for genre, _ in row["top"]])
             overlays = [(overlay(image, heatmap), f"{genre} ({p:.2f})") for heatmap, (genre, p) in zip(maps, row["top"])]
         above = ", ".join(row["above_threshold"]) or "none"
-        return label, genre_bars_html(row, predictor), overlays, above, shown(poster), f"Predicted with `{name}`."
+        return (label, genre_bars_html(row, predictor), overlays, above, shown(poster), f"Predicted with `{name}`.",
+                words_shown(texts))
 
     def many(self, name: str, files: list[str] | None, adapt: bool = False):
         """(table, CSV path, status message): one row per poster; a bad file gets its error in its row."""
@@ -200,10 +203,12 @@ class Page:
                     images.append(fit_image(read_upload(item.path, item.name), predictor.input_size, predictor.fit))
                 except PosterError as exc:
                     errors[i] = str(exc)
-        good = [item.name for i, item in enumerate(items) if i not in errors]
-        posters = pd.DataFrame({"poster": images, "title": good})
-        predictions = predictor.predict(posters, adapt_prior=adapt and len(good) >= MIN_POSTERS_TO_ADAPT) \
-            if good else None
+            good = [item for i, item in enumerate(items) if i not in errors]
+            texts = predictor.texts([item.path for item in good]) if predictor.text_head is not None and good \
+                else None  # read from the whole poster while its file is still here
+        posters = pd.DataFrame({"poster": images, "title": [item.name for item in good]})
+        predictions = predictor.predict(posters, adapt_prior=adapt and len(good) >= MIN_POSTERS_TO_ADAPT,
+                                        texts=texts) if good else None
         predicted = iter(predictions.table.to_dict("records") if predictions else [])
         result = pd.DataFrame([{"poster": item.name, "error": errors[i]} if i in errors else
                                {**next(predicted), "poster": item.name} for i, item in enumerate(items)])
@@ -233,8 +238,20 @@ def readable(result: pd.DataFrame) -> pd.DataFrame:
         lambda top: ", ".join(f"{g} ({p:.2f})" for g, p in top) if isinstance(top, list) else "")
     view["above thresholds"] = result.get("above_threshold", pd.Series(index=result.index, dtype=object)).map(
         lambda genres: ", ".join(genres) if isinstance(genres, list) else "")
+    if "words" in result:
+        view["words read"] = result["words"].fillna("")
     view["error"] = result.get("error", pd.Series(index=result.index, dtype=object)).fillna("")
     return view
+
+
+def words_shown(texts) -> str:
+    """The words read from one poster, for the page: '' for a model without a text head."""
+    if not texts:
+        return ""
+    text = texts[0]
+    if text.text.strip():
+        return text.text
+    return f"(no words read{': ' + text.error if text.error else ''}; the genres come from the image alone)"
 
 
 def overlay(image: np.ndarray, heatmap: np.ndarray, scale: int = OVERLAY_SCALE) -> np.ndarray:
@@ -287,11 +304,13 @@ def build_app(paths: Paths | None = None, model: str | None = None, page: Page |
                     status = gr.Markdown(elem_id="status-one")
                     label = gr.Label(num_top_classes=3, label="top genres", elem_id="top-genres")
                     above = gr.Textbox(label="genres above the tuned thresholds", elem_id="above-thresholds")
+                    words = gr.Textbox(label="words read on the poster (a model with a text head)",
+                                       elem_id="words-read")
                     cams = gr.Gallery(label="Grad-CAM: where the evidence for each top genre lies", columns=3,
                                       object_fit="contain", height="auto", format="jpeg", elem_id="gradcam")
                     gr.Markdown("**every genre against its tuned threshold**")
                     bars = gr.HTML(elem_id="genre-bars")
-            go.click(page.one, [picker, poster, heatmaps], [label, bars, cams, above, shown_poster, status],
+            go.click(page.one, [picker, poster, heatmaps], [label, bars, cams, above, shown_poster, status, words],
                      api_name="predict_one")
         with gr.Tab("Many posters"):
             files = gr.File(label="posters or a zip of posters", file_count="multiple", type="filepath",
@@ -311,11 +330,11 @@ def _interrupt(signum, frame):
 
 
 def serve(paths: Paths | None = None, model: str | None = None, host: str = "127.0.0.1", port: int = 7860,
-          inline: bool = False, heatmaps: bool = True):
+          inline: bool = False, heatmaps: bool = True, text: bool = True):
     """Start the page; never a public share link. inline: return at once (a notebook shows the page).
     heatmaps: load and trace the Grad-CAM network now (TensorFlow: benchmarks/bench_serve.py measures the cost), so no click waits for it."""
     paths = paths or Paths.default()
-    page = Page(paths)
+    page = Page(paths, text=text)
     os.environ["GRADIO_TEMP_DIR"] = str(page.workspace / "uploads")  # read when Gradio is first imported
     app, page, first = build_app(paths, model, page)
     print(f"postergenre serve: uploads and results kept in {page.workspace} until it stops", flush=True)

@@ -19,6 +19,7 @@ from ..data.io import read_csv, write_json
 from ..inference.model_card import CARD_FILE, write_model_card
 from ..inference.model_folder import model_names, resolve_model
 from ..inference.predictor import load
+from ..text.head import has_text_head
 from ..scoring import calibration, metrics
 from .figures import evaluation_figures
 
@@ -126,7 +127,7 @@ def bootstrap(y_true, score_sets: dict, thresholds: dict, n_boot: int = 200, see
 
 def evaluate(model: str | Path, data: str | Path | None = None, paths: Paths | None = None, n_boot: int = 200,
              figures: bool = True, progress: bool = True, adapt_prior: bool = False, prior: str | Path | None = None,
-             estimator: str = DEFAULT_PRIOR_ESTIMATOR, source: str | None = None) -> dict:
+             estimator: str = DEFAULT_PRIOR_ESTIMATOR, source: str | None = None, text: bool = True) -> dict:
     """Evaluate one model folder; writes eval_<set>.json, eval_<set>.md and figures into it.
 
     source: only the posters of that source (for a project merged from several), as set <set>_<source>;
@@ -134,11 +135,16 @@ def evaluate(model: str | Path, data: str | Path | None = None, paths: Paths | N
 
     adapt_prior / prior: also score the model adapted to the collection's genre mix (estimated from its
     unlabelled posters, or the mix in the genre,share CSV `prior`), as a row of its own.
+    text: a model with a text head reads the posters' words (cached in data/cache/text); text=False scores its
+    image alone, as set <set>_image.
     """
     paths = paths or Paths.default()
-    trained = load(resolve_model(model, paths))
+    folder = resolve_model(model, paths)
+    trained = load(folder, text=text, text_cache=paths.cache / "text")
     posters, set_name = load_eval_data(data, paths)
     posters, set_name = of_source(posters, set_name, source, data or paths.split_csv("test"))
+    if not text and has_text_head(folder):
+        set_name = f"{set_name}_image"
     frame, y_true, mapping = map_labels(posters, trained.vocabulary)
     if len(frame) == 0:
         found = ", ".join(mapping["unknown_genres"]) or "none"
@@ -157,6 +163,7 @@ def evaluate(model: str | Path, data: str | Path | None = None, paths: Paths | N
             write_result(part, trained)
             by_source[part["set"]] = part["metrics"]
     result, per_genre = scored_set(trained, frame, y_true, raw, scores, set_name, mapping, **options)
+    result["text"] = trained.text_head is not None
     if by_source:
         result["by_source"] = by_source
     write_result(result, trained)

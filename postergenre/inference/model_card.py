@@ -53,7 +53,8 @@ def model_card(folder: Path) -> str:
              f"Network: `{manifest['model']}` ({training}), one independent sigmoid per genre, made by "
              f"postergenre {manifest.get('versions', {}).get('postergenre', '')} on {manifest.get('created', '?')} "
              f"(git {str(manifest.get('git_commit', '?'))[:10]}, seed {manifest.get('seed')}). It runs on LiteRT "
-             "(`model.tflite`) without TensorFlow: `postergenre predict POSTER --model " + str(folder.name) + "`.", "",
+             "(`model.tflite`) without TensorFlow: `postergenre predict POSTER --model " + str(folder.name) + "`.",
+             *_text_paragraph(manifest), "",
              "## Intended use", "",
              "Suggesting the genres of a film from its poster: a research tool and a demonstration of multi-label "
              "image classification. Not for decisions about people, and not a substitute for a film's own metadata.", "",
@@ -87,7 +88,7 @@ def model_card(folder: Path) -> str:
         lines.append("Not evaluated on the test split yet: `postergenre evaluate --model " + folder.name + "`.")
     validation = manifest.get("validation_metrics")
     if validation:
-        lines += ["", "On the validation split (which tuned the thresholds and the calibration): "
+        lines += ["", "On the validation split (which tuned the thresholds and the calibration), the image network: "
                   + ", ".join(f"{label} {validation[k]:.3f}" for k, label in
                               {"macro_ap": "macro AP", "top3_hit_rate": "top-3 hit rate"}.items() if k in validation)
                   + "."]
@@ -104,6 +105,28 @@ def model_card(folder: Path) -> str:
               "```json", json.dumps(config, indent=1), "```", "",
               "Versions: " + ", ".join(f"{k} {v}" for k, v in manifest.get("versions", {}).items()) + ".", ""]
     return "\n".join(lines)
+
+
+def _text_paragraph(manifest: dict) -> list[str]:
+    """What the card says about a text head: how the words are read, and what they add on validation."""
+    text = manifest.get("text")
+    if not text:
+        return []
+    ocr, validation = text["ocr"], text["validation"]
+    figures = "; ".join(f"{k} {v['macro_ap']:.3f} / {v['top3_hit_rate']:.3f}" for k, v in validation.items())
+    image_only = manifest.get("test_metrics_image_only")
+    test = ""
+    if image_only and manifest.get("test_metrics"):
+        fused, alone = (next(v for k, v in t.items() if not k.startswith("baseline")) for t in
+                        (manifest["test_metrics"], image_only))
+        test = (f" On the test split, macro AP {alone['macro_ap'][0]:.3f} without its words and "
+                f"{fused['macro_ap'][0]:.3f} with them; top-3 {alone['top3_hit_rate'][0]:.3f} and "
+                f"{fused['top3_hit_rate'][0]:.3f}.")
+    return ["", f"It also reads the words printed on the poster ({ocr['package']} {ocr['version']}, the poster at "
+                f"{ocr['side']} px on its long side, lines under confidence {ocr['min_score']} dropped) and adds a "
+                f"TF-IDF text head's evidence to the image's logits (weight {text['weight']}, chosen on validation). "
+                f"Validation macro AP / top-3, image, text, fused: {figures}.{test} A poster with no readable words "
+                f"is predicted from its image alone; `--no-text` turns the words off."]
 
 
 def _figures_table(figures: dict, model_key: str) -> list[str]:

@@ -42,12 +42,13 @@ def expand_inputs(inputs: list[str | Path]) -> pd.DataFrame:
 
 def predict(inputs: list[str | Path], model: str | Path = DEFAULT_MODEL, top: int = 3, paths: Paths | None = None,
             progress: bool | None = None, adapt_prior: bool = False, prior=None,
-            estimator: str | None = None, runtime: str = "litert") -> Predictions:
-    """runtime: litert (model.tflite, no TensorFlow) or keras."""
+            estimator: str | None = None, runtime: str = "litert", text: bool = True) -> Predictions:
+    """runtime: litert (model.tflite, no TensorFlow) or keras; text: fuse the words on the poster where the model
+    has a text head."""
     posters = expand_inputs(inputs)
     if posters.empty:
         raise UserError(f"no posters found in {', '.join(map(str, inputs))}")
-    predictor = load(resolve_model(model, paths or Paths.default()), runtime)
+    predictor = load(resolve_model(model, paths or Paths.default()), runtime, text=text)
     predictions = predictor.predict(posters, top=top, progress=len(posters) > 20 if progress is None else progress,
                                     adapt_prior=adapt_prior, prior=prior, estimator=estimator)
     empty = posters.poster.astype(str).str.strip().eq("").to_numpy()
@@ -61,7 +62,12 @@ def format_line(row: dict) -> str:
         return f"{row['title']}   error: {row['error']}"
     top = ", ".join(f"{g} ({p:.2f})" for g, p in row["top"])
     above = ", ".join(row["above_threshold"]) or "none"
-    return f"{row['title']}   {top}   [above thresholds: {above}]"
+    line = f"{row['title']}   {top}   [above thresholds: {above}]"
+    if row.get("text_note"):
+        return f"{line}   ({row['text_note']})"
+    if row.get("words"):
+        return f"{line}   words: {row['words'][:80]!r}"
+    return line
 
 
 def write_predictions(table: pd.DataFrame, path: Path) -> Path:

