@@ -17,10 +17,11 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def default_model():
+def default_model(tmp_path_factory):
     from postergenre.inference.predictor import load
-    # its LiteRT network: the Keras one's probabilities (tests/test_litert.py), three times the posters a second
-    return load(REPO_ROOT / "models" / "default", "litert")
+    # its LiteRT network: the Keras one's probabilities (tests/test_litert.py), three times the posters a second;
+    # with its text head where it has one (the words read once for the module)
+    return load(REPO_ROOT / "models" / "default", "litert", text_cache=tmp_path_factory.mktemp("text"))
 
 
 @pytest.fixture(scope="module")

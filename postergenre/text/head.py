@@ -18,6 +18,7 @@ import numpy as np
 
 from ..config import UserError
 from ..data.io import atomic_write_bytes, read_json, write_json
+from ..scoring.calibration import logit, sigmoid
 
 HEAD_JSON = "text_head.json"
 HEAD_ARRAYS = "text_head.npz"
@@ -28,7 +29,6 @@ CHAR_NGRAMS = (2, 4)
 ANALYZERS = ("word", "char_wb")
 C_GRID = (0.3, 1.0, 3.0, 10.0)
 WEIGHT_GRID = tuple(np.round(np.arange(0.0, 2.01, 0.1), 2))
-EPS = 1e-6
 
 
 def word_grams(text: str) -> list[str]:
@@ -137,13 +137,8 @@ def load_text_head(folder: Path, genres: list[str]) -> TextHead:
                     data.get("info"))
 
 
-def sigmoid(z):
-    return 0.5 * (1.0 + np.tanh(0.5 * np.asarray(z, dtype=float)))
-
-
 def fuse(image_probabilities: np.ndarray, evidence: np.ndarray, weight: float) -> np.ndarray:
-    p = np.clip(np.asarray(image_probabilities, dtype=float), EPS, 1 - EPS)
-    return sigmoid(np.log(p) - np.log1p(-p) + weight * evidence)
+    return sigmoid(logit(image_probabilities) + weight * evidence)
 
 
 def fit_text_head(texts: list[str], labels: np.ndarray, genres: list[str], C: float = 1.0,
