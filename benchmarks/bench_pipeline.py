@@ -2,9 +2,11 @@
 (`make venv`: a new virtual environment; pip's download cache is this machine's), then the notebooks
 01-07 headless on the sample. Writes the install time, each notebook's wall time and peak memory (from the
 clone's reports/pipeline.json), the total against the 12-minute target, and the clone's test-split
-comparison of the models it trained.
+comparison of the models it trained. --text: then the opt-in text stage in the same clone, timed: reading the
+words of every poster of the splits (`postergenre read-text`, the test split's already read by notebook 06) and
+adding a text head to the Lite0 model notebook 05 trained (`postergenre train-text`).
 
-    python benchmarks/bench_pipeline.py [--source ../shared/data/kaggle_posters_8k] [--keep DIR]
+    python benchmarks/bench_pipeline.py [--source ../shared/data/kaggle_posters_8k] [--keep DIR] [--text]
 """
 import argparse
 import json
@@ -30,6 +32,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--source", type=Path, default=None)
     parser.add_argument("--keep", type=Path, default=None, help="clone here and keep it (default: a temporary one)")
+    parser.add_argument("--text", action="store_true", help="also time the opt-in text stage after `make all`")
     args = parser.parse_args()
     source = (args.source or require_sample()).resolve()
     work = args.keep or Path(tempfile.mkdtemp(prefix="bench_pipeline_"))
@@ -47,6 +50,13 @@ def main():
                               "print('JSON ' + t.to_json(orient='index'))"],
                              cwd=clone, capture_output=True, text=True, check=True)
         comparison = json.loads(next(line for line in out.stdout.splitlines() if line.startswith("JSON "))[5:])
+        text_stage = None
+        if args.text:
+            text_stage = {"read_text_s": timed([".venv/bin/postergenre", "read-text", "--no-progress"], clone),
+                          "train_text_s": timed([".venv/bin/postergenre", "train-text", "--model", "efficientnet_lite0",
+                                                 "--no-progress"], clone)}
+            text_stage["validation"] = json.loads((clone / "models" / "efficientnet_lite0" / "manifest.json")
+                                                  .read_text())["text"]["validation"]
     finally:
         if args.keep is None:
             shutil.rmtree(work, ignore_errors=True)
@@ -57,7 +67,7 @@ def main():
                                "make_all_s": make_all_s, "total_s": round(total, 1), "target_s": TARGET_S,
                                "stages": run["stages"],
                                "peak_rss_mb": max(s["peak_rss_mb"] for s in run["stages"].values()),
-                               "comparison_test": comparison})
+                               "comparison_test": comparison, "text_stage": text_stage})
 
 
 if __name__ == "__main__":

@@ -172,6 +172,8 @@ def test_page_predicts_like_the_cli_and_keeps_serving_after_a_bad_upload(server,
         expect(page.locator("#status-one")).to_contain_text("Predicted with", timeout=180_000)
         expect(page.locator("#top-genres")).to_contain_text(genre)
         expect(page.locator("#top-genres")).to_contain_text(f"{round(probability * 100)}%")
+        if expected.get("words"):  # a model with a text head: the words it read are on the page
+            expect(page.locator("#words-read textarea")).to_have_value(expected["words"], timeout=60_000)
         shown = page.locator("#poster-shown img")
         expect(shown).to_be_visible(timeout=60_000)
         width, height = shown.evaluate("img => [img.naturalWidth, img.naturalHeight]")
@@ -234,6 +236,10 @@ def test_one_poster_shows_the_poster_and_every_genre_against_its_threshold(tmp_p
     expected = cli_prediction(poster)
     assert above == ", ".join(expected["above_threshold"])
     assert max(label, key=label.get) == expected["top"][0][0]
+    if expected.get("words"):  # the shipped default has a text head: the page shows the words the CLI read
+        assert words == expected["words"]
+    else:
+        assert "no words read" in words
     assert bars.count('class="genre-bar"') == len(label), "a bar per genre"
     assert bars.count("#2ca02c") == len(expected["above_threshold"]), "green exactly for the genres above"
     original = Image.open(poster)

@@ -162,6 +162,9 @@ def test_a_text_head_joins_a_trained_model_everywhere_it_predicts(trained_projec
     assert text["ocr"]["package"] == "rapidocr-onnxruntime" and text["ocr"]["version"] == ocr.package_version()
     assert set(text["validation"]) == {"image", "text", "fused"} and 0 <= text["weight"] <= 2
 
+    head = load_text_head(folder, json.loads((folder / "genres.json").read_text())["genres"])
+    head.weight = 1.0  # 300 posters may choose weight 0 (the image alone); the fusion path is what is tested here
+    head.save(folder)
     blank = tmp_path / "blank.jpg"
     Image.new("RGB", (182, 268), (90, 40, 40)).save(blank)  # a poster with no words at all
     worded = real_posters(2)[1]
