@@ -73,6 +73,8 @@ bench: venv
 	$(BIN)/python benchmarks/bench_pipeline.py
 	$(BIN)/python benchmarks/bench_scale.py
 	$(BIN)/python benchmarks/bench_source_shortcut.py
+	$(BIN)/python benchmarks/bench_ocr.py
+	$(BIN)/python benchmarks/bench_text.py --root . --model default
 
 clean-artefacts:
 	rm -rf data/raw/*.csv data/interim/*.csv data/processed/* data/cache/* reports/*.ipynb reports/figures
