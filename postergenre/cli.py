@@ -135,7 +135,7 @@ def cmd_serve(args, paths):
 
 def cmd_read_text(args, paths):
     from .data.encode import load_splits
-    from .text.ocr import OcrSettings, Reader
+    from .text.ocr import Reader
     frames, _ = load_splits(paths)
     reader = Reader(OcrSettings(side=args.side), paths.cache / "text")
     for split, frame in frames.items():
@@ -149,7 +149,6 @@ def cmd_read_text(args, paths):
 
 
 def cmd_train_text(args, paths):
-    from .text.ocr import OcrSettings
     from .training.text_head import train_text_head
     folder = train_text_head(args.model, paths, OcrSettings(side=args.side), progress=not args.no_progress)
     from .inference.model_folder import read_manifest

@@ -115,7 +115,7 @@ def test_the_cache_survives_a_kill_and_is_not_read_twice(tmp_path, monkeypatch):
     first = reader.read(posters[:4])
     cache_file = reader.cache.path
     with open(cache_file, "a") as f:
-        f.write('{"sha1": "abc", "lines": [["HALF')  # a run killed mid-line
+        f.write('{"sha256": "abc", "lines": [["HALF')  # a run killed mid-line
     calls = []
     real = ocr.read_poster
     monkeypatch.setattr(ocr, "read_poster", lambda engine, poster, s: calls.append(poster) or real(engine, poster, s))
@@ -123,7 +123,7 @@ def test_the_cache_survives_a_kill_and_is_not_read_twice(tmp_path, monkeypatch):
     assert [t.text for t in again[:4]] == [t.text for t in first], "the cached words come back as read"
     assert sorted(map(str, calls)) == sorted(map(str, posters[4:])), "only the posters not cached are read"
     lines = cache_file.read_text().splitlines()
-    assert len(lines) == 6 and all(json.loads(line)["sha1"] for line in lines), "the partial line was cut off"
+    assert len(lines) == 6 and all(json.loads(line)["sha256"] for line in lines), "the partial line was cut off"
     cache_file.write_text("not json\n")
     with pytest.raises(UserError, match="line 1: not a cache record"):
         ocr.Reader(cache_dir=tmp_path)

@@ -65,9 +65,10 @@ def text_gain(model: str | Path = "default", data: str | Path | None = None, pat
     frame, y, mapping = map_labels(posters, fused_model.vocabulary)
     if len(frame) == 0:
         raise UserError(f"{data or paths.split_csv('test')}: no poster has any of the model's genres")
-    texts = [t.text for t in fused_model.texts(frame.poster_path, progress)]
-    _, image = image_model.scores(frame, progress=progress)
-    _, fused = fused_model.scores(frame, progress=progress)
+    read = fused_model.texts(frame.poster_path, progress)
+    texts = [t.text for t in read]
+    image_raw, image = image_model.scores(frame, progress=progress)
+    fused = fused_model.calibrate(fused_model.fuse_words(image_raw, read))  # the network run once for both
     text = fused_model.text_head.probabilities(texts)
     thresholds = {"image": image_model.thresholds, "text": metrics.tune_thresholds(y, text),
                   "fused": fused_model.thresholds}

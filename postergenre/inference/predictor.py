@@ -96,12 +96,16 @@ class Predictor:
                 self._check_finite(raw, errors)
                 texts = reading.result() if reading is not None else texts
             if self.text_head is not None:
-                raw = self.text_head.fuse(raw, [t.text for t in texts]).astype(np.float32)
+                raw = self.fuse_words(raw, texts)
             if key is None:
                 return raw, errors
             self._outputs[key] = raw, errors
         raw, errors = self._outputs[key]
         return raw.copy(), list(errors)
+
+    def fuse_words(self, raw: np.ndarray, texts: list[PosterText]) -> np.ndarray:
+        """The image network's outputs with the words' evidence added (the text head's fusion)."""
+        return self.text_head.fuse(raw, [t.text for t in texts]).astype(np.float32)
 
     @staticmethod
     def _key(posters: list, tta: bool = False) -> str | None:

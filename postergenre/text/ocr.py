@@ -6,8 +6,8 @@ read (the thumbnails' own 268 px on the long side by default), so that a large u
 detector text of the same size; the library's default scales a thumbnail up about four times, which reads
 twice the words at a seventh of the speed (benchmarks/bench_ocr.py measures both and the text head on each).
 
-A project's words are cached in data/cache/text/<settings>.jsonl, one line per poster keyed by the SHA-1 of its
-bytes: a killed run keeps every line it wrote and goes on from there.
+A project's words are cached in data/cache/text/<settings>.jsonl, one line per poster keyed by the SHA-256 of
+its bytes: a killed run keeps every line it wrote and goes on from there.
 """
 from __future__ import annotations
 
@@ -25,6 +25,7 @@ from PIL import Image
 
 from ..config import UserError, describe
 from ..data.images import PosterError, open_rgb
+from ..data.io import file_sha256
 
 OCR_PACKAGE = "rapidocr-onnxruntime"
 READ_THREADS = 2  # one engine a core; onnxruntime and OpenCV release the GIL, so threads scale like processes
@@ -123,10 +124,10 @@ def read_poster(engine, poster, settings: OcrSettings) -> PosterText:
 
 
 def poster_key(poster) -> str | None:
-    """The SHA-1 of a poster file's bytes (the cache key), None for an image in memory or a missing file."""
+    """The SHA-256 of a poster file's bytes (the cache key), None for an image in memory or a missing file."""
     if not isinstance(poster, (str, Path)) or not Path(poster).is_file():
         return None
-    return hashlib.sha1(Path(poster).read_bytes()).hexdigest()
+    return file_sha256(Path(poster))
 
 
 class TextCache:
@@ -148,7 +149,7 @@ class TextCache:
         for number, line in enumerate(complete.decode("utf-8", errors="replace").splitlines(), 1):
             try:
                 record = json.loads(line)
-                self.entries[record["sha1"]] = PosterText.from_json(record)
+                self.entries[record["sha256"]] = PosterText.from_json(record)
             except (ValueError, KeyError, TypeError):
                 raise UserError(f"{self.path}, line {number}: not a cache record; delete the file to read the "
                                 f"posters again") from None
@@ -157,7 +158,7 @@ class TextCache:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with open(self.path, "a", encoding="utf-8") as f:
             for key, text in items:
-                f.write(json.dumps({"sha1": key, **text.to_json()}, ensure_ascii=False) + "\n")
+                f.write(json.dumps({"sha256": key, **text.to_json()}, ensure_ascii=False) + "\n")
                 self.entries[key] = text
             f.flush()
             os.fsync(f.fileno())

@@ -11,7 +11,6 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-
 from ..config import SEED, Paths, UserError
 from ..data.encode import load_splits
 from ..inference.model_folder import read_manifest, resolve_model, write_manifest
@@ -28,10 +27,9 @@ def read_split_texts(frames: dict, paths: Paths, settings: OcrSettings, progress
             for split, frame in frames.items()}
 
 
-def best_of(values: dict) -> tuple:
-    """The (setting, score) with the highest score; the first of equals (the grids run from simple to strong)."""
-    best = max(values, key=lambda k: (values[k], -list(values).index(k)))
-    return best, values[best]
+def best_of(values: dict):
+    """The setting with the highest score; the first of equals (max keeps it; the grids run from simple to strong)."""
+    return max(values, key=values.get)
 
 
 def train_text_head(model: str | Path, paths: Paths | None = None, settings: OcrSettings = OcrSettings(),
@@ -54,11 +52,11 @@ def train_text_head(model: str | Path, paths: Paths | None = None, settings: Ocr
     heads = {c: fit_text_head(texts["train"], labels["train"], vocabulary, c, seed) for c in C_GRID}
     text_ap = {c: metrics.fast_average_precision(labels["val"], h.probabilities(texts["val"]))
                for c, h in heads.items()}
-    c, _ = best_of(text_ap)
+    c = best_of(text_ap)
     head = heads[c]
     evidence = head.evidence(texts["val"])
     fused_ap = {w: metrics.fast_average_precision(labels["val"], fuse(image_val, evidence, w)) for w in WEIGHT_GRID}
-    weight, _ = best_of(fused_ap)
+    weight = best_of(fused_ap)
     fused_raw = fuse(image_val, evidence, weight)
     calibrator, losses = calibration.choose(labels["val"], fused_raw, seed=seed)
     fused = calibrator.apply(fused_raw)
