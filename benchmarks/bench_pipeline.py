@@ -1,7 +1,7 @@
 """`make all` as a new user runs it: a fresh clone of this repository's committed HEAD, its install
 (`make venv`: a new virtual environment; pip's download cache is this machine's), then the notebooks
 01-07 headless on the sample. Writes the install time, each notebook's wall time and peak memory (from the
-clone's reports/pipeline.json), the total against the 12-minute target, and the clone's test-split
+clone's reports/pipeline.json), the total against the 10-minute target, and the clone's test-split
 comparison of the models it trained. --text: then the opt-in text stage in the same clone, timed: reading the
 words of every poster of the splits (`postergenre read-text`, the test split's already read by notebook 06) and
 adding a text head to the Lite0 model notebook 05 trained (`postergenre train-text`).
@@ -18,7 +18,7 @@ from pathlib import Path
 
 from common import REPO, require_sample, write_results
 
-TARGET_S = 12 * 60
+TARGET_S = 10 * 60  # issue 16: `make all` on the sample within 10 minutes of a fresh clone
 
 
 def timed(command: list[str], cwd: Path) -> float:

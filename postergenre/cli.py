@@ -157,6 +157,11 @@ def cmd_train_text(args, paths):
         f"{k} {v['macro_ap']:.3f} / {v['top3_hit_rate']:.3f}" for k, v in validation.items()))
 
 
+def cmd_blend(args, paths):
+    from .training.ensemble import blend
+    blend(args.members, args.name, paths, args.calibration)
+
+
 def cmd_ship(args, paths):
     from .evaluation.evaluate import evaluate
     from .inference.model_folder import resolve_model
@@ -346,6 +351,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--side", type=int, default=OcrSettings.side, help="the poster's long side when read (pixels)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_train_text)
+
+    p = stages.add_parser("blend", help="stage 5c: trained models of one split as one network (weights on validation)",
+                          description="Average the log-odds of two or more trained models with weights chosen on "
+                                      "the validation split by macro AP; the blend is calibrated and written as one "
+                                      "model folder (its members' networks inside, one model.tflite).")
+    p.add_argument("--members", nargs="+", required=True, help="model folders or names under models/")
+    p.add_argument("--name", required=True, help="folder under models/ for the blend")
+    p.add_argument("--calibration", default="auto", choices=("auto", "none", "temperature", "platt", "isotonic"))
+    p.set_defaults(func=cmd_blend)
 
     p = stages.add_parser("ship", help="make a trained head-only model the default for predict",
                           description="Copy a head-only pretrained model's small files (head, genres, thresholds, "

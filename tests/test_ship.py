@@ -33,5 +33,5 @@ def test_ship_copies_the_head_with_its_test_metrics(trained_project, tmp_path):
     full_model = tmp_path / "custom_cnn"
     full_model.mkdir()
     (full_model / "manifest.json").write_text(json.dumps({"model": "custom_cnn", "full_model": True}))
-    with pytest.raises(UserError, match="only a pretrained model can ship"):
+    with pytest.raises(UserError, match="only a pretrained model or a blend of them can ship"):
         ship(full_model, tmp_path / "again", result, trained_project.root)

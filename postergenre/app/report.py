@@ -61,9 +61,13 @@ def default_section(manifest: dict, source: str) -> list[str]:
     text = manifest.get("text")
     reads = f", with a text head on the words it reads ({text['ocr']['package']} {text['ocr']['version']})" \
         if text else ""
+    network = f"{manifest['model']}, {'fine-tuned' if manifest.get('full_model') else 'head on frozen features'}" \
+        f"{', flip TTA' if manifest['config'].get('tta') else ''}"
+    if manifest.get("members"):
+        network = "a blend of " + " and ".join(f"{m['name']} ({m['model']}, weight {m['weight']:g})"
+                                               for m in manifest["members"])
     lines = [f"**The shipped default model** (`{manifest.get('shipped_from', 'models/default')}`: "
-             f"{manifest['model']}, {'fine-tuned' if manifest.get('full_model') else 'head on frozen features'}"
-             f"{', flip TTA' if manifest['config'].get('tta') else ''}{reads}; trained on {trained_on}) on the test split "
+             f"{network}{reads}; trained on {trained_on}) on the test split "
              f"({manifest['test_posters']} posters{', then each source on its own' if by_source else ''}), 95% "
              f"bootstrap intervals; `adapted`: adapted to the posters' own genre mix (`--adapt-prior`); from "
              f"`{source}`:", ""]

@@ -129,7 +129,7 @@ def label_shift_study(model: str | Path, paths: Paths | None = None, outside: st
     labelled poster folder; and a table of calibration error before and after calibration on each.
     Tables are written to label_shift.json in the model folder."""
     paths = paths or Paths.default()
-    trained = load(resolve_model(model, paths))
+    trained = load(resolve_model(model, paths), text=False)  # the image network's calibration and mix estimates
     mix = mix or RESAMPLED_MIX
     sets, calibration_rows = {}, {}
     for data in [None] + ([outside] if outside is not None else []):

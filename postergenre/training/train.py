@@ -329,20 +329,11 @@ def train(config: TrainConfig, paths: Paths | None = None) -> Path:
     earlier = sum(state.earlier_seconds for state in states)
     extra["seconds_in_killed_runs"] = round(earlier, 1)
     seconds = time.perf_counter() - start + earlier
-    calibrator, calibration_losses = calibrate(labels["val"], val_scores, config.calibration, config.seed)
-    raw_val_scores, val_scores = val_scores, calibrator.apply(val_scores)
-    thresholds = metrics.tune_thresholds(labels["val"], val_scores)
-    val_metrics = metrics.headline(labels["val"], val_scores)
-    val_metrics.update(metrics.threshold_metrics(labels["val"], val_scores, thresholds))
-    calibration_report = {"method": calibrator.method, "cv_log_loss": calibration_losses.round(5).to_dict(),
-                          **calibration.report(labels["val"], raw_val_scores, val_scores)}
-    write_calibration(folder, calibrator, confusion_rates(labels["val"], val_scores), calibration_report)
-    extra["calibration"] = calibration_report
-    vocabulary_info = {**read_json(paths.genres_json), "genres": vocabulary,
-                       "train_prior": labels["train"].mean(axis=0).round(6).tolist()}
+    thresholds, val_metrics = calibrated_on_validation(folder, labels["val"], val_scores, config, extra)
     extra["train_posters"] = len(frames["train"])
     if role.chief:
-        save_model_folder(folder, model, vocabulary_info, thresholds, config, paths, seconds, val_metrics, extra)
+        save_model_folder(folder, model, vocabulary_info(paths, vocabulary, labels["train"]), thresholds, config,
+                          paths, seconds, val_metrics, extra)
     for state in states:
         state.finish()
     if role.distributed:
@@ -352,6 +343,25 @@ def train(config: TrainConfig, paths: Paths | None = None) -> Path:
     print(f"{config.name}: validation macro AP {val_metrics['macro_ap']:.3f}, top-3 hit rate "
           f"{val_metrics['top3_hit_rate']:.3f} in {seconds:.0f}s -> {folder}{'' if role.chief else ' (written by worker 0)'}")
     return folder
+
+
+def calibrated_on_validation(folder: Path, y_val, val_scores, config: TrainConfig, extra: dict):
+    """Calibration fitted on the validation outputs (calibration.json, with the confusion rates label-shift
+    estimation needs), thresholds tuned on the calibrated ones, and the validation figures."""
+    calibrator, calibration_losses = calibrate(y_val, val_scores, config.calibration, config.seed)
+    raw_val_scores, val_scores = val_scores, calibrator.apply(val_scores)
+    thresholds = metrics.tune_thresholds(y_val, val_scores)
+    val_metrics = metrics.headline(y_val, val_scores)
+    val_metrics.update(metrics.threshold_metrics(y_val, val_scores, thresholds))
+    calibration_report = {"method": calibrator.method, "cv_log_loss": calibration_losses.round(5).to_dict(),
+                          **calibration.report(y_val, raw_val_scores, val_scores)}
+    write_calibration(folder, calibrator, confusion_rates(y_val, val_scores), calibration_report)
+    extra["calibration"] = calibration_report
+    return thresholds, val_metrics
+
+
+def vocabulary_info(paths: Paths, vocabulary: list[str], y_train: np.ndarray) -> dict:
+    return {**read_json(paths.genres_json), "genres": vocabulary, "train_prior": y_train.mean(axis=0).round(6).tolist()}
 
 
 def calibrate(y_val, val_scores, method: str, seed: int):
@@ -364,16 +374,19 @@ def calibrate(y_val, val_scores, method: str, seed: int):
         calibration.cross_validated_log_loss(y_val, val_scores, [method], seed=seed)
 
 
-def save_model_folder(folder, model, vocabulary_info, thresholds, config, paths, seconds, val_metrics, extra):
-    """The network (model.keras, model.h5, model.tflite), the small files beside it, the training curves."""
-    save_network(model, folder)
+def save_model_folder(folder, model, genres_info, thresholds, config, paths, seconds, val_metrics, extra,
+                      save=save_network):
+    """The network (by default model.keras, model.h5, model.tflite), the small files beside it, the training
+    curves (where it trained)."""
+    save(model, folder)
     histories = {p.stem: read_history(p) for p in sorted(folder.glob("history*.csv"))}
-    training_curves(histories, folder / CURVES_FILE)
+    if histories:
+        training_curves(histories, folder / CURVES_FILE)
     manifest = build_manifest(config, [paths.split_csv(s) for s in SPLITS], paths.root, model=config.model,
                               input_size=list(config.input_size), fit=config.fit,
                               full_model=bool(config.fine_tune_epochs) or not registry.is_pretrained(config.model),
                               training_seconds=round(seconds, 1), validation_metrics=val_metrics, **extra)
-    write_model_folder(folder, vocabulary_info, thresholds, manifest)
+    write_model_folder(folder, genres_info, thresholds, manifest)
     write_model_card(folder)
 
 

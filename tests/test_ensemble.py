@@ -1,0 +1,93 @@
+"""Blending trained models into one network: the weights chosen on validation, one model.tflite that computes
+the weighted log-odds of its members, shipped and loaded like any model."""
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+from postergenre.config import UserError
+from postergenre.data.images import load_poster
+from postergenre.evaluation.evaluate import evaluate
+from postergenre.inference import litert
+from postergenre.inference.model_folder import network_files, read_manifest
+from postergenre.inference.predictor import load
+from postergenre.training.ensemble import blend, choose_weights, sigmoid, weight_grid
+from tests.conftest import real_posters
+
+
+def test_the_weight_grid_sums_to_one_and_weights_every_member():
+    for members, rows in ((2, 9), (3, 36)):
+        grid = weight_grid(members)
+        assert grid.shape == (rows, members) and np.allclose(grid.sum(axis=1), 1) and (grid > 0).all()
+
+
+def test_the_weights_favour_the_member_that_ranks_the_posters():
+    rng = np.random.default_rng(0)
+    y = (rng.random((400, 5)) < 0.3).astype(float)
+    informative = np.where(y > 0, 1.0, -1.0) + rng.normal(0, 1.5, y.shape)
+    noise = rng.normal(0, 1, y.shape)
+    weights, tried = choose_weights(y, np.stack([noise, informative], axis=1))
+    assert weights[1] >= 0.8, weights
+    assert max(ap for _, ap in tried) == dict((tuple(w), ap) for w, ap in tried)[tuple(weights.round(3))]
+
+
+@pytest.fixture(scope="module")
+def blended(trained_project):
+    """A blend of the project's Lite0 head (112x76) and a second head at a larger input (128x88)."""
+    from postergenre.training.train import TrainConfig, train
+    train(TrainConfig(model="efficientnet_lite0", name="lite0_larger", epochs=3, input_size=(128, 88),
+                      head_batch_size=64, seed=7), trained_project)
+    return blend(["efficientnet_lite0", "lite0_larger"], "blended", trained_project)
+
+
+def test_the_blend_computes_its_members_weighted_log_odds(blended, trained_project):
+    import tensorflow as tf
+
+    from postergenre.inference.keras_network import folder_network
+    manifest = read_manifest(blended)
+    assert manifest["input_size"] == [128, 88] and [m["name"] for m in manifest["members"]] == \
+        ["efficientnet_lite0", "lite0_larger"]
+    assert litert.is_current(blended, network_files(blended)), "model.tflite records its members' files"
+    assert any(name.startswith("members/") for name in json.loads((blended / litert.SOURCES_FILE).read_text()))
+    predictor = load(blended)  # LiteRT
+    assert isinstance(predictor.network, litert.LiteNetwork)
+    images = np.random.default_rng(1).integers(0, 256, (4, 128, 88, 3)).astype(np.float32)
+    blended_output = predictor.network(images)
+    members = [folder_network(blended / m["folder"], read_manifest(blended / m["folder"]))
+               for m in manifest["members"]]
+    log_odds = []
+    for member in members:
+        x = tf.image.resize(images, member.input_shape[1:3]).numpy() \
+            if member.input_shape[1:3] != images.shape[1:3] else images
+        p = np.clip(member(x, training=False).numpy(), 1e-6, 1 - 1e-6)
+        log_odds.append(np.log(p / (1 - p)))
+    expected = sigmoid(sum(m["weight"] * z for m, z in zip(manifest["members"], log_odds)))
+    assert np.abs(blended_output - expected).max() < 1e-4
+    poster = load_poster(real_posters(1)[0], predictor.input_size)
+    genre = int(np.argmax(predictor.probabilities([poster])[0][0]))
+    heatmap = predictor.gradcam(poster, genre)  # the heaviest member's evidence, on the poster resized for it
+    assert heatmap.shape == (128, 88) and 0 <= heatmap.min() and heatmap.max() <= 1
+
+
+def test_a_blend_ships_and_loads_from_its_shipped_members(blended, trained_project, tmp_path):
+    from postergenre.inference.ship import ship
+    result = evaluate(blended, paths=trained_project, n_boot=20, figures=False, progress=False)
+    target = ship(blended, tmp_path / "default", result, trained_project.root)
+    assert not (target / "model.keras").exists() and (target / "members" / "lite0_larger" / "head.keras").exists()
+    assert litert.is_current(target, network_files(target))
+    assert read_manifest(target)["test_posters"] > 0 and read_manifest(target)["members"][1]["weight"] > 0
+    images = np.random.default_rng(2).integers(0, 256, (3, 128, 88, 3)).astype(np.float32)
+    assert np.allclose(load(target).network(images), load(blended).network(images), atol=1e-5)
+
+
+def test_members_of_other_genres_or_too_few_are_refused(trained_project, tmp_path):
+    with pytest.raises(UserError, match="two or more"):
+        blend(["efficientnet_lite0"], "alone", trained_project)
+    other = trained_project.models / "other_genres"
+    shutil.copytree(trained_project.models / "efficientnet_lite0", other, dirs_exist_ok=True)
+    genres = json.loads((other / "genres.json").read_text())
+    genres["genres"] = genres["genres"][:-1]
+    (other / "genres.json").write_text(json.dumps(genres))
+    with pytest.raises(UserError, match="other_genres: its genres differ"):
+        blend(["efficientnet_lite0", "other_genres"], "mixed", trained_project)
