@@ -6,7 +6,7 @@ comparison of the models it trained. --text: then the opt-in text stage in the s
 words of every poster of the splits (`postergenre read-text`, the test split's already read by notebook 06) and
 adding a text head to the Lite0 model notebook 05 trained (`postergenre train-text`).
 
-    python benchmarks/bench_pipeline.py [--source ../shared/data/kaggle_posters_8k] [--keep DIR] [--text]
+    python benchmarks/bench_pipeline.py [--source ../shared/data/kaggle_posters_8k [MORE ...]] [--keep DIR] [--text]
 """
 import argparse
 import json
@@ -30,11 +30,15 @@ def timed(command: list[str], cwd: Path) -> float:
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--source", type=Path, default=None)
+    parser.add_argument("--source", type=Path, nargs="+", default=None,
+                        help="one source or several (merged as `make all SOURCE=\"A B\"` merges them)")
+    parser.add_argument("--results", default=None,
+                        help="results file name (default: pipeline; pipeline_sources with several sources)")
     parser.add_argument("--keep", type=Path, default=None, help="clone here and keep it (default: a temporary one)")
     parser.add_argument("--text", action="store_true", help="also time the opt-in text stage after `make all`")
     args = parser.parse_args()
-    source = (args.source or require_sample()).resolve()
+    sources = [path.resolve() for path in (args.source or [require_sample()])]
+    source = " ".join(map(str, sources))
     work = args.keep or Path(tempfile.mkdtemp(prefix="bench_pipeline_"))
     clone = work / "postergenre"
     try:
@@ -63,7 +67,7 @@ def main():
     total = install_s + make_all_s
     print(f"install {install_s:.0f}s + make all {make_all_s:.0f}s = {total / 60:.1f} min "
           f"(target {TARGET_S / 60:.0f})")
-    write_results("pipeline", {"source": str(source), "commit": commit, "install_s": install_s,
+    write_results(args.results or ("pipeline_sources" if len(sources) > 1 else "pipeline"), {"source": source, "commit": commit, "install_s": install_s,
                                "make_all_s": make_all_s, "total_s": round(total, 1), "target_s": TARGET_S,
                                "stages": run["stages"],
                                "peak_rss_mb": max(s["peak_rss_mb"] for s in run["stages"].values()),

@@ -13,6 +13,9 @@ quality in 30..90 (the augmentation a training run could use). Also on a content
 --models: the same probe on trained networks' pooled features (the head's input), on the posters of the
 project's test split (both sources, as stored; a network is never probed on posters it trained on), beside the
 frozen ImageNet backbone on the same posters. Written to source_shortcut_trained.json.
+--requality Q (with --models): each network probed twice, on the posters as stored and on the same posters all
+re-saved at quality Q: what the probe loses when every file is equally blocky is what it read from the files.
+A network that learned the compression as a shortcut loses more than the frozen ImageNet one does.
 """
 import argparse
 import time
@@ -40,7 +43,7 @@ def features(extractor, images, size) -> np.ndarray:
     return out
 
 
-def trained_networks(models: list[str]) -> None:
+def trained_networks(models: list[str], requality: int | None = None) -> None:
     """Probe ROC-AUC on the test split's posters, for the frozen backbone and each trained network."""
     import keras
 
@@ -70,18 +73,25 @@ def trained_networks(models: list[str]) -> None:
     size = tuple(first.manifest["input_size"])
     networks = {f"{first.manifest['model']} frozen (ImageNet)": (backbone(first.manifest["model"], size), first),
                 **networks}
+    conditions = {"": list(test.poster_path)}
+    if requality:
+        from postergenre.data.images import open_rgb, recompress
+        conditions[f", all re-saved at quality {requality}"] = [recompress(open_rgb(p), requality)
+                                                                for p in test.poster_path]
     rows = {}
     for name, (network, trained) in networks.items():
-        pooled = features(KerasNetwork(network), test.poster_path, tuple(trained.manifest["input_size"]))
-        auc, spread = source_probe(pooled, second)
-        auc_matched, spread_matched = source_probe(pooled[matched], second[matched])
-        rows[name] = {"probe_roc_auc": round(auc, 3), "fold_sd": round(spread, 3),
-                      "matched_roc_auc": round(auc_matched, 3), "matched_fold_sd": round(spread_matched, 3)}
-        print(name, rows[name], flush=True)
+        for condition, images in conditions.items():
+            pooled = features(KerasNetwork(network), images, tuple(trained.manifest["input_size"]))
+            auc, spread = source_probe(pooled, second)
+            auc_matched, spread_matched = source_probe(pooled[matched], second[matched])
+            rows[name + condition] = {"probe_roc_auc": round(auc, 3), "fold_sd": round(spread, 3),
+                                      "matched_roc_auc": round(auc_matched, 3),
+                                      "matched_fold_sd": round(spread_matched, 3)}
+            print(name + condition, rows[name + condition], flush=True)
     print(pd.DataFrame(rows).T.to_string())
-    write_results("source_shortcut_trained", {
+    write_results("source_shortcut_trained" + (f"_q{requality}" if requality else ""), {
         "posters": {str(source): int(n) for source, n in test.source.value_counts().items()},
-        "matched_posters": int(matched.sum()), "split": "test", "networks": rows})
+        "matched_posters": int(matched.sum()), "split": "test", "requality": requality, "networks": rows})
 
 
 def main():
@@ -90,12 +100,14 @@ def main():
     parser.add_argument("--posters", type=int, default=1500, help="posters per source")
     parser.add_argument("--quality", type=int, default=40, help="the common JPEG quality")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--requality", type=int, default=None,
+                        help="with --models: also probe on the test posters all re-saved at this JPEG quality")
     args = parser.parse_args()
     if not (EXTRA / "labels.csv").exists():
         print(f"skipped: the extra posters are not at {EXTRA}")
         return
     if args.models:
-        return trained_networks(args.models)
+        return trained_networks(args.models, args.requality)
     from postergenre.data.images import open_rgb, recompress
     from postergenre.evaluation.experiments import source_probe
     from postergenre.inference.keras_network import KerasNetwork
