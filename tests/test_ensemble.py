@@ -38,7 +38,12 @@ def blended(trained_project):
     from postergenre.training.train import TrainConfig, train
     train(TrainConfig(model="efficientnet_lite0", name="lite0_larger", epochs=3, input_size=(128, 88),
                       head_batch_size=64, seed=7), trained_project)
-    return blend(["efficientnet_lite0", "lite0_larger"], "blended", trained_project)
+    stale = trained_project.models / "blended" / "text_head.json"
+    stale.parent.mkdir(parents=True, exist_ok=True)
+    stale.write_text("{}")  # an earlier blend's text head: fused with other outputs, it must go
+    folder = blend(["efficientnet_lite0", "lite0_larger"], "blended", trained_project)
+    assert not stale.exists()
+    return folder
 
 
 def test_the_blend_computes_its_members_weighted_log_odds(blended, trained_project):

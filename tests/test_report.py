@@ -75,6 +75,11 @@ def test_timings_and_scratch_cnns_come_with_cores_and_date(tmp_path):
     assert "| 04_train_custom_cnn | 3.7 | 222 | 1660 |" in block
     assert "| custom_cnn, seed 42, run 1 | 0.316 |  | 0.850 |  | 6 | 211.4 |" in block
     assert "on 2 cores on 2026-11-23" in block and "at most 0.0003" in block
+    both = {**pipeline, "source": "/data/kaggle_posters_8k /data/kaggle_posters_extra", "total_s": 1800.0}
+    (tmp_path / SOURCES["pipeline_sources"]).write_text(json.dumps(both))
+    block = results_block(tmp_path)
+    assert "**`make all` on 2 sources merged (kaggle_posters_8k, kaggle_posters_extra) from a fresh clone**, install " \
+           "included: **30.0 minutes**" in block and "from `benchmarks/results/pipeline_sources.json`" in block
 
 
 def test_scale_table_has_a_column_per_collection_size(tmp_path):

@@ -7,6 +7,7 @@
   benchmarks/results/shift.json        label-shift estimators on three collections, calibration error
   benchmarks/results/custom_cnn.json   the CNNs trained from scratch: same seed twice, another seed, the seeds' network
   benchmarks/results/pipeline.json     `make all` on a fresh clone: install and each notebook's time and memory
+  benchmarks/results/pipeline_sources.json   the same on both Kaggle sources merged
   benchmarks/results/scale.json        8,000 to 40,000 posters: each stage's time per poster and peak memory
   benchmarks/results/serve*.json       the page under 8 clients, with and without Grad-CAM heatmaps
   benchmarks/results/ocr.json          how fast the words on posters are read, and the text head on each setting
@@ -31,6 +32,7 @@ SOURCES = {"default": "models/default/manifest.json", "backbones": "benchmarks/r
            "shift": "benchmarks/results/shift.json", "custom_cnn": "benchmarks/results/custom_cnn.json",
            "pipeline": "benchmarks/results/pipeline.json", "scale": "benchmarks/results/scale.json",
            "serve": "benchmarks/results/serve.json", "serve_gradcam": "benchmarks/results/serve_gradcam.json",
+           "pipeline_sources": "benchmarks/results/pipeline_sources.json",
            "ocr": "benchmarks/results/ocr.json", "text": "benchmarks/results/text.json"}
 
 
@@ -128,7 +130,9 @@ def custom_cnn_section(results: dict, source: str) -> list[str]:
 def pipeline_section(results: dict, source: str) -> list[str]:
     rows = {name: {"minutes": f"{stage['wall_s'] / 60:.1f}", "seconds": f"{stage['wall_s']:.0f}",
                    "peak memory (MB)": stage["peak_rss_mb"]} for name, stage in results["stages"].items()}
-    return [f"**`make all` from a fresh clone**, install included: **{results['total_s'] / 60:.1f} minutes** "
+    sources = [Path(p).name for p in str(results.get("source", "")).split()]
+    on = f" on {len(sources)} sources merged ({', '.join(sources)})" if len(sources) > 1 else ""
+    return [f"**`make all`{on} from a fresh clone**, install included: **{results['total_s'] / 60:.1f} minutes** "
             f"(target {results['target_s'] / 60:.0f}) on {results['cpus']} cores on {results['when'][:10]}, commit "
             f"{results['commit']}: install {results['install_s']:.0f} s, then the notebooks; from `{source}`:", "",
             *_table(rows, ["minutes", "seconds", "peak memory (MB)"], "notebook"), *_text_stage(results)]
@@ -228,7 +232,8 @@ def text_section(results: dict, source: str) -> list[str]:
 
 SECTIONS = {"default": default_section, "ocr": ocr_section, "text": text_section, "backbones": backbones_section,
             "backbones_both_sources": backbones_both_sources_section, "shift": shift_section,
-            "custom_cnn": custom_cnn_section, "pipeline": pipeline_section, "scale": scale_section,
+            "custom_cnn": custom_cnn_section, "pipeline": pipeline_section, "pipeline_sources": pipeline_section,
+            "scale": scale_section,
             "serve": serve_section, "serve_gradcam": serve_section}
 
 

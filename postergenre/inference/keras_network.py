@@ -13,16 +13,16 @@ import numpy as np
 import tensorflow as tf
 
 from ..config import UserError, describe
-from ..networks.blend import blend_network
+from ..networks.blend import blend_network, member_name
 from ..networks.pretrained import backbone, genre_network, with_head
 from ..networks.registry import BACKBONES, is_pretrained
 from . import litert
 from .model_folder import (
+    ENSEMBLE,
     FINE_TUNED_WEIGHTS,
     GENRES_FILE,
     HEAD_FILE,
     KERAS_FILE,
-    ENSEMBLE,
     LEGACY_H5_FILE,
     MANIFEST_FILE,
     MEMBERS_FOLDER,
@@ -142,7 +142,7 @@ class GradCam:
         if model_name == ENSEMBLE:  # the heaviest-weighted member's evidence, on the poster resized for it
             manifest = read_manifest(folder)
             heaviest = int(np.argmax([m["weight"] for m in manifest["members"]]))
-            network = [layer for layer in network.layers if isinstance(layer, keras.Model)][heaviest]
+            network = network.get_layer(member_name(heaviest))
             model_name = read_manifest(member_folders(folder, manifest)[heaviest])["model"]
         self.input_size = tuple(network.input_shape[1:3])
         layer_name = BACKBONES[model_name].last_conv if model_name in BACKBONES else None

@@ -41,11 +41,15 @@ class StackLogOdds(layers.Layer):
         return ops.stack([log_odds(p) for p in probabilities], axis=1)
 
 
+def member_name(index: int) -> str:
+    return f"member{index}"
+
+
 def _member_outputs(members: list[keras.Model], input_size: tuple[int, int]):
     image = keras.Input((*input_size, 3), name="image")
     outputs = []
     for index, member in enumerate(members):
-        member.name = f"member{index}"  # two members of one backbone would share a name, which Keras refuses
+        member.name = member_name(index)  # two members of one backbone would share a name, which Keras refuses
         size = tuple(member.input_shape[1:3])
         x = image if size == tuple(input_size) else \
             layers.Resizing(*size, interpolation="bilinear", name=f"resize_for_member{index}")(image)

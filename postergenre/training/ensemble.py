@@ -8,6 +8,7 @@ members' networks in `members/` and one model.tflite for prediction.
 from __future__ import annotations
 
 import itertools
+import shutil
 import time
 from pathlib import Path
 
@@ -18,6 +19,7 @@ from ..inference.keras_network import export_litert, folder_network, ship_member
 from ..inference.model_folder import ENSEMBLE, MEMBERS_FOLDER, read_manifest, read_vocabulary, resolve_model
 from ..networks.blend import blend_network, stacked_network
 from ..scoring import metrics
+from ..text.head import HEAD_ARRAYS, HEAD_JSON
 from .train import TrainConfig, calibrated_on_validation, network_outputs, save_model_folder, split_tables, \
     vocabulary_info
 
@@ -80,6 +82,9 @@ def blend(names: list[str], name: str, paths: Paths | None = None, calibration: 
                                progress=True)
     weights, tried = choose_weights(labels["val"], log_odds)
     folder = paths.models / name
+    shutil.rmtree(folder / MEMBERS_FOLDER, ignore_errors=True)
+    for stale in (HEAD_JSON, HEAD_ARRAYS):  # a text head fused with an earlier blend's outputs
+        (folder / stale).unlink(missing_ok=True)
     folder.mkdir(parents=True, exist_ok=True)
     for member in folders:
         ship_member(member, folder / MEMBERS_FOLDER / member.name)
