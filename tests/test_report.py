@@ -79,7 +79,7 @@ def test_timings_and_scratch_cnns_come_with_cores_and_date(tmp_path):
     (tmp_path / SOURCES["pipeline_sources"]).write_text(json.dumps(both))
     block = results_block(tmp_path)
     assert "**`make all` on 2 sources merged (kaggle_posters_8k, kaggle_posters_extra) from a fresh clone**, install " \
-           "included: **30.0 minutes**" in block and "from `benchmarks/results/pipeline_sources.json`" in block
+           "included: **30.0 minutes** on 2 cores" in block and "from `benchmarks/results/pipeline_sources.json`" in block
 
 
 def test_scale_table_has_a_column_per_collection_size(tmp_path):

@@ -132,8 +132,9 @@ def pipeline_section(results: dict, source: str) -> list[str]:
                    "peak memory (MB)": stage["peak_rss_mb"]} for name, stage in results["stages"].items()}
     sources = [Path(p).name for p in str(results.get("source", "")).split()]
     on = f" on {len(sources)} sources merged ({', '.join(sources)})" if len(sources) > 1 else ""
-    return [f"**`make all`{on} from a fresh clone**, install included: **{results['total_s'] / 60:.1f} minutes** "
-            f"(target {results['target_s'] / 60:.0f}) on {results['cpus']} cores on {results['when'][:10]}, commit "
+    target = f" (target {results['target_s'] / 60:.0f})" if results.get("target_s") and not on else ""
+    return [f"**`make all`{on} from a fresh clone**, install included: **{results['total_s'] / 60:.1f} minutes**"
+            f"{target} on {results['cpus']} cores on {results['when'][:10]}, commit "
             f"{results['commit']}: install {results['install_s']:.0f} s, then the notebooks; from `{source}`:", "",
             *_table(rows, ["minutes", "seconds", "peak memory (MB)"], "notebook"), *_text_stage(results)]
 
