@@ -13,7 +13,7 @@ from postergenre.inference import litert
 from postergenre.inference.model_folder import network_files, read_manifest
 from postergenre.inference.predictor import load
 from postergenre.training.ensemble import blend, choose_weights, sigmoid, weight_grid
-from tests.conftest import real_posters
+from tests.conftest import clone_project, real_posters
 
 
 def test_the_weight_grid_sums_to_one_and_weights_every_member():
@@ -33,20 +33,29 @@ def test_the_weights_favour_the_member_that_ranks_the_posters():
 
 
 @pytest.fixture(scope="module")
-def blended(trained_project):
+def project(trained_project, tmp_path_factory):
+    """A copy of the trained project (its Lite0 head included): the models added here stay out of the shared
+    project, whose models other tests list."""
+    paths = clone_project(trained_project, tmp_path_factory.mktemp("blend"))
+    shutil.copytree(trained_project.models / "efficientnet_lite0", paths.models / "efficientnet_lite0")
+    return paths
+
+
+@pytest.fixture(scope="module")
+def blended(project):
     """A blend of the project's Lite0 head (112x76) and a second head at a larger input (128x88)."""
     from postergenre.training.train import TrainConfig, train
     train(TrainConfig(model="efficientnet_lite0", name="lite0_larger", epochs=3, input_size=(128, 88),
-                      head_batch_size=64, seed=7), trained_project)
-    stale = trained_project.models / "blended" / "text_head.json"
+                      head_batch_size=64, seed=7), project)
+    stale = project.models / "blended" / "text_head.json"
     stale.parent.mkdir(parents=True, exist_ok=True)
     stale.write_text("{}")  # an earlier blend's text head: fused with other outputs, it must go
-    folder = blend(["efficientnet_lite0", "lite0_larger"], "blended", trained_project)
+    folder = blend(["efficientnet_lite0", "lite0_larger"], "blended", project)
     assert not stale.exists()
     return folder
 
 
-def test_the_blend_computes_its_members_weighted_log_odds(blended, trained_project):
+def test_the_blend_computes_its_members_weighted_log_odds(blended):
     import tensorflow as tf
 
     from postergenre.inference.keras_network import folder_network
@@ -75,10 +84,10 @@ def test_the_blend_computes_its_members_weighted_log_odds(blended, trained_proje
     assert heatmap.shape == (128, 88) and 0 <= heatmap.min() and heatmap.max() <= 1
 
 
-def test_a_blend_ships_and_loads_from_its_shipped_members(blended, trained_project, tmp_path):
+def test_a_blend_ships_and_loads_from_its_shipped_members(blended, project, tmp_path):
     from postergenre.inference.ship import ship
-    result = evaluate(blended, paths=trained_project, n_boot=20, figures=False, progress=False)
-    target = ship(blended, tmp_path / "default", result, trained_project.root)
+    result = evaluate(blended, paths=project, n_boot=20, figures=False, progress=False)
+    target = ship(blended, tmp_path / "default", result, project.root)
     assert not (target / "model.keras").exists() and (target / "members" / "lite0_larger" / "head.keras").exists()
     assert litert.is_current(target, network_files(target))
     assert read_manifest(target)["test_posters"] > 0 and read_manifest(target)["members"][1]["weight"] > 0
@@ -86,13 +95,14 @@ def test_a_blend_ships_and_loads_from_its_shipped_members(blended, trained_proje
     assert np.allclose(load(target).network(images), load(blended).network(images), atol=1e-5)
 
 
-def test_members_of_other_genres_or_too_few_are_refused(trained_project, tmp_path):
+def test_members_of_other_genres_or_too_few_are_refused(project, tmp_path):
     with pytest.raises(UserError, match="two or more"):
-        blend(["efficientnet_lite0"], "alone", trained_project)
-    other = trained_project.models / "other_genres"
-    shutil.copytree(trained_project.models / "efficientnet_lite0", other, dirs_exist_ok=True)
+        blend(["efficientnet_lite0"], "alone", project)
+    other = tmp_path / "other_genres"  # outside the shared project's models/, which other tests list
+    shutil.copytree(project.models / "efficientnet_lite0", other)
     genres = json.loads((other / "genres.json").read_text())
     genres["genres"] = genres["genres"][:-1]
     (other / "genres.json").write_text(json.dumps(genres))
     with pytest.raises(UserError, match="other_genres: its genres differ"):
-        blend(["efficientnet_lite0", "other_genres"], "mixed", trained_project)
+        blend(["efficientnet_lite0", str(other)], "mixed", project)
+    assert not (project.models / "mixed").exists(), "a refused blend writes nothing"
