@@ -67,12 +67,12 @@ def main():
     total = install_s + make_all_s
     print(f"install {install_s:.0f}s + make all {make_all_s:.0f}s = {total / 60:.1f} min"
           + (f" (target {TARGET_S / 60:.0f})" if len(sources) == 1 else ""))
-    write_results(args.results or ("pipeline_sources" if len(sources) > 1 else "pipeline"), {"source": source, "commit": commit, "install_s": install_s,
-                               "make_all_s": make_all_s, "total_s": round(total, 1),
-                               "target_s": TARGET_S if len(sources) == 1 else None,
-                               "stages": run["stages"],
-                               "peak_rss_mb": max(s["peak_rss_mb"] for s in run["stages"].values()),
-                               "comparison_test": comparison, "text_stage": text_stage})
+    name = args.results or ("pipeline_sources" if len(sources) > 1 else "pipeline")
+    write_results(name, {"source": source, "commit": commit, "install_s": install_s, "make_all_s": make_all_s,
+                         "total_s": round(total, 1), "target_s": TARGET_S if len(sources) == 1 else None,
+                         "stages": run["stages"],
+                         "peak_rss_mb": max(s["peak_rss_mb"] for s in run["stages"].values()),
+                         "comparison_test": comparison, "text_stage": text_stage})
 
 
 if __name__ == "__main__":

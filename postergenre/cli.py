@@ -358,7 +358,8 @@ def build_parser() -> argparse.ArgumentParser:
                                       "model folder (its members' networks inside, one model.tflite).")
     p.add_argument("--members", nargs="+", required=True, help="model folders or names under models/")
     p.add_argument("--name", required=True, help="folder under models/ for the blend")
-    p.add_argument("--calibration", default="auto", choices=("auto", "none", "temperature", "platt", "isotonic"))
+    p.add_argument("--calibration", default="auto", choices=("auto",) + CALIBRATION_METHODS,
+                   help="per-genre calibration of the blend, fitted on validation")
     p.set_defaults(func=cmd_blend)
 
     p = stages.add_parser("ship", help="make a trained head-only model the default for predict",

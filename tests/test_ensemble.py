@@ -12,7 +12,8 @@ from postergenre.evaluation.evaluate import evaluate
 from postergenre.inference import litert
 from postergenre.inference.model_folder import network_files, read_manifest
 from postergenre.inference.predictor import load
-from postergenre.training.ensemble import blend, choose_weights, sigmoid, weight_grid
+from postergenre.scoring.calibration import sigmoid
+from postergenre.training.ensemble import blend, choose_weights, weight_grid
 from tests.conftest import clone_project, real_posters
 
 

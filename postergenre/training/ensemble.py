@@ -19,6 +19,7 @@ from ..inference.keras_network import export_litert, folder_network, ship_member
 from ..inference.model_folder import ENSEMBLE, MEMBERS_FOLDER, read_manifest, read_vocabulary, resolve_model
 from ..networks.blend import blend_network, stacked_network
 from ..scoring import metrics
+from ..scoring.calibration import sigmoid
 from ..text.head import HEAD_ARRAYS, HEAD_JSON
 from .train import TrainConfig, calibrated_on_validation, network_outputs, save_model_folder, split_tables, \
     vocabulary_info
@@ -33,35 +34,38 @@ def weight_grid(n_members: int, step: float = STEP) -> np.ndarray:
     return np.array(rows, dtype=float) / units
 
 
-def sigmoid(z):
-    return 1 / (1 + np.exp(-z))
+def blended(weights: np.ndarray, member_log_odds: np.ndarray) -> np.ndarray:
+    """What the blend network outputs, from its members' log-odds (posters x members x genres)."""
+    return sigmoid(np.einsum("m,pmg->pg", weights, member_log_odds))
 
 
 def choose_weights(y_val: np.ndarray, member_log_odds: np.ndarray, step: float = STEP) -> tuple[np.ndarray, list]:
     """(the weights with the highest validation macro AP, every (weights, macro AP) tried);
     member_log_odds: posters x members x genres."""
-    tried = [(w, metrics.average_precision(y_val, sigmoid(np.einsum("m,pmg->pg", w, member_log_odds))))
+    tried = [(w, metrics.average_precision(y_val, blended(w, member_log_odds)))
              for w in weight_grid(member_log_odds.shape[1], step)]
     best = max(tried, key=lambda pair: pair[1])[0]  # first of equals: the grid's order
     return best, [(w.round(3).tolist(), round(float(ap), 5)) for w, ap in tried]
 
 
-def member_folders_checked(names: list[str], paths: Paths) -> list[Path]:
-    """The members' folders; each a trained model of the project's vocabulary, cropped or fitted alike."""
+def member_folders_checked(names: list[str], paths: Paths) -> tuple[list[Path], list[dict], list[str]]:
+    """The members' folders, their manifests and their genres: trained models of one vocabulary, cropped or fitted
+    alike."""
     if len(names) < 2:
         raise UserError("a blend needs two or more trained models (--members A B ...)")
     folders = [resolve_model(name, paths) for name in names]
+    manifests = [read_manifest(folder) for folder in folders]
     genres = [read_vocabulary(folder)["genres"] for folder in folders]
-    fits = {folder.name: read_manifest(folder).get("fit", "crop") for folder in folders}
+    fits = {folder.name: manifest.get("fit", "crop") for folder, manifest in zip(folders, manifests)}
     for folder, vocabulary in zip(folders[1:], genres[1:]):
         if vocabulary != genres[0]:
             raise UserError(f"{folder}: its genres differ from {folders[0].name}'s ({len(vocabulary)} against "
                             f"{len(genres[0])}); blend models trained on the same split")
     if len(set(fits.values())) > 1:
         raise UserError(f"the members meet the poster size differently ({fits}); blend models of one fit")
-    if any(read_manifest(folder).get("model") == ENSEMBLE for folder in folders):
+    if any(manifest.get("model") == ENSEMBLE for manifest in manifests):
         raise UserError("a blend cannot hold another blend: name its members instead")
-    return folders
+    return folders, manifests, genres[0]
 
 
 def blend(names: list[str], name: str, paths: Paths | None = None, calibration: str = "auto",
@@ -69,10 +73,9 @@ def blend(names: list[str], name: str, paths: Paths | None = None, calibration: 
     """Blend trained models into models/<name>; returns its folder."""
     paths = paths or Paths.default()
     start = time.perf_counter()
-    folders = member_folders_checked(names, paths)
-    manifests = [read_manifest(folder) for folder in folders]
+    folders, manifests, genres = member_folders_checked(names, paths)
     frames, vocabulary, labels = split_tables(paths, limit)
-    if read_vocabulary(folders[0])["genres"] != vocabulary:
+    if genres != vocabulary:
         raise UserError(f"{folders[0]}: trained on other genres than the project's split ({paths.processed})")
     input_size = max((tuple(m["input_size"]) for m in manifests), key=lambda size: size[0] * size[1])
     config = TrainConfig(model=ENSEMBLE, name=name, input_size=input_size, fit=manifests[0].get("fit", "crop"),
@@ -94,7 +97,7 @@ def blend(names: list[str], name: str, paths: Paths | None = None, calibration: 
                                                                                  sigmoid(log_odds[:, i])), 5)}
                          for i, (f, m, w) in enumerate(zip(folders, manifests, weights))],
              "weights_tried": tried, "train_posters": len(frames["train"])}
-    val_scores = sigmoid(np.einsum("m,pmg->pg", weights, log_odds))
+    val_scores = blended(weights, log_odds)
     thresholds, val_metrics = calibrated_on_validation(folder, labels["val"], val_scores, config, extra)
     network = blend_network(networks, weights.tolist(), input_size)
     save_model_folder(folder, network, vocabulary_info(paths, vocabulary, labels["train"]), thresholds, config,
