@@ -261,7 +261,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", default="efficientnet_lite0", choices=registry.names(), metavar="MODEL",
                    help=f"one of {', '.join(registry.names())} (postergenre/networks/registry.py)")
     p.add_argument("--name", default=None, help="folder under models/ (default: the model name)")
-    p.add_argument("--epochs", type=int, default=None, help="epochs of phase 1 (default 40) / a CNN from scratch (custom_cnn 6, seed_cnn 10)")
+    p.add_argument("--epochs", type=int, default=None, help="epochs of phase 1 (default 40) / a CNN from scratch (custom_cnn 4, seed_cnn 10)")
     p.add_argument("--batch-size", type=int, default=None)
     p.add_argument("--learning-rate", type=float, default=None)
     p.add_argument("--loss", choices=LOSSES, default=None, help="class-imbalance handling in the loss")

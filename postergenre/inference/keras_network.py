@@ -5,7 +5,9 @@ Keras or Grad-CAM is asked for, never on the LiteRT path (an import-linter contr
 """
 from __future__ import annotations
 
+import contextlib
 import shutil
+import tempfile
 from pathlib import Path
 
 import keras
@@ -49,6 +51,30 @@ class KerasNetwork:
         self.calls += 1
         run = self._graph if self.calls > 1 else (lambda x: self.model(x, training=False))
         return np.asarray(run(tf.convert_to_tensor(images, tf.float32)))
+
+
+LITERT_FROM_POSTERS = 1000  # fewer posters run on Keras: exporting costs what Keras takes for about 500 of them
+
+
+@contextlib.contextmanager
+def fast_network(model: keras.Model, n_posters: int, min_posters: int = LITERT_FROM_POSTERS):
+    """A Keras network as the fastest runner for `n_posters` posters: exported to LiteRT (a temporary file)
+    when there are at least `min_posters`, else the network itself. On this 2-core CPU LiteRT runs
+    EfficientNet-Lite four times as fast as Keras (its depthwise convolutions); outputs agree within 1e-5
+    relative, and it is the runtime that predicts. A network the converter refuses runs on Keras."""
+    if n_posters < min_posters:
+        yield KerasNetwork(model)
+        return
+    with tempfile.TemporaryDirectory(prefix="postergenre_litert_") as folder:
+        path = Path(folder) / litert.TFLITE_FILE
+        try:
+            with litert.native_info_silenced():
+                model.export(str(path), format="litert", verbose=False)
+            network = litert.LiteNetwork(path)
+        except Exception as exc:  # the converter raises many types
+            print(f"{model.name}: runs on Keras, LiteRT cannot take it ({describe(exc)})")
+            network = KerasNetwork(model)
+        yield network
 
 
 def load_network(path: Path) -> keras.Model:

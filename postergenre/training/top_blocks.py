@@ -24,7 +24,7 @@ from ..config import Paths
 from ..data.dataset import cache_key
 from ..data.images import fit_image, open_rgb, recompress
 from ..inference.batches import run_network
-from ..inference.keras_network import KerasNetwork
+from ..inference.keras_network import fast_network
 
 JPEG_QUALITIES = (30, 90)  # random re-save qualities, both included (the sources' files: about q50 and q75)
 CHUNK = 512                # posters decoded ahead of the network
@@ -85,10 +85,10 @@ def cached_activations(lower: keras.Model, frame: pd.DataFrame, size: tuple[int,
     shape = (len(frame), *lower.output.shape[1:])
     tmp = path.with_suffix(f".{os.getpid()}.tmp.npy")
     out = np.lib.format.open_memmap(tmp, "w+", np.float16, shape) if cache else np.empty(shape, np.float16)
-    network, posters = KerasNetwork(lower), frame.poster_path.to_numpy(str)
+    posters = frame.poster_path.to_numpy(str)
     from tqdm.auto import tqdm
     bar = tqdm(total=len(frame), desc=desc, unit="poster")
-    with ThreadPoolExecutor(max_workers=4) as pool:
+    with ThreadPoolExecutor(max_workers=4) as pool, fast_network(lower, len(frame)) as network:
         def submit(start):
             return [pool.submit(variant_image, posters[i], size, fit, int(qualities[i]), mirror)
                     for i in range(start, min(start + CHUNK, len(frame)))]

@@ -30,7 +30,7 @@ from ..data.dataset import array_batches, cache_key, make_dataset
 from ..data.encode import SPLITS, load_splits
 from ..data.io import read_json
 from ..inference.batches import run_network
-from ..inference.keras_network import KerasNetwork, save_head, save_network
+from ..inference.keras_network import fast_network, save_head, save_network
 from ..inference.manifest import build_manifest
 from ..inference.model_card import write_model_card
 from ..inference.model_folder import CURVES_FILE, write_calibration, write_model_folder
@@ -50,7 +50,7 @@ MONITOR = "val_pr_auc"  # PR-AUC over genres, Keras' streaming estimate of macro
 class TrainConfig:
     model: str = "efficientnet_lite0"
     name: str | None = None           # folder under models/ (default: the model name)
-    epochs: int | None = None         # phase 1 (head: 40) or the CNN from scratch (custom_cnn 6, seed_cnn 10)
+    epochs: int | None = None         # phase 1 (head: 40) or the CNN from scratch (custom_cnn 4, seed_cnn 10)
     batch_size: int = 64              # images: the CNNs, fine-tuning, feature extraction
     head_batch_size: int = 256        # a head on cached features (as good as 64 on validation, twice as fast)
     learning_rate: float | None = None  # default 1e-3; the custom CNN's one-cycle peak 3e-3
@@ -189,8 +189,9 @@ def _fit(model, folder, phase, patience, *args, schedule=None, role=cluster.Role
 def network_outputs(network: keras.Model, frame: pd.DataFrame, config: TrainConfig, desc: str = "predict",
                     progress: bool = False) -> np.ndarray:
     """A network's outputs for every poster of a cleaned split (inference.batches.run_network)."""
-    outputs, errors = run_network(KerasNetwork(network), frame.poster_path, config.input_size, config.fit,
-                                  config.batch_size, progress, desc)
+    with fast_network(network, len(frame)) as runner:
+        outputs, errors = run_network(runner, frame.poster_path, config.input_size, config.fit, config.batch_size,
+                                      progress, desc)
     failed = [error for error in errors if error]
     if failed:
         raise UserError(f"{len(failed)} posters of a cleaned split could not be read (run `postergenre clean` "
