@@ -189,7 +189,8 @@ def _fit(model, folder, phase, patience, *args, schedule=None, role=cluster.Role
 def network_outputs(network: keras.Model, frame: pd.DataFrame, config: TrainConfig, desc: str = "predict",
                     progress: bool = False) -> np.ndarray:
     """A network's outputs for every poster of a cleaned split (inference.batches.run_network)."""
-    with fast_network(network, len(frame)) as runner:
+    distributed = config.strategy != "none"  # its variables belong to the strategy: Keras runs it
+    with fast_network(network, 0 if distributed else len(frame)) as runner:
         outputs, errors = run_network(runner, frame.poster_path, config.input_size, config.fit, config.batch_size,
                                       progress, desc)
     failed = [error for error in errors if error]
