@@ -73,6 +73,7 @@ bench: venv
 	$(BIN)/python benchmarks/bench_pipeline.py
 	$(BIN)/python benchmarks/bench_scale.py
 	$(BIN)/python benchmarks/bench_source_shortcut.py
+	$(BIN)/python benchmarks/bench_litert_training.py
 	$(BIN)/python benchmarks/bench_ocr.py
 	$(BIN)/python benchmarks/bench_text.py --root . --model default
 

@@ -101,3 +101,15 @@ def test_scale_table_has_a_column_per_collection_size(tmp_path):
     assert "| features | 18.6 | 18.9 |" in block and "| peak memory (MB) | 1300 | 1400 |" in block
     assert "(growth from the smallest to the largest: +8%)" in block and "on 2 cores on 2026-11-24" in block
     assert "40,000 URLs" in block and "250 posters/s, 800 failures listed" in block and "fetched 800" in block
+
+
+def test_litert_training_table_gives_both_runtimes_and_their_difference(tmp_path):
+    (tmp_path / "benchmarks" / "results").mkdir(parents=True)
+    results = {"when": "2026-11-26T19:00:00", "cpus": 2, "model": "efficientnet_lite0", "fine_tuned_layers": 44,
+               "features": {"output": [1280], "posters": 1536, "keras_posters_per_s": 34.2,
+                            "litert_export_s": 13.1, "litert_posters_per_s": 120.5, "speed_ratio_with_export": 1.51,
+                            "max_relative_difference": 3.49e-06}}
+    (tmp_path / SOURCES["litert_training"]).write_text(json.dumps(results))
+    block = results_block(tmp_path)
+    assert "| features [1280] | 1536 | 34.2 | 13.1 | 120.5 | 1.510 | 3.5e-06 |" in block
+    assert "below its top 44 layers" in block and "on 2 cores on 2026-11-26" in block

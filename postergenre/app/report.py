@@ -33,7 +33,8 @@ SOURCES = {"default": "models/default/manifest.json", "backbones": "benchmarks/r
            "pipeline": "benchmarks/results/pipeline.json", "scale": "benchmarks/results/scale.json",
            "serve": "benchmarks/results/serve.json", "serve_gradcam": "benchmarks/results/serve_gradcam.json",
            "pipeline_sources": "benchmarks/results/pipeline_sources.json",
-           "ocr": "benchmarks/results/ocr.json", "text": "benchmarks/results/text.json"}
+           "ocr": "benchmarks/results/ocr.json", "text": "benchmarks/results/text.json",
+           "litert_training": "benchmarks/results/litert_training.json"}
 
 
 def _ci(values) -> str:
@@ -231,7 +232,20 @@ def text_section(results: dict, source: str) -> list[str]:
     return lines
 
 
-SECTIONS = {"default": default_section, "ocr": ocr_section, "text": text_section, "backbones": backbones_section,
+def litert_training_section(results: dict, source: str) -> list[str]:
+    rows = {f"{name} {part['output']}": {**part, "litert_export_s": f"{part['litert_export_s']:.1f}",
+                                              "max_relative_difference": f"{part['max_relative_difference']:.1e}"}
+            for name, part in results.items() if isinstance(part, dict) and "speed_ratio_with_export" in part}
+    return [f"**Training's inference passes on Keras and on LiteRT** ({results['model']}: its pooled features, and the "
+            f"output of the blocks below its top {results['fine_tuned_layers']} layers, which fine-tuning caches), "
+            f"the same real posters decoded beforehand; LiteRT first exports the network to a file (its seconds), "
+            f"the ratio is of the whole times, export included; measured on "
+            f"{results['cpus']} cores on {results['when'][:10]}; from `{source}`:", "",
+            *_table(rows, ["posters", "keras_posters_per_s", "litert_export_s", "litert_posters_per_s",
+                           "speed_ratio_with_export", "max_relative_difference"], "pass")]
+
+
+SECTIONS = {"default": default_section, "litert_training": litert_training_section, "ocr": ocr_section, "text": text_section, "backbones": backbones_section,
             "backbones_both_sources": backbones_both_sources_section, "shift": shift_section,
             "custom_cnn": custom_cnn_section, "pipeline": pipeline_section, "pipeline_sources": pipeline_section,
             "scale": scale_section,

@@ -53,14 +53,14 @@ class KerasNetwork:
         return np.asarray(run(tf.convert_to_tensor(images, tf.float32)))
 
 
-LITERT_FROM_POSTERS = 1000  # fewer posters run on Keras: exporting costs what Keras takes for about 500 of them
+LITERT_FROM_POSTERS = 1000  # fewer run on Keras: the export costs what Keras takes for 500-800 posters
 
 
 @contextlib.contextmanager
 def fast_network(model: keras.Model, n_posters: int, min_posters: int = LITERT_FROM_POSTERS):
     """A Keras network as the fastest runner for `n_posters` posters: exported to LiteRT (a temporary file)
     when there are at least `min_posters`, else the network itself. On this 2-core CPU LiteRT runs
-    EfficientNet-Lite four times as fast as Keras (its depthwise convolutions); outputs agree within 1e-5
+    EfficientNet-Lite three to four times as fast as Keras; outputs agree within 1e-5
     relative, and it is the runtime that predicts. A network the converter refuses runs on Keras."""
     if n_posters < min_posters:
         yield KerasNetwork(model)
