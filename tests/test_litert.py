@@ -70,7 +70,7 @@ def test_lite_network_takes_any_batch_size():
 @pytest.mark.shared
 @pytest.mark.trains
 def test_training_runs_many_posters_through_litert_with_the_keras_outputs(capsys):
-    """Features and cached activations of a split run on LiteRT (four times Keras's speed here): the same
+    """Features and cached activations of a split run on LiteRT (three to four times Keras's speed here): the same
     numbers as Keras gives, for the pooled features and for the lower blocks cut below the fine-tuned ones."""
     import keras
     import tensorflow as tf

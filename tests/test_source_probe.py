@@ -39,7 +39,7 @@ def test_learning_curve_sizes_and_figure(tmp_path, monkeypatch):
         frames, ["a", "b", "c", "d"], {"train": labels[:800], "val": labels[800:]}))
     monkeypatch.setattr(experiments, "backbone", lambda *a, **k: None)
     monkeypatch.setattr(experiments, "cached_features",
-                        lambda extractor, frame, config, paths, split: features[:800] if split == "train" else features[800:])
+                        lambda extractor, frames, config, paths: {"train": features[:800], "val": features[800:]})
     curve = experiments.learning_curve(None, epochs=12, patience=3, learning_rate=0.02)
     assert curve.train_posters.tolist() == [200, 400, 800], "halvings of the training split down to 200, and all"
     assert curve.macro_ap.iloc[-1] > 0.6, "features that carry the labels give a head that finds them"

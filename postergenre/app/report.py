@@ -245,7 +245,8 @@ def litert_training_section(results: dict, source: str) -> list[str]:
                            "speed_ratio_with_export", "max_relative_difference"], "pass")]
 
 
-SECTIONS = {"default": default_section, "litert_training": litert_training_section, "ocr": ocr_section, "text": text_section, "backbones": backbones_section,
+SECTIONS = {"default": default_section, "litert_training": litert_training_section, "ocr": ocr_section,
+            "text": text_section, "backbones": backbones_section,
             "backbones_both_sources": backbones_both_sources_section, "shift": shift_section,
             "custom_cnn": custom_cnn_section, "pipeline": pipeline_section, "pipeline_sources": pipeline_section,
             "scale": scale_section,

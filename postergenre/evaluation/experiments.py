@@ -62,7 +62,7 @@ def learning_curve(paths: Paths | None = None, model: str = "efficientnet_lite0"
     base = TrainConfig(model=model, **overrides)
     frames, vocabulary, labels = split_tables(paths, base.limit)
     extractor = backbone(base.model, base.input_size, base.weights, tta=base.tta)
-    features = {s: cached_features(extractor, frames[s], base, paths, s) for s in ("train", "val")}
+    features = cached_features(extractor, frames, base, paths)
     total = len(features["train"])
     sizes = sorted({min(n, total) for n in (sizes or [total // 2**k for k in range(5, -1, -1)
                                                       if total // 2**k >= min(200, total)])})
@@ -90,7 +90,7 @@ def compare_imbalance(paths: Paths | None = None, model: str = "efficientnet_lit
         raise UserError(f"imbalance options are compared on backbone features; {model} is not a pretrained model")
     frames, vocabulary, labels = split_tables(paths, base.limit)
     extractor = backbone(base.model, base.input_size, base.weights, tta=base.tta)
-    features = {s: cached_features(extractor, frames[s], base, paths, s) for s in ("train", "val")}
+    features = cached_features(extractor, frames, base, paths)
     rows = []
     for label, options in (variants or IMBALANCE_VARIANTS).items():
         config = dataclasses.replace(base, **options)

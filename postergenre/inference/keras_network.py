@@ -67,14 +67,10 @@ def fast_network(model: keras.Model, n_posters: int, min_posters: int = LITERT_F
         return
     with tempfile.TemporaryDirectory(prefix="postergenre_litert_") as folder:
         path = Path(folder) / litert.TFLITE_FILE
-        try:
-            with litert.native_info_silenced():
-                model.export(str(path), format="litert", verbose=False)
-            network = litert.LiteNetwork(path)
-        except Exception as exc:  # the converter raises many types
-            print(f"{model.name}: runs on Keras, LiteRT cannot take it ({describe(exc)})")
-            network = KerasNetwork(model)
-        yield network
+        refused = _export(model, path)
+        if refused:
+            print(f"{model.name}: runs on Keras, LiteRT cannot take it ({refused})")
+        yield KerasNetwork(model) if refused else litert.LiteNetwork(path)
 
 
 def load_network(path: Path) -> keras.Model:
@@ -106,14 +102,23 @@ def folder_network(folder: Path, manifest: dict) -> keras.Model:
     return load_network(folder / KERAS_FILE)
 
 
+def _export(model: keras.Model, path: Path) -> str | None:
+    """Write the network as a LiteRT file at `path`; None, or why the converter refused it."""
+    try:
+        with litert.native_info_silenced():
+            model.export(str(path), format="litert", verbose=False)
+    except Exception as exc:  # the converter raises many types
+        return describe(exc)
+    return None
+
+
 def export_litert(model: keras.Model, folder: Path) -> Path | None:
     """model.tflite for the TensorFlow-free predictor; a network LiteRT cannot take is reported, not fatal."""
     folder = Path(folder)
     tmp = folder / f".partial.{litert.TFLITE_FILE}"  # the exporter insists on the suffix
-    try:
-        model.export(str(tmp), format="litert", verbose=False)
-    except Exception as exc:  # the converter raises many types
-        print(f"{folder}: no {litert.TFLITE_FILE} ({describe(exc)}); predictions will use Keras")
+    refused = _export(model, tmp)
+    if refused:
+        print(f"{folder}: no {litert.TFLITE_FILE} ({refused}); predictions will use Keras")
         return None
     tmp.replace(folder / litert.TFLITE_FILE)
     litert.record_sources(folder, network_files(folder))

@@ -200,22 +200,28 @@ def network_outputs(network: keras.Model, frame: pd.DataFrame, config: TrainConf
     return outputs
 
 
-def cached_features(extractor: keras.Model, frame: pd.DataFrame, config: TrainConfig, paths: Paths,
-                    split: str) -> np.ndarray:
-    """Pooled backbone features of every poster, computed once and cached on disk."""
+def cached_features(extractor: keras.Model, frames: dict, config: TrainConfig, paths: Paths,
+                    splits: tuple[str, ...] = ("train", "val")) -> dict[str, np.ndarray]:
+    """Pooled backbone features of every poster of each split, computed once and cached on disk. The splits not
+    cached yet run through the network in one pass (one LiteRT export for all of them)."""
     tta = "_tta" if config.tta else ""
-    key = f"{config.model}_{config.input_size[0]}x{config.input_size[1]}_{config.fit}{tta}_" \
-          f"{cache_key(frame, config.input_size, config.fit)}"
-    path = paths.cache / "features" / f"{key}.npy"
-    if config.cache and path.exists():
-        return np.load(path)
-    features = network_outputs(extractor, frame, config, f"features {split}", progress=True)  # float32: no second copy
-    if config.cache:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(f".{os.getpid()}.tmp.npy")  # workers of one run may write it at once
-        np.save(tmp, features)
-        tmp.replace(path)
-    return features
+    prefix = f"{config.model}_{config.input_size[0]}x{config.input_size[1]}_{config.fit}{tta}"
+    files = {s: paths.cache / "features" / f"{prefix}_{cache_key(frames[s], config.input_size, config.fit)}.npy"
+             for s in splits}
+    features = {s: np.load(files[s]) for s in splits if config.cache and files[s].exists()}
+    missing = [s for s in splits if s not in features]
+    if missing:
+        together = network_outputs(extractor, pd.concat([frames[s] for s in missing]), config,
+                                   f"features {'+'.join(missing)}", progress=True)  # float32: no second copy
+        parts = np.split(together, np.cumsum([len(frames[s]) for s in missing])[:-1])
+        for split, part in zip(missing, parts):
+            features[split] = part
+            if config.cache:
+                files[split].parent.mkdir(parents=True, exist_ok=True)
+                tmp = files[split].with_suffix(f".{os.getpid()}.tmp.npy")  # workers of one run may write it at once
+                np.save(tmp, part)
+                tmp.replace(files[split])
+    return {s: features[s] for s in splits}
 
 
 def _image_cache(paths: Paths, config: TrainConfig, role: cluster.Role) -> Path | None:
@@ -264,7 +270,7 @@ def train(config: TrainConfig, paths: Paths | None = None) -> Path:
     if registry.is_pretrained(config.model):
         with strategy.scope():
             extractor = backbone(config.model, config.input_size, config.weights, tta=config.tta)
-        features = {s: cached_features(extractor, frames[s], config, paths, s) for s in ("train", "val")}
+        features = cached_features(extractor, frames, config, paths)
         extra["feature_seconds"] = round(time.perf_counter() - start, 1)
         with strategy.scope():
             head = classification_head(features["train"].shape[1], len(vocabulary))
