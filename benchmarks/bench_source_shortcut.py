@@ -16,6 +16,15 @@ frozen ImageNet backbone on the same posters. Written to source_shortcut_trained
 --requality Q (with --models): each network probed twice, on the posters as stored and on the same posters all
 re-saved at quality Q: what the probe loses when every file is equally blocky is what it read from the files.
 A network that learned the compression as a shortcut loses more than the frozen ImageNet one does.
+
+    python benchmarks/bench_source_shortcut.py --recompressed [Q] --models default lite0-ft44 ...
+
+--recompressed: does a trained model's *answer* follow the file? The sample's test posters (as stored, quality
+~75) through each model, then the same posters re-saved at Q (default: the extra posters' own quality, read from
+their quantisation tables): per-genre mean probability before and after, and how far the predicted genre mix
+moves from the sample's training mix toward the extra posters' (0: not at all; 1: all the way). A model that
+learned "blockier JPEG -> Documentary" names more documentaries on the same posters once they are blockier.
+Written to source_shortcut_recompressed.json.
 """
 import argparse
 import time
@@ -94,6 +103,74 @@ def trained_networks(models: list[str], requality: int | None = None) -> None:
         "matched_posters": int(matched.sum()), "split": "test", "requality": requality, "networks": rows})
 
 
+LIBJPEG_LUMINANCE = np.array([
+    16, 11, 10, 16, 24, 40, 51, 61, 12, 12, 14, 19, 26, 58, 60, 55, 14, 13, 16, 24, 40, 57, 69, 56,
+    14, 17, 22, 29, 51, 87, 80, 62, 18, 22, 37, 56, 68, 109, 103, 77, 24, 35, 55, 64, 81, 104, 113, 92,
+    49, 64, 78, 87, 103, 121, 120, 101, 72, 92, 95, 98, 112, 100, 103, 99])
+
+
+def jpeg_quality(path) -> float:
+    """The libjpeg quality a JPEG was saved at, from its luminance quantisation table (libjpeg scales the
+    standard table by 5000/q below 50 and by 200-2q above)."""
+    from PIL import Image
+    with Image.open(path) as image:
+        table = np.array(image.quantization[0], dtype=float)
+    scale = 100 * np.median(table / LIBJPEG_LUMINANCE)
+    return float(5000 / scale if scale > 100 else (200 - scale) / 2)
+
+
+def recompressed_answers(models: list[str], quality: int | None, n_quality: int = 300) -> None:
+    """Each model's answers on the sample's test posters as stored and all re-saved at one lower quality."""
+    from postergenre.config import Paths
+    from postergenre.data.encode import load_splits
+    from postergenre.data.images import open_rgb, recompress
+    from postergenre.inference.model_folder import resolve_model
+    from postergenre.inference.predictor import load
+    from postergenre.scoring import metrics
+    paths = Paths.default()
+    frames, vocabulary = load_splits(paths)
+    if frames["test"].source.nunique() < 2:
+        raise SystemExit("the project's test split has one source: run the data stages on both first")
+    stored_quality = {name: float(np.median([jpeg_quality(p) for p in posters(folder, n_quality, 0).poster_path]))
+                      for name, folder in (("sample", SHARED_SAMPLE), ("extra", EXTRA))}
+    quality = quality or int(round(stored_quality["extra"]))
+    print(f"JPEG quality as stored (median of {n_quality}): {stored_quality}; re-saved at {quality}", flush=True)
+    test = frames["test"][frames["test"].source == SHARED_SAMPLE.name].reset_index(drop=True)
+    train = frames["train"]
+    originals = [open_rgb(p) for p in test.poster_path]
+    blockier = [recompress(im, quality) for im in originals]
+    rows = {}
+    for model in models:
+        trained = load(resolve_model(model, paths), text=False)
+        genres = [g for g in trained.vocabulary if g in vocabulary]
+        columns = [trained.vocabulary.index(g) for g in genres]
+        y_true = test[genres].to_numpy()
+        present = y_true.sum(axis=0) > 0
+        shares = {s: train[train.source == s][genres].mean().to_numpy() for s in train.source.unique()}
+        toward = shares[EXTRA.name] - shares[SHARED_SAMPLE.name]
+        answers = {}
+        for name, images in (("stored", originals), ("re-saved", blockier)):
+            probabilities, errors = trained.probabilities(images)
+            assert not any(errors), [e for e in errors if e][:3]
+            answers[name] = probabilities[:, columns]
+        shift = answers["re-saved"].mean(axis=0) - answers["stored"].mean(axis=0)
+        top3 = {k: np.argsort(-v, axis=1)[:, :3] for k, v in answers.items()}
+        row = {"macro_ap_stored": round(metrics.headline(y_true[:, present], answers["stored"][:, present])["macro_ap"], 4),
+               "macro_ap_re_saved": round(metrics.headline(y_true[:, present],
+                                                           answers["re-saved"][:, present])["macro_ap"], 4),
+               "mix_moved_toward_extra": round(float(shift @ toward / (toward @ toward)), 4),
+               "top3_changed": round(float(np.mean([set(a) != set(b) for a, b in zip(*top3.values())])), 4),
+               "mean_abs_probability_change": round(float(np.abs(answers["re-saved"] - answers["stored"]).mean()), 5)}
+        row.update({f"shift {g}": round(float(shift[genres.index(g)]), 4)
+                    for g in ("Documentary", "War", "Western", "Short", "Film Noir", "Drama") if g in genres})
+        rows[f"{trained.folder.name} ({trained.manifest['config'].get('jpeg_quality', 'stored')} JPEG)"] = row
+        print(model, row, flush=True)
+    print(pd.DataFrame(rows).T.to_string())
+    write_results("source_shortcut_recompressed", {
+        "posters": len(test), "set": f"test split, {SHARED_SAMPLE.name} posters", "stored_jpeg_quality": stored_quality,
+        "re_saved_quality": quality, "models": rows})
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--models", nargs="*", default=None, help="trained model folders or names to probe")
@@ -102,10 +179,15 @@ def main():
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--requality", type=int, default=None,
                         help="with --models: also probe on the test posters all re-saved at this JPEG quality")
+    parser.add_argument("--recompressed", type=int, nargs="?", const=0, default=None,
+                        help="with --models: their answers on the sample's test posters as stored and re-saved at "
+                             "this quality (default: the extra posters' own)")
     args = parser.parse_args()
     if not (EXTRA / "labels.csv").exists():
         print(f"skipped: the extra posters are not at {EXTRA}")
         return
+    if args.models and args.recompressed is not None:
+        return recompressed_answers(args.models, args.recompressed or None)
     if args.models:
         return trained_networks(args.models, args.requality)
     from postergenre.data.images import open_rgb, recompress

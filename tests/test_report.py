@@ -113,3 +113,15 @@ def test_litert_training_table_gives_both_runtimes_and_their_difference(tmp_path
     block = results_block(tmp_path)
     assert "| features [1280] | 1536 | 34.2 | 13.1 | 120.5 | 1.510 | 3.5e-06 |" in block
     assert "below its top 44 layers" in block and "on 2 cores on 2026-11-26" in block
+
+
+def test_the_recompressed_answers_table_names_each_model_and_how_far_its_mix_moved(tmp_path):
+    (tmp_path / "benchmarks" / "results").mkdir(parents=True)
+    results = {"when": "2026-11-26T22:30:00", "posters": 1183, "set": "test split, kaggle_posters_8k posters",
+               "stored_jpeg_quality": {"sample": 75.0, "extra": 50.0}, "re_saved_quality": 50,
+               "models": {"lite1 (stored JPEG)": {"macro_ap_stored": 0.41, "macro_ap_re_saved": 0.4, "top3_changed": 0.05,
+                                                  "mix_moved_toward_extra": 0.12, "shift Documentary": 0.0213}}}
+    (tmp_path / SOURCES["source_answers"]).write_text(json.dumps(results))
+    block = results_block(tmp_path)
+    assert "| lite1 (stored JPEG) | 0.410 | 0.400 | 0.120 | 0.050 | 0.021 |" in block
+    assert "re-saved at quality 50" in block and "about 75" in block and "1,183 posters" in block

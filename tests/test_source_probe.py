@@ -45,3 +45,27 @@ def test_learning_curve_sizes_and_figure(tmp_path, monkeypatch):
     assert curve.macro_ap.iloc[-1] > 0.6, "features that carry the labels give a head that finds them"
     learning_curve_figure(curve, tmp_path)
     assert (tmp_path / "learning_curve.png").stat().st_size > 5_000
+
+
+def test_the_curve_takes_its_all_posters_point_from_the_comparison_s_identical_head(monkeypatch):
+    import pandas as pd
+
+    from postergenre.evaluation import experiments
+    rng = np.random.default_rng(1)
+    labels = (rng.random((600, 3)) < 0.3).astype(np.float32)
+    features = np.concatenate([labels * 2 + rng.normal(size=(600, 3)), rng.normal(size=(600, 5))], axis=1)
+    frames = {"train": pd.DataFrame(index=range(400)), "val": pd.DataFrame(index=range(200))}
+    monkeypatch.setattr(experiments, "split_tables", lambda paths, limit: (
+        frames, ["a", "b", "c"], {"train": labels[:400], "val": labels[400:]}))
+    monkeypatch.setattr(experiments, "backbone", lambda *a, **k: None)
+    monkeypatch.setattr(experiments, "cached_features",
+                        lambda extractor, frames, config, paths: {"train": features[:400], "val": features[400:]})
+    options = {"epochs": 6, "patience": 2, "learning_rate": 0.02}
+    trained = experiments.learning_curve(None, **options)
+    compared = experiments.compare_imbalance(None, variants={"bce": {}, "focal": {"loss": "focal"}}, **options)
+    fits = []
+    real_fit = experiments.fit_head
+    monkeypatch.setattr(experiments, "fit_head", lambda *a, **k: fits.append(len(a[0]["train"])) or real_fit(*a, **k))
+    reused = experiments.learning_curve(None, compared=compared, **options)
+    assert fits == [200], "the head on all 400 posters is not trained again"
+    pd.testing.assert_frame_equal(reused.drop(columns="seconds"), trained.drop(columns="seconds"), check_dtype=False)

@@ -34,7 +34,8 @@ SOURCES = {"default": "models/default/manifest.json", "backbones": "benchmarks/r
            "serve": "benchmarks/results/serve.json", "serve_gradcam": "benchmarks/results/serve_gradcam.json",
            "pipeline_sources": "benchmarks/results/pipeline_sources.json",
            "ocr": "benchmarks/results/ocr.json", "text": "benchmarks/results/text.json",
-           "litert_training": "benchmarks/results/litert_training.json"}
+           "litert_training": "benchmarks/results/litert_training.json",
+           "source_answers": "benchmarks/results/source_shortcut_recompressed.json"}
 
 
 def _ci(values) -> str:
@@ -245,7 +246,20 @@ def litert_training_section(results: dict, source: str) -> list[str]:
                            "speed_ratio_with_export", "max_relative_difference"], "pass")]
 
 
-SECTIONS = {"default": default_section, "litert_training": litert_training_section, "ocr": ocr_section,
+def source_answers_section(results: dict, source: str) -> list[str]:
+    quality = results["stored_jpeg_quality"]
+    columns = ["macro_ap_stored", "macro_ap_re_saved", "mix_moved_toward_extra", "top3_changed",
+               *[c for c in next(iter(results["models"].values())) if c.startswith("shift ")]]
+    return [f"**Does the answer follow the file?** The {results['posters']:,} posters of the {results['set']} as "
+            f"stored (JPEG quality about {quality['sample']:.0f}) and all re-saved at quality "
+            f"{results['re_saved_quality']} (the extra posters' own: about {quality['extra']:.0f}): each model's "
+            f"macro AP both ways, how far its mean predicted genre mix moves from the sample's training mix toward "
+            f"the extra posters' (0: not at all, 1: all the way), the share of posters whose top 3 changes, and "
+            f"the change of the mean probability of a genre; image alone, measured on {results['when'][:10]}; "
+            f"from `{source}`:", "", *_table(results["models"], columns, "model")]
+
+
+SECTIONS = {"default": default_section, "source_answers": source_answers_section, "litert_training": litert_training_section, "ocr": ocr_section,
             "text": text_section, "backbones": backbones_section,
             "backbones_both_sources": backbones_both_sources_section, "shift": shift_section,
             "custom_cnn": custom_cnn_section, "pipeline": pipeline_section, "pipeline_sources": pipeline_section,
