@@ -21,7 +21,7 @@ import pandas as pd
 import tensorflow as tf
 
 from ..config import Paths
-from ..data.dataset import cache_key
+from ..data.dataset import cache_key, read_batches
 from ..data.images import fit_image, open_rgb, recompress
 from ..inference.batches import run_network
 from ..inference.keras_network import fast_network
@@ -112,36 +112,34 @@ def variant_batches(variants: list[np.ndarray], labels: np.ndarray, order: np.nd
                     seed: int) -> tf.data.Dataset:
     """Training batches: the posters of `order` reshuffled every epoch, each drawn as one of its variants at
     random, read from the memory-mapped caches a batch at a time."""
-    epochs = iter(range(1 << 62))
+    epochs, plan = iter(range(1 << 62)), {}
+    labels = np.asarray(labels, np.float32)
 
-    def batches():
-        rng = np.random.default_rng([seed, next(epochs)])
-        rows = rng.permutation(order)
-        chosen_variant = rng.integers(0, len(variants), len(rows))
-        for start in range(0, len(rows), batch_size):
-            index, which = rows[start:start + batch_size], chosen_variant[start:start + batch_size]
-            x = np.empty((len(index), *variants[0].shape[1:]), np.float32)
-            for v, array in enumerate(variants):
-                picked = which == v
-                if picked.any():
-                    sorted_rows = np.argsort(index[picked])  # sorted reads from the memory map
-                    x[np.flatnonzero(picked)[sorted_rows]] = array[index[picked][sorted_rows]]
-            yield x, labels[index]
+    def read(step):
+        if step == 0:  # each pass over the dataset is an epoch: a new order and new variants
+            rng = np.random.default_rng([seed, next(epochs)])
+            plan["rows"] = rng.permutation(order)
+            plan["which"] = rng.integers(0, len(variants), len(order))
+        index = plan["rows"][step * batch_size:(step + 1) * batch_size]
+        which = plan["which"][step * batch_size:(step + 1) * batch_size]
+        x = np.empty((len(index), *variants[0].shape[1:]), np.float32)
+        for v, array in enumerate(variants):
+            picked = which == v
+            if picked.any():
+                sorted_rows = np.argsort(index[picked])  # sorted reads from the memory map
+                x[np.flatnonzero(picked)[sorted_rows]] = array[index[picked][sorted_rows]]
+        return x, labels[index]
 
-    signature = (tf.TensorSpec((None, *variants[0].shape[1:]), tf.float32),
-                 tf.TensorSpec((None, labels.shape[1]), tf.float32))
-    data = tf.data.Dataset.from_generator(batches, output_signature=signature)
-    return data.apply(tf.data.experimental.assert_cardinality(-(-len(order) // batch_size))).prefetch(2)
+    return read_batches(-(-len(order) // batch_size), read, variants[0].shape[1:], labels.shape[1:])
 
 
 def array_in_batches(x: np.ndarray, y: np.ndarray, batch_size: int = 256) -> tf.data.Dataset:
     """Validation batches from a memory-mapped cache, in order."""
-    def batches():
-        for start in range(0, len(x), batch_size):
-            yield np.asarray(x[start:start + batch_size], np.float32), y[start:start + batch_size]
-    signature = (tf.TensorSpec((None, *x.shape[1:]), tf.float32), tf.TensorSpec((None, y.shape[1]), tf.float32))
-    data = tf.data.Dataset.from_generator(batches, output_signature=signature)
-    return data.apply(tf.data.experimental.assert_cardinality(-(-len(x) // batch_size))).prefetch(2)
+    def read(step):
+        rows = slice(step * batch_size, (step + 1) * batch_size)
+        return np.asarray(x[rows], np.float32), y[rows]
+    y = np.asarray(y, np.float32)
+    return read_batches(-(-len(x) // batch_size), read, x.shape[1:], y.shape[1:])
 
 
 def activation_data(lower: keras.Model, frames: dict, labels: dict, order: np.ndarray, config, paths: Paths):
