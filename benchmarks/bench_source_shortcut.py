@@ -124,11 +124,12 @@ def recompressed_answers(models: list[str], quality: int | None, n_quality: int 
     from postergenre.config import Paths
     from postergenre.data.encode import load_splits
     from postergenre.data.images import open_rgb, recompress
+    from postergenre.evaluation.evaluate import map_labels
     from postergenre.inference.model_folder import resolve_model
     from postergenre.inference.predictor import load
     from postergenre.scoring import metrics
     paths = Paths.default()
-    frames, vocabulary = load_splits(paths)
+    frames = load_splits(paths)[0]
     if frames["test"].source.nunique() < 2:
         raise SystemExit("the project's test split has one source: run the data stages on both first")
     stored_quality = {name: float(np.median([jpeg_quality(p) for p in posters(folder, n_quality, 0).poster_path]))
@@ -142,17 +143,18 @@ def recompressed_answers(models: list[str], quality: int | None, n_quality: int 
     rows = {}
     for model in models:
         trained = load(resolve_model(model, paths), text=False)
-        genres = [g for g in trained.vocabulary if g in vocabulary]
-        columns = [trained.vocabulary.index(g) for g in genres]
-        y_true = test[genres].to_numpy()
+        genres = trained.genres
+        frame, y_true, _ = map_labels(test, trained.vocabulary)  # the model's genres, by its own rules
+        rows_of = {path: i for i, path in enumerate(test.poster_path)}
+        kept = [rows_of[path] for path in frame.poster_path]
         present = y_true.sum(axis=0) > 0
-        shares = {s: train[train.source == s][genres].mean().to_numpy() for s in train.source.unique()}
-        toward = shares[EXTRA.name] - shares[SHARED_SAMPLE.name]
+        train_y = {s: map_labels(train[train.source == s], trained.vocabulary)[1] for s in train.source.unique()}
+        toward = train_y[EXTRA.name].mean(axis=0) - train_y[SHARED_SAMPLE.name].mean(axis=0)
         answers = {}
         for name, images in (("stored", originals), ("re-saved", blockier)):
-            probabilities, errors = trained.probabilities(images)
+            probabilities, errors = trained.probabilities([images[i] for i in kept])
             assert not any(errors), [e for e in errors if e][:3]
-            answers[name] = probabilities[:, columns]
+            answers[name] = probabilities
         shift = answers["re-saved"].mean(axis=0) - answers["stored"].mean(axis=0)
         top3 = {k: np.argsort(-v, axis=1)[:, :3] for k, v in answers.items()}
         row = {"macro_ap_stored": round(metrics.headline(y_true[:, present], answers["stored"][:, present])["macro_ap"], 4),
@@ -163,7 +165,12 @@ def recompressed_answers(models: list[str], quality: int | None, n_quality: int 
                "mean_abs_probability_change": round(float(np.abs(answers["re-saved"] - answers["stored"]).mean()), 5)}
         row.update({f"shift {g}": round(float(shift[genres.index(g)]), 4)
                     for g in ("Documentary", "War", "Western", "Short", "Film Noir", "Drama") if g in genres})
-        rows[f"{trained.folder.name} ({trained.manifest['config'].get('jpeg_quality', 'stored')} JPEG)"] = row
+        config = trained.manifest.get("config") or {}
+        epochs = config.get("fine_tune_epochs", 0)
+        files = ("head on the features of the files as stored" if not epochs else  # the re-save is phase 2's
+                 f"fine-tuned {epochs} epochs on files {'re-saved at random JPEG qualities' if config.get('jpeg_quality') == 'random' else 'as stored'}") \
+            if config else "blend: " + ", ".join(m["name"] for m in trained.manifest.get("members", []))
+        rows[f"{trained.folder.name} ({files})"] = row
         print(model, row, flush=True)
     print(pd.DataFrame(rows).T.to_string())
     write_results("source_shortcut_recompressed", {
