@@ -169,7 +169,8 @@ def recompressed_answers(models: list[str], quality: int | None, n_quality: int 
         epochs = config.get("fine_tune_epochs", 0)
         files = ("head on the features of the files as stored" if not epochs else  # the re-save is phase 2's
                  f"fine-tuned {epochs} epochs on files {'re-saved at random JPEG qualities' if config.get('jpeg_quality') == 'random' else 'as stored'}") \
-            if config else "blend: " + ", ".join(m["name"] for m in trained.manifest.get("members", []))
+            if config and not trained.manifest.get("members") else \
+            "blend of " + " and ".join(m["name"] for m in trained.manifest["members"])
         rows[f"{trained.folder.name} ({files})"] = row
         print(model, row, flush=True)
     print(pd.DataFrame(rows).T.to_string())
