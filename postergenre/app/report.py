@@ -259,8 +259,8 @@ def source_answers_section(results: dict, source: str) -> list[str]:
             f"from `{source}`:", "", *_table(results["models"], columns, "model")]
 
 
-SECTIONS = {"default": default_section, "source_answers": source_answers_section, "litert_training": litert_training_section, "ocr": ocr_section,
-            "text": text_section, "backbones": backbones_section,
+SECTIONS = {"default": default_section, "source_answers": source_answers_section,
+            "litert_training": litert_training_section, "ocr": ocr_section, "text": text_section, "backbones": backbones_section,
             "backbones_both_sources": backbones_both_sources_section, "shift": shift_section,
             "custom_cnn": custom_cnn_section, "pipeline": pipeline_section, "pipeline_sources": pipeline_section,
             "scale": scale_section,

@@ -30,7 +30,6 @@ from ..training.train import (
 )
 from .evaluate import load_eval_data, map_labels
 
-HEADLINE_KEYS = ("macro_ap", "micro_ap", "top3_hit_rate", "top3_count", "top_n_accuracy")  # metrics.headline's
 IMBALANCE_VARIANTS = {"bce": {}, "weighted": {"loss": "weighted"}, "focal": {"loss": "focal"},
                       "asymmetric": {"loss": "asymmetric"}, "oversample": {"oversample": True}}
 
@@ -65,7 +64,7 @@ def learning_curve(paths: Paths | None = None, model: str = "efficientnet_lite0"
     paths = paths or Paths.default()
     base = TrainConfig(model=model, **overrides)
     known = compared.set_index("variant").loc["bce"] if compared is not None and "bce" in set(compared.variant) \
-        and not (base.oversample or base.loss != "bce") else None
+        and base.loss == "bce" and not base.oversample else None
     frames, vocabulary, labels = split_tables(paths, base.limit)
     extractor = backbone(base.model, base.input_size, base.weights, tta=base.tta)
     features = cached_features(extractor, frames, base, paths)
@@ -76,7 +75,7 @@ def learning_curve(paths: Paths | None = None, model: str = "efficientnet_lite0"
     rows = []
     for size in sizes:
         if size == total and known is not None:
-            rows.append({"train_posters": size, **{k: known[k] for k in HEADLINE_KEYS},
+            rows.append({"train_posters": size, **{k: known[k] for k in metrics.HEADLINE_KEYS},
                          "epochs": int(known["epochs"]), "seconds": known["seconds"]})
             print(f"{size} training posters: validation macro AP {known['macro_ap']:.3f} (the comparison's bce head)",
                   flush=True)
@@ -124,7 +123,7 @@ def validation_summary(folder: Path, paths: Paths | None = None) -> pd.DataFrame
     if manifest["config"].get("limit"):
         y_val = y_val[: manifest["config"]["limit"]]
     y_train = frames["train"][vocabulary].to_numpy()
-    rows = {manifest["config"]["name"]: {k: manifest["validation_metrics"][k] for k in HEADLINE_KEYS},
+    rows = {manifest["config"]["name"]: {k: manifest["validation_metrics"][k] for k in metrics.HEADLINE_KEYS},
             "baseline: 3 most frequent genres": metrics.headline(y_val, metrics.constant_scores(y_train, len(y_val))),
             "baseline: training prior": metrics.headline(y_val, metrics.constant_scores(y_train, len(y_val), None))}
     return pd.DataFrame(rows).T.round(3)

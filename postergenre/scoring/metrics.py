@@ -89,6 +89,9 @@ def tune_thresholds(y_true, scores, grid=np.linspace(0.02, 0.9, 45)) -> np.ndarr
     return np.where(positives > 0, grid[np.argmax(f1, axis=1)], 0.5)
 
 
+HEADLINE_KEYS = ("macro_ap", "micro_ap", "top3_hit_rate", "top3_count", "top_n_accuracy")  # what headline gives
+
+
 def headline(y_true, scores) -> dict:
     """The figures every model card starts with."""
     return {"macro_ap": average_precision(y_true, scores, "macro"),
