@@ -137,7 +137,7 @@ def test_custom_cnn_normalises_and_pools_globally():
     kinds = [layer.__class__.__name__ for layer in model.layers]
     assert kinds.count("BatchNormalization") == kinds.count("Conv2D") == 5, "BatchNorm after every convolution"
     assert "Flatten" not in kinds and "GlobalAveragePooling2D" in kinds and kinds.count("Dropout") == 1
-    assert model.input_shape == (None, 112, 76, 3) and model.output_shape == (None, 17)
+    assert model.input_shape == (None, 96, 64, 3) and model.output_shape == (None, 17)
     assert model.count_params() < 500_000
     with pytest.raises(UserError, match="input size 28x28 is too small for custom_cnn"):
         custom_cnn(3, (28, 28))

@@ -56,7 +56,7 @@ class Predictor:
     confusion: dict | None = None  # validation confusion rates of the calibrated probabilities
     text_head: TextHead | None = None  # words on the poster, fused with the image (None: the image alone)
     text_cache: Path | None = None  # where the words read are cached (evaluation sets one; predict reads afresh)
-    _outputs: dict = field(default_factory=dict, repr=False)  # network outputs by poster list
+    _outputs: dict = field(default_factory=dict, repr=False)  # image network outputs by poster list
     _texts: dict = field(default_factory=dict, repr=False)  # words read by poster list
     _reader: object = field(default=None, repr=False)
     _keras: object = field(default=None, repr=False)
@@ -81,13 +81,19 @@ class Predictor:
     def network_outputs(self, posters, batch_size: int = 64, progress: bool = False, tta: bool = False,
                         texts: list[PosterText] | None = None) -> tuple[np.ndarray, list[str]]:
         """The network's own, uncalibrated output for each poster (NaN where it could not be read), fused with
-        the words read from it when the model has a text head, and the errors. Outputs for a list of poster files
-        are kept for the life of this object: an evaluation asks for the same split several times (metrics,
-        label-shift study, figures) and the files do not change. texts: the words already read from these posters
-        (the page reads them from the whole upload, while the network gets it cut to its input size)."""
+        the words read from it when the model has a text head, and the errors. The image network's outputs for a
+        list of poster files are kept for the life of the loaded folder, shared by its predictors with and without
+        words: an evaluation asks for the same split several times (metrics, label-shift study, figures) and the
+        files do not change. texts: the words already read from these posters (the page reads them from the whole
+        upload, while the network gets it cut to its input size)."""
         posters = list(posters)
         key = self._key(posters, tta) if texts is None else None
-        if key not in self._outputs:
+        if key in self._outputs:
+            raw, errors = self._outputs[key]
+            raw, errors = raw.copy(), list(errors)
+            if self.text_head is not None:
+                texts = self.texts(posters, progress)
+        else:
             with ThreadPoolExecutor(max_workers=1) as pool:  # the words are read while the network runs
                 reading = pool.submit(self.texts, posters, progress) \
                     if self.text_head is not None and texts is None else None
@@ -95,13 +101,11 @@ class Predictor:
                                           tta=tta)
                 self._check_finite(raw, errors)
                 texts = reading.result() if reading is not None else texts
-            if self.text_head is not None:
-                raw = self.fuse_words(raw, texts)
-            if key is None:
-                return raw, errors
-            self._outputs[key] = raw, errors
-        raw, errors = self._outputs[key]
-        return raw.copy(), list(errors)
+            if key is not None:
+                self._outputs[key] = raw.copy(), list(errors)
+        if self.text_head is not None:
+            raw = self.fuse_words(raw, texts)
+        return raw, errors
 
     def fuse_words(self, raw: np.ndarray, texts: list[PosterText]) -> np.ndarray:
         """The image network's outputs with the words' evidence added (the text head's fusion)."""
@@ -251,7 +255,12 @@ def load(folder: str | Path, runtime: str = "litert", text: bool = True, text_ca
     stats = [(folder / n).stat() for n in (*LOADED_FILES, *network_files(folder), HEAD_JSON, HEAD_ARRAYS)
              if (folder / n).exists()]
     key = (str(folder.resolve()), runtime, text, str(text_cache), tuple((s.st_size, s.st_mtime_ns) for s in stats))
-    predictor = _loaded.pop(key, None) or _load(folder, runtime, text, text_cache)
+    predictor = _loaded.pop(key, None)
+    if predictor is None:
+        predictor = _load(folder, runtime, text, text_cache)
+        twin = next((p for k, p in _loaded.items() if k[:2] == key[:2] and k[-1] == key[-1]), None)
+        if twin is not None:  # the same network with(out) its words: one set of image outputs
+            predictor._outputs = twin._outputs
     _loaded[key] = predictor  # now the most recent
     while len(_loaded) > KEEP_LOADED:
         del _loaded[next(iter(_loaded))]

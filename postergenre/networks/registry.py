@@ -69,7 +69,7 @@ _SCRATCH = "postergenre.networks.scratch"
 _LITE = "postergenre.networks.efficientnet_lite:build"
 _APPS = "postergenre.networks.keras_apps"
 for _entry in (
-    Backbone("custom_cnn", f"{_SCRATCH}:custom_cnn", (112, 76), "relu4", "none: trained from scratch",
+    Backbone("custom_cnn", f"{_SCRATCH}:custom_cnn", (96, 64), "relu4", "none: trained from scratch",
              pretrained=False),
     Backbone("seed_cnn", f"{_SCRATCH}:seed_cnn", (200, 150), "conv4", "none: trained from scratch",
              pretrained=False),

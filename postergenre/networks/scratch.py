@@ -40,7 +40,7 @@ CUSTOM_CNN_WIDTHS = (32, 64, 128, 256)
 CUSTOM_CNN_MIN_SIDE = 32  # a stride-2 stem and three 2x2 pools leave a 2x2 map
 
 
-def custom_cnn(n_genres: int, input_size=(112, 76), widths=CUSTOM_CNN_WIDTHS, dropout: float = 0.3,
+def custom_cnn(n_genres: int, input_size=(96, 64), widths=CUSTOM_CNN_WIDTHS, dropout: float = 0.3,
                synchronized_bn: bool = False) -> keras.Model:
     """This project's small CNN, made to learn from scratch on 2 cores.
 
