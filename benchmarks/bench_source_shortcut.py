@@ -119,6 +119,20 @@ def jpeg_quality(path) -> float:
     return float(5000 / scale if scale > 100 else (200 - scale) / 2)
 
 
+def how_it_saw_the_files(manifest: dict) -> str:
+    """How a model's training saw the poster files: as stored, or re-saved at random JPEG qualities."""
+    if manifest.get("members"):
+        return "blend of " + " and ".join(m["name"] for m in manifest["members"])
+    config = manifest.get("config") or {}
+    epochs, variants = config.get("fine_tune_epochs", 0), config.get("feature_variants", 0)
+    if epochs:  # the re-save is phase 2's
+        seen = "re-saved at random JPEG qualities" if config.get("jpeg_quality") == "random" else "as stored"
+        return f"fine-tuned {epochs} epochs on files {seen}"
+    if variants:
+        return f"head on the features of {variants} variants of each file re-saved at random JPEG qualities"
+    return "head on the features of the files as stored"
+
+
 def recompressed_answers(models: list[str], quality: int | None, n_quality: int = 300) -> None:
     """Each model's answers on the sample's test posters as stored and all re-saved at one lower quality."""
     from postergenre.config import Paths
@@ -165,12 +179,7 @@ def recompressed_answers(models: list[str], quality: int | None, n_quality: int 
                "mean_abs_probability_change": round(float(np.abs(answers["re-saved"] - answers["stored"]).mean()), 5)}
         row.update({f"shift {g}": round(float(shift[genres.index(g)]), 4)
                     for g in ("Documentary", "War", "Western", "Short", "Film Noir", "Drama") if g in genres})
-        config = trained.manifest.get("config") or {}
-        epochs = config.get("fine_tune_epochs", 0)
-        files = ("head on the features of the files as stored" if not epochs else  # the re-save is phase 2's
-                 f"fine-tuned {epochs} epochs on files {'re-saved at random JPEG qualities' if config.get('jpeg_quality') == 'random' else 'as stored'}") \
-            if config and not trained.manifest.get("members") else \
-            "blend of " + " and ".join(m["name"] for m in trained.manifest["members"])
+        files = how_it_saw_the_files(trained.manifest)
         rows[f"{trained.folder.name} ({files})"] = row
         print(model, row, flush=True)
     print(pd.DataFrame(rows).T.to_string())

@@ -281,6 +281,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="activations: cached variants of each training poster (default 2: it and its mirror)")
     p.add_argument("--jpeg-quality", choices=("random", "stored"), default=None,
                    help="phase 2: each poster re-saved at a random JPEG quality of 30-90 (default), or as stored")
+    p.add_argument("--feature-variants", type=int, default=None,
+                   help="phase 1: the head learns from N variants of each training poster re-saved at random JPEG "
+                        "qualities of 30-90 (default 0: as stored; each variant is one more pass of the backbone)")
     p.add_argument("--patience", type=int, default=None, help="early-stopping patience in epochs")
     p.add_argument("--strategy", choices=("none", "mirrored", "multiworker"), default=None,
                    help="tf.distribute strategy (mirrored: several GPUs; multiworker: several hosts, TF_CONFIG)")

@@ -29,6 +29,15 @@ def test_seed_001_top_n_accuracy():
     assert metrics.top_n_accuracy(Y, S) == pytest.approx((0.5 + 0 + 1) / 3)
 
 
+@pytest.mark.parametrize("seed", [0, 1])
+def test_top_n_accuracy_counts_each_posters_own_top_n(seed):
+    rng = np.random.default_rng(seed)
+    y = (rng.random((200, 8)) < 0.25).astype(int)  # some posters have no genre: left out
+    s = np.round(rng.random((200, 8)), 1)  # ties: the first genre of equal scores ranks first
+    rows = [(y[i][np.argsort(-s[i], kind="stable")[:n]].sum() / n) for i, n in enumerate(y.sum(axis=1)) if n]
+    assert (y.sum(axis=1) == 0).any() and metrics.top_n_accuracy(y, s) == pytest.approx(np.mean(rows))
+
+
 def test_precision_at_k():
     assert metrics.precision_at_k(Y, S, 1) == pytest.approx(2 / 3)
     assert metrics.precision_at_k(Y, S, 2) == pytest.approx(4 / 6)
@@ -130,8 +139,10 @@ def test_fast_twins_equal_sklearn(seed):
     rng = np.random.default_rng(seed)
     y = (rng.random((300, 6)) < [0.4, 0.2, 0.1, 0.05, 0.3, 0.0]).astype(int)
     s = np.round(np.clip(y * 0.25 + rng.random((300, 6)), 0, 1), 2)  # rounding makes ties
+    together = metrics.fast_average_precisions(y, s)
     for average in ("macro", "micro", "weighted"):
         assert metrics.fast_average_precision(y, s, average) == pytest.approx(metrics.average_precision(y, s, average))
+        assert together[average] == pytest.approx(metrics.average_precision(y, s, average))
     assert np.allclose(metrics.fast_per_genre_ap(y, s), metrics.per_genre_ap(y, s), equal_nan=True)
     thresholds = rng.uniform(0.2, 0.8, 6)
     fast, reference = metrics.fast_threshold_metrics(y, s, thresholds), metrics.threshold_metrics(y, s, thresholds)

@@ -14,7 +14,7 @@ import pytest
 from postergenre.config import UserError
 from postergenre.inference.model_card import model_card
 from postergenre.inference.predictor import load
-from postergenre.training.train import TrainConfig, read_history, train
+from postergenre.training.train import TrainConfig, read_history, split_tables, train
 from tests.conftest import clone_project
 
 FOLDER_FILES = {"model.keras", "model.h5", "genres.json", "thresholds.json", "calibration.json", "history.csv",
@@ -64,6 +64,29 @@ def test_pretrained_head_trains_on_cached_features_and_the_imbalance_options_reu
     assert [p.name for p in paths.models.iterdir()] == [folder.name], "no model folder per option"
     with pytest.raises(UserError, match="not a pretrained model"):
         compare_imbalance(paths, model="custom_cnn")
+
+
+@pytest.mark.trains
+def test_a_head_can_learn_from_posters_re_saved_at_random_jpeg_qualities(encoded_project, tmp_path):
+    from postergenre.training import top_blocks
+    paths = clone_project(encoded_project, tmp_path)
+    config = TrainConfig(model="efficientnet_lite0", epochs=2, input_size=(112, 76), limit=48, feature_variants=2)
+    folder = train(config, paths)
+    cached = sorted((paths.cache / "activations").glob("*.npy"))
+    assert len(cached) == 2, "one file of features per variant of the training posters"
+    first, second = (np.load(f) for f in cached)
+    assert first.shape == second.shape == (48, 1280) and not np.allclose(first, second, atol=1e-3)
+    stored = list((paths.cache / "features").glob("*.npy"))
+    validation = split_tables(paths, 48)[0]["val"]
+    assert len(stored) == 1 and np.load(stored[0]).shape[0] == len(validation), "validation: the posters as stored"
+    plan = top_blocks.variant_plan(48, 2, True, config.seed)
+    assert all((q >= 30).all() and (q <= 90).all() for q, _ in plan) and [m for _, m in plan] == [False, True]
+    manifest = json.loads((folder / "manifest.json").read_text())
+    assert manifest["config"]["feature_variants"] == 2 and manifest["full_model"] is False
+    genres = json.loads((folder / "genres.json").read_text())["genres"]
+    assert load(folder).network.output_shape[-1] == len(genres), "it predicts from images like any head"
+    with pytest.raises(UserError, match="feature-variants must be 0 or more"):
+        TrainConfig(feature_variants=-1)
 
 
 @pytest.mark.slow

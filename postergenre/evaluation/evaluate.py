@@ -30,9 +30,8 @@ BASELINE_PRIOR = "baseline: training prior"
 def figures(y, s, t) -> dict:
     """Every metric that gets a bootstrap interval, for labels y, scores s and per-genre thresholds t."""
     at_half, tuned = metrics.fast_threshold_metrics(y, s, 0.5), metrics.fast_threshold_metrics(y, s, t)
-    return {"macro_ap": metrics.fast_average_precision(y, s, "macro"),
-            "micro_ap": metrics.fast_average_precision(y, s, "micro"),
-            "weighted_ap": metrics.fast_average_precision(y, s, "weighted"),
+    ap = metrics.fast_average_precisions(y, s)
+    return {"macro_ap": ap["macro"], "micro_ap": ap["micro"], "weighted_ap": ap["weighted"],
             "top3_hit_rate": metrics.top_k_hit_rate(y, s, 3),
             "top3_count": metrics.top_k_count(y, s, 3),
             "top_n_accuracy": metrics.top_n_accuracy(y, s),

@@ -30,10 +30,10 @@ def top_n_accuracy(y_true, scores) -> float:
     y_true, scores = np.asarray(y_true), np.asarray(scores)
     n_true = y_true.sum(axis=1).astype(int)
     order = np.argsort(-scores, axis=1, kind="stable")
-    ranked = np.take_along_axis(y_true, order, axis=1)
-    found = np.array([ranked[i, :n].sum() for i, n in enumerate(n_true)])
+    found_by_rank = np.cumsum(np.take_along_axis(y_true, order, axis=1), axis=1)  # true genres among the top r+1
     valid = n_true > 0
-    return float((found[valid] / n_true[valid]).mean())
+    found = found_by_rank[np.flatnonzero(valid), n_true[valid] - 1]
+    return float((found / n_true[valid]).mean())
 
 
 def precision_at_k(y_true, scores, k: int) -> float:
@@ -134,15 +134,22 @@ def fast_per_genre_ap(y_true, scores) -> np.ndarray:
 
 
 def fast_average_precision(y_true, scores, average: str = "macro") -> float:
+    return fast_average_precisions(y_true, scores, (average,))[average]
+
+
+def fast_average_precisions(y_true, scores, averages=("macro", "micro", "weighted")) -> dict:
+    """{average: AP} for each of `averages`; macro and weighted share one pass over the genres."""
     y_true, scores = np.asarray(y_true), np.asarray(scores)
-    if average == "micro":
-        return float(fast_per_genre_ap(y_true.reshape(-1, 1), scores.reshape(-1, 1))[0])
-    keep = present_genres(y_true)
-    ap = fast_per_genre_ap(y_true[:, keep], scores[:, keep])
-    if average == "weighted":
+    result = {}
+    if "micro" in averages:
+        result["micro"] = float(fast_per_genre_ap(y_true.reshape(-1, 1), scores.reshape(-1, 1))[0])
+    if {"macro", "weighted"} & set(averages):
+        keep = present_genres(y_true)
+        ap = fast_per_genre_ap(y_true[:, keep], scores[:, keep])
         weights = y_true[:, keep].sum(axis=0)
-        return float(np.sum(ap * weights) / weights.sum())
-    return float(np.mean(ap))
+        result["macro"] = float(np.mean(ap))
+        result["weighted"] = float(np.sum(ap * weights) / weights.sum()) if weights.sum() else float("nan")
+    return {average: result[average] for average in averages}
 
 
 def f1_from_counts(tp, fp, fn):

@@ -66,6 +66,9 @@ class TrainConfig:
     fine_tune_on: str = "activations"  # activations (the frozen blocks' output cached once) | images
     fine_tune_variants: int = 2       # activations: cached variants of each poster (the poster, its mirror)
     jpeg_quality: str = "random"      # phase 2: random (each poster re-saved at a JPEG quality of 30-90) | stored
+    feature_variants: int = 0         # phase 1: the head learns from the features of N variants of each training
+                                      # poster, each re-saved at a random JPEG quality of 30-90, every other one
+                                      # mirrored (0: the posters as stored; N costs N passes of the backbone)
     patience: int = 5
     schedule: str | None = None       # plateau (ReduceLROnPlateau) | one_cycle; default one_cycle for custom_cnn
     seed: int = SEED
@@ -88,6 +91,8 @@ class TrainConfig:
                 raise UserError(f"unknown {option.replace('_', '-')} {value!r}; choose {' or '.join(choices)}")
         if self.fine_tune_variants < 1:
             raise UserError(f"fine-tune-variants must be 1 or more, not {self.fine_tune_variants}")
+        if self.feature_variants < 0:
+            raise UserError(f"feature-variants must be 0 or more, not {self.feature_variants}")
 
 
 def make_strategy(name: str) -> tf.distribute.Strategy:
@@ -240,9 +245,25 @@ def split_tables(paths: Paths, limit: int | None):
 
 
 def head_batches(features: dict, labels: dict, order: np.ndarray, config: TrainConfig):
-    """Training and validation batches for a head on cached features, each array held once."""
-    train = array_batches(features["train"], labels["train"], config.head_batch_size, order, seed=config.seed)
+    """Training and validation batches for a head on cached features, each array held once. With
+    `feature_variants`, features["train"] is the list of the training posters' variants, one drawn a poster."""
+    if config.feature_variants:
+        train = top_blocks.variant_batches(features["train"], labels["train"], order, config.head_batch_size,
+                                           config.seed)
+    else:
+        train = array_batches(features["train"], labels["train"], config.head_batch_size, order, seed=config.seed)
     return train, array_batches(features["val"], labels["val"], 1024)
+
+
+def variant_features(extractor: keras.Model, frames: dict, config: TrainConfig, paths: Paths) -> dict:
+    """The validation posters' features as stored, and the training posters' as `feature_variants` variants
+    re-saved at random JPEG qualities (so that how blocky a source's files are tells the head nothing), each
+    computed once and cached."""
+    plan = top_blocks.variant_plan(len(frames["train"]), config.feature_variants, True, config.seed)
+    train = [top_blocks.cached_activations(extractor, frames["train"], config.input_size, config.fit, paths,
+                                           qualities, mirror, f"features train {v + 1}/{len(plan)}", config.cache)
+             for v, (qualities, mirror) in enumerate(plan)]
+    return {"train": train, **cached_features(extractor, frames, config, paths, splits=("val",))}
 
 
 def training_order(y_train: np.ndarray, config: TrainConfig) -> np.ndarray:
@@ -270,10 +291,11 @@ def train(config: TrainConfig, paths: Paths | None = None) -> Path:
     if registry.is_pretrained(config.model):
         with strategy.scope():
             extractor = backbone(config.model, config.input_size, config.weights, tta=config.tta)
-        features = cached_features(extractor, frames, config, paths)
+        features = variant_features(extractor, frames, config, paths) if config.feature_variants \
+            else cached_features(extractor, frames, config, paths)
         extra["feature_seconds"] = round(time.perf_counter() - start, 1)
         with strategy.scope():
-            head = classification_head(features["train"].shape[1], len(vocabulary))
+            head = classification_head(features["val"].shape[1], len(vocabulary))
             head.compile(keras.optimizers.Adam(config.learning_rate), make_loss(config.loss, labels["train"]),
                          metrics=monitored_metrics())
         head_start = time.perf_counter()
