@@ -253,7 +253,7 @@ def test_a_model_folder_is_loaded_once_until_its_files_change(trained_project, t
     assert len(calls) == 1 and again.shape == (20, len(trained.genres)) and (again >= 0).all() and not any(errors)
     trained.network_outputs(frame.poster_path.head(10))
     assert len(calls) == 2, "another list of posters is predicted"
-    twin = load(folder, text=False)  # the same network loaded another way (the label-shift study's): its outputs
+    twin = load(folder, text=False)  # the same network loaded another way, as the label-shift study loads it
     assert twin is not trained
     np.testing.assert_array_equal(twin.network_outputs(frame.poster_path)[0], again)
     assert len(calls) == 2, "the same folder's network is not run again for the same posters"

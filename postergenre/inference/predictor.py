@@ -233,7 +233,7 @@ def poster_row(poster, title, probabilities, error, genres, thresholds, top: int
     return row
 
 
-_loaded: dict = {}  # (folder, runtime, its files' sizes and times) -> Predictor: one build per process
+_loaded: dict = {}  # ((folder, runtime, its files' sizes and times), text, text cache) -> Predictor: one build a process
 KEEP_LOADED = 4  # a few networks of 4-10 MB each, the most recently loaded
 
 
@@ -254,11 +254,12 @@ def load(folder: str | Path, runtime: str = "litert", text: bool = True, text_ca
         raise UserError(f"unknown runtime {runtime!r}; choose {' or '.join(RUNTIMES)}")
     stats = [(folder / n).stat() for n in (*LOADED_FILES, *network_files(folder), HEAD_JSON, HEAD_ARRAYS)
              if (folder / n).exists()]
-    key = (str(folder.resolve()), runtime, text, str(text_cache), tuple((s.st_size, s.st_mtime_ns) for s in stats))
+    network = (str(folder.resolve()), runtime, tuple((s.st_size, s.st_mtime_ns) for s in stats))
+    key = (network, text, str(text_cache))
     predictor = _loaded.pop(key, None)
     if predictor is None:
         predictor = _load(folder, runtime, text, text_cache)
-        twin = next((p for k, p in _loaded.items() if k[:2] == key[:2] and k[-1] == key[-1]), None)
+        twin = next((p for (n, *_), p in _loaded.items() if n == network), None)
         if twin is not None:  # the same network with(out) its words: one set of image outputs
             predictor._outputs = twin._outputs
     _loaded[key] = predictor  # now the most recent
