@@ -11,6 +11,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from postergenre.config import SHARED_SAMPLE  # noqa: E402
+from postergenre.inference.manifest import machine  # noqa: E402
 
 RESULTS = REPO / "benchmarks" / "results"
 
@@ -30,7 +31,7 @@ def peak_rss_mb() -> float:
 def write_results(name: str, figures: dict) -> Path:
     RESULTS.mkdir(parents=True, exist_ok=True)
     figures = {"benchmark": name, "when": time.strftime("%Y-%m-%dT%H:%M:%S"), "machine": platform.machine(),
-               "cpus": __import__("os").cpu_count(), "python": platform.python_version(), **figures}
+               "cpus": __import__("os").cpu_count(), "cpu": machine()["cpu"], "python": platform.python_version(), **figures}
     path = RESULTS / f"{name}.json"
     path.write_text(json.dumps(figures, indent=2) + "\n")
     print(f"wrote {path}")

@@ -125,3 +125,18 @@ def test_the_recompressed_answers_table_names_each_model_and_how_far_its_mix_mov
     block = results_block(tmp_path)
     assert "| lite1 (stored JPEG) | 0.410 | 0.400 | 0.120 | 0.050 | 0.021 |" in block
     assert "re-saved at quality 50" in block and "about 75" in block and "1,183 posters" in block
+
+
+def test_a_timing_names_the_processor_that_took_it(tmp_path):
+    from postergenre.inference.manifest import machine
+
+    here = machine()
+    assert here["cpu"] and here["cpus"] >= 1
+    (tmp_path / "benchmarks" / "results").mkdir(parents=True)
+    pipeline = {"when": "2026-11-27T10:00:00", "cpus": 2, "cpu": "AMD EPYC", "commit": "abc1234", "install_s": 30.0,
+                "total_s": 240.0, "stages": {"04_train_custom_cnn": {"wall_s": 50.0, "peak_rss_mb": 1100}}}
+    (tmp_path / SOURCES["pipeline"]).write_text(json.dumps(pipeline))
+    assert "**4.0 minutes** on 2 cores (AMD EPYC) on 2026-11-27" in results_block(tmp_path)
+    del pipeline["cpu"]  # the runs recorded before the processor was
+    (tmp_path / SOURCES["pipeline"]).write_text(json.dumps(pipeline))
+    assert "**4.0 minutes** on 2 cores on 2026-11-27" in results_block(tmp_path)

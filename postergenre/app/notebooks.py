@@ -19,6 +19,7 @@ from nbclient.exceptions import CellExecutionError
 
 from ..config import REPO_ROOT, UserError
 from ..data.io import write_json
+from ..inference.manifest import machine
 
 NOTEBOOKS_DIR = REPO_ROOT / "notebooks"
 HEADLESS = "POSTERGENRE_HEADLESS"
@@ -108,6 +109,7 @@ def run_pipeline(notebooks: list[Path], out_dir: Path, parameters: dict, env: di
         print(f"  done in {stages[path.stem]['wall_s']:.1f}s, peak memory {stages[path.stem]['peak_rss_mb']} MB "
               f"-> {out_dir / path.name}", flush=True)
     write_json({"when": time.strftime("%Y-%m-%dT%H:%M:%S"), "cpus": os.cpu_count(), "machine": platform.machine(),
+                "cpu": machine()["cpu"],
                 "notebooks_s": round(time.perf_counter() - start, 1), "stages": stages},
                out_dir / "pipeline.json")
     return stages

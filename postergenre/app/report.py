@@ -105,7 +105,7 @@ def backbones_section(results: dict, source: str, title: str = "**Backbones** on
     columns = [c for c in columns if any(c in row for row in rows.values())]
     return [f"{title} (TTA: features of the poster and its mirror averaged; `-ft`: the top "
             f"layers fine-tuned; `litert_*`: `postergenre predict` on LiteRT, one poster from process start and a "
-            f"CSV of posters after start-up), measured on {results['cpus']} cores on {results['when'][:10]}; "
+            f"CSV of posters after start-up), measured on {_cores(results)} on {results['when'][:10]}; "
             f"from `{source}`:", "", *_table(rows, columns, "model")]
 
 
@@ -123,10 +123,15 @@ def shift_section(results: dict, source: str) -> list[str]:
 
 def custom_cnn_section(results: dict, source: str) -> list[str]:
     columns = ["macro_ap", "micro_ap", "top3_hit_rate", "micro_f1@tuned", "epochs", "training_seconds"]
-    return [f"**CNNs trained from scratch** on the whole sample, test split, measured on {results['cpus']} cores on "
+    return [f"**CNNs trained from scratch** on the whole sample, test split, measured on {_cores(results)} on "
             f"{results['when'][:10]}; from `{source}`:", "", *_table(results["rows"], columns, "model"), "",
             f"Two runs with the same seed differ by at most {results['same_seed_largest_difference']:.4f} on these "
             "figures."]
+
+
+def _cores(results: dict) -> str:
+    """'2 cores (AMD EPYC)': timings taken on different processors do not compare."""
+    return f"{results['cpus']} cores" + (f" ({results['cpu']})" if results.get("cpu") else "")
 
 
 def pipeline_section(results: dict, source: str) -> list[str]:
@@ -136,7 +141,7 @@ def pipeline_section(results: dict, source: str) -> list[str]:
     on = f" on {len(sources)} sources merged ({', '.join(sources)})" if len(sources) > 1 else ""
     target = f" (target {results['target_s'] / 60:.0f})" if results.get("target_s") and not on else ""
     return [f"**`make all`{on} from a fresh clone**, install included: **{results['total_s'] / 60:.1f} minutes**"
-            f"{target} on {results['cpus']} cores on {results['when'][:10]}, commit "
+            f"{target} on {_cores(results)} on {results['when'][:10]}, commit "
             f"{results['commit']}: install {results['install_s']:.0f} s, then the notebooks; from `{source}`:", "",
             *_table(rows, ["minutes", "seconds", "peak memory (MB)"], "notebook"), *_text_stage(results)]
 
@@ -168,7 +173,7 @@ def scale_section(results: dict, source: str) -> list[str]:
     rows["peak memory (MB)"] = row(run["peak_rss_mb"] for run in runs)
     growth = runs[-1]["peak_rss_mb"] / runs[0]["peak_rss_mb"] - 1
     lines = [f"**Scale**: collections made from the sample's posters (small random crops), each stage as its own "
-             f"process, measured on {results['cpus']} cores on {results['when'][:10]}; seconds per 1,000 posters "
+             f"process, measured on {_cores(results)} on {results['when'][:10]}; seconds per 1,000 posters "
              f"(features: train + val posters, head: train, evaluate: test), then the largest stage's peak memory "
              f"(growth from the smallest to the largest: {100 * growth:+.0f}%); from `{source}`:", "",
              *_table(rows, columns, "stage")]
@@ -185,7 +190,7 @@ def scale_section(results: dict, source: str) -> list[str]:
 
 def serve_section(results: dict, source: str) -> list[str]:
     heatmaps = "with Grad-CAM heatmaps" if results["gradcam"] else "without heatmaps"
-    return [f"**The page under load, {heatmaps}** ({results['when'][:10]}, {results['cpus']} cores): "
+    return [f"**The page under load, {heatmaps}** ({results['when'][:10]}, {_cores(results)}): "
             f"{results['clients']} clients x {results['posters_per_client']} posters at once on the one-poster "
             f"endpoint: {results['answered']} of {results['requests']} answered, p50 {results['p50_s']:.1f} s, "
             f"p95 {results['p95_s']:.1f} s, {results['requests_per_s']:.1f} requests/s; the server started in "
@@ -241,7 +246,7 @@ def litert_training_section(results: dict, source: str) -> list[str]:
             f"output of the blocks below its top {results['fine_tuned_layers']} layers, which fine-tuning caches), "
             f"the same real posters decoded beforehand; LiteRT first exports the network to a file (its seconds), "
             f"the ratio is of the whole times, export included; measured on "
-            f"{results['cpus']} cores on {results['when'][:10]}; from `{source}`:", "",
+            f"{_cores(results)} on {results['when'][:10]}; from `{source}`:", "",
             *_table(rows, ["posters", "keras_posters_per_s", "litert_export_s", "litert_posters_per_s",
                            "speed_ratio_with_export", "max_relative_difference"], "pass")]
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 import platform
 import subprocess
 import time
@@ -24,6 +25,17 @@ def package_versions() -> dict:
             continue
     found["python"] = platform.python_version()
     return found
+
+
+def machine() -> dict:
+    """The processor that timed a run: seconds measured on one kind of CPU do not compare with another's."""
+    cpu = platform.processor()
+    try:
+        cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                    if line.startswith("model name")), cpu)
+    except OSError:
+        pass
+    return {"cpu": cpu or platform.machine(), "cpus": os.cpu_count(), "arch": platform.machine()}
 
 
 def git_commit() -> str | None:
@@ -76,4 +88,4 @@ def build_manifest(config, data_files: list[Path], root: Path, **extra) -> dict:
     return {"created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "config": config, "seed": config.get("seed"),
             "data_hash": data_hash(data_files), "data_files": [project_relative(p, root) for p in data_files],
             "sources": source_summary(data_files),
-            "versions": package_versions(), "git_commit": git_commit(), **extra}
+            "versions": package_versions(), "machine": machine(), "git_commit": git_commit(), **extra}
