@@ -70,3 +70,21 @@ def test_reliability_table_counts_every_pair():
     table = calibration.reliability_table(y, scores, bins=10)
     assert table["count"].sum() == y.size and table.predicted.between(0, 1).all()
     assert Calibration().apply(scores) is not None and np.array_equal(Calibration().apply(scores), scores)
+
+
+@pytest.mark.parametrize("method", ["platt", "temperature"])
+def test_a_genre_with_one_validation_positive_keeps_its_ranking(method):
+    """A genre with 4 training posters: one validation positive, scored second of 2,712, logits around -10. On 0/1
+    targets Newton's method ran off (a real blend's slope 742,732, every probability 0, AP 0.5 -> 0.0004)."""
+    from sklearn.metrics import average_precision_score
+
+    rng = np.random.default_rng(3)
+    scores = sigmoid(np.clip(rng.normal(-10, 1.2, (2712, 1)), -13.8, None))
+    y = np.zeros((2712, 1), int)
+    second = np.argsort(scores[:, 0])[-2]
+    y[second] = 1  # the second highest score: AP 0.5
+    fitted = calibration.fit(y, scores, method)
+    calibrated = fitted.apply(scores)
+    assert np.isfinite(fitted.scale[0]) and 0 < fitted.scale[0] < 10
+    assert average_precision_score(y[:, 0], calibrated[:, 0]) == pytest.approx(0.5)
+    assert len(np.unique(calibrated)) == len(np.unique(scores))  # no ties made

@@ -32,9 +32,20 @@ def log_loss(y, p) -> float:
     return float(-np.mean(y * np.log(p) + (1 - y) * np.log1p(-p)))
 
 
+def platt_targets(y) -> np.ndarray:
+    """Platt's (1999) smoothed targets, (N+ + 1) / (N+ + 2) for a positive and 1 / (N- + 2) for a negative: with
+    0/1 targets a genre whose few validation positives all score above every negative is separable, its slope
+    runs off to infinity and its probabilities collapse to 0 and 1 (one positive, a slope of 700,000: AP 0.5 -> 0)."""
+    y = np.asarray(y, dtype=float)
+    positives, negatives = y.sum(), len(y) - y.sum()
+    return np.where(y > 0, (positives + 1) / (positives + 2), 1 / (negatives + 2))
+
+
 def _fit_scaling(z, y, with_bias: bool, iterations: int = 50) -> tuple[float, float]:
-    """Newton's method for p = sigmoid(a z + b) by maximum likelihood (b fixed at 0 for temperature)."""
+    """Newton's method for p = sigmoid(a z + b) by maximum likelihood on Platt's targets (b fixed at 0 for
+    temperature)."""
     a, b = 1.0, 0.0
+    y = platt_targets(y)
     for _ in range(iterations):
         p = sigmoid(a * z + b)
         w = np.maximum(p * (1 - p), 1e-9)
