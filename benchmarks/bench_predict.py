@@ -1,8 +1,9 @@
 """Prediction speed with the shipped default model, `postergenre predict` as a user runs it: one poster from
 process start to output (median of --runs; target 2 s), and a CSV of 1,000 posters (target 150 posters/s after
-start-up), on LiteRT (the default, no TensorFlow) and, for comparison, on Keras.
+start-up), on LiteRT (the default, no TensorFlow) and, for comparison, on Keras; with the words read (the default)
+and, as `litert_image_only`, the image network alone (`--no-text`).
 
-    python benchmarks/bench_predict.py [--posters 1000] [--runs 5] [--runtimes litert keras]
+    python benchmarks/bench_predict.py [--posters 1000] [--runs 5] [--runtimes litert keras] [--image-only litert]
 """
 import argparse
 import statistics
@@ -46,17 +47,21 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--posters", type=int, default=1000)
     parser.add_argument("--runs", type=int, default=5)
-    parser.add_argument("--runtimes", nargs="+", default=["litert", "keras"])
+    parser.add_argument("--runtimes", nargs="*", default=["litert", "keras"])
+    parser.add_argument("--image-only", nargs="*", default=["litert"],
+                        help="runtimes also measured with --no-text: the image network alone, without reading words")
     args = parser.parse_args()
     sample = require_sample()
     images = sorted((sample / "images").glob("*.jpg"))
     figures = {"targets": TARGETS}
-    for runtime in args.runtimes:
-        cli = [str(Path(sys.executable).parent / "postergenre"), "predict", "--runtime", runtime]
-        figures[runtime] = measure(cli, images, args.runs, args.posters)
-        print(f"{runtime}: one poster from process start, median {figures[runtime]['single_poster_median_s']:.2f}s "
-              f"(target {TARGETS['single_poster_s']}); {figures[runtime]['batch_posters']} posters at "
-              f"{figures[runtime]['batch_posters_per_s_after_startup']:.0f}/s after start-up "
+    runs = [(runtime, []) for runtime in args.runtimes] + [(runtime, ["--no-text"]) for runtime in args.image_only]
+    for runtime, options in runs:
+        cli = [str(Path(sys.executable).parent / "postergenre"), "predict", "--runtime", runtime, *options]
+        key = runtime + ("_image_only" if options else "")
+        figures[key] = measure(cli, images, args.runs, args.posters)
+        print(f"{key}: one poster from process start, median {figures[key]['single_poster_median_s']:.2f}s "
+              f"(target {TARGETS['single_poster_s']}); {figures[key]['batch_posters']} posters at "
+              f"{figures[key]['batch_posters_per_s_after_startup']:.0f}/s after start-up "
               f"(target {TARGETS['posters_per_s']})", flush=True)
     write_results("predict", figures)
 
