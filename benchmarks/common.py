@@ -30,8 +30,8 @@ def peak_rss_mb() -> float:
 
 def write_results(name: str, figures: dict) -> Path:
     RESULTS.mkdir(parents=True, exist_ok=True)
-    figures = {"benchmark": name, "when": time.strftime("%Y-%m-%dT%H:%M:%S"), "machine": platform.machine(),
-               "cpus": __import__("os").cpu_count(), "cpu": machine()["cpu"], "python": platform.python_version(), **figures}
+    figures = {"benchmark": name, "when": time.strftime("%Y-%m-%dT%H:%M:%S"), **machine(),
+               "python": platform.python_version(), **figures}
     path = RESULTS / f"{name}.json"
     path.write_text(json.dumps(figures, indent=2) + "\n")
     print(f"wrote {path}")

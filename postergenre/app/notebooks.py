@@ -7,7 +7,6 @@ reads the same whether a person or a program runs it.
 from __future__ import annotations
 
 import os
-import platform
 import threading
 import time
 from pathlib import Path
@@ -108,8 +107,7 @@ def run_pipeline(notebooks: list[Path], out_dir: Path, parameters: dict, env: di
                              "peak_rss_mb": round(memory.peak / 2**20)}
         print(f"  done in {stages[path.stem]['wall_s']:.1f}s, peak memory {stages[path.stem]['peak_rss_mb']} MB "
               f"-> {out_dir / path.name}", flush=True)
-    write_json({"when": time.strftime("%Y-%m-%dT%H:%M:%S"), "cpus": os.cpu_count(), "machine": platform.machine(),
-                "cpu": machine()["cpu"],
+    write_json({"when": time.strftime("%Y-%m-%dT%H:%M:%S"), **machine(),
                 "notebooks_s": round(time.perf_counter() - start, 1), "stages": stages},
                out_dir / "pipeline.json")
     return stages

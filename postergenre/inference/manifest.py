@@ -28,14 +28,15 @@ def package_versions() -> dict:
 
 
 def machine() -> dict:
-    """The processor that timed a run: seconds measured on one kind of CPU do not compare with another's."""
+    """The processor that timed a run, as every timing JSON records it (architecture, cores, CPU model): seconds
+    measured on one kind of CPU do not compare with another's."""
     cpu = platform.processor()
     try:
         cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
                     if line.startswith("model name")), cpu)
     except OSError:
         pass
-    return {"cpu": cpu or platform.machine(), "cpus": os.cpu_count(), "arch": platform.machine()}
+    return {"machine": platform.machine(), "cpus": os.cpu_count(), "cpu": cpu or platform.machine()}
 
 
 def git_commit() -> str | None:
@@ -88,4 +89,4 @@ def build_manifest(config, data_files: list[Path], root: Path, **extra) -> dict:
     return {"created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "config": config, "seed": config.get("seed"),
             "data_hash": data_hash(data_files), "data_files": [project_relative(p, root) for p in data_files],
             "sources": source_summary(data_files),
-            "versions": package_versions(), "machine": machine(), "git_commit": git_commit(), **extra}
+            "versions": package_versions(), "hardware": machine(), "git_commit": git_commit(), **extra}
