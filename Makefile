@@ -6,21 +6,30 @@ SOURCE ?= ../shared/data/kaggle_posters_8k
 TEXT   ?=
 PG     := $(BIN)/postergenre
 
-.PHONY: all report venv chromium serve get-data clean-data encode train-custom train-pretrained evaluate test test-fast bench \
+.PHONY: all default lock report venv chromium serve get-data clean-data encode train-custom train-pretrained evaluate test test-fast bench \
         clean-artefacts
 
 all: venv
 	$(PG) pipeline --source $(SOURCE) $(if $(TEXT),--text)
 	$(PG) report
 
+# the shipped default rebuilt from its recipe on both shared Kaggle sources (resumable: run it again after a kill)
+default: venv
+	$(PG) rebuild recipes/default.toml
+
+# requirements.txt's pins and every package they pull in, each with its hashes (run after editing requirements.txt)
+lock: venv
+	$(BIN)/uv pip compile -q requirements.txt --generate-hashes --python-version 3.11 \
+	    --python-platform x86_64-unknown-linux-gnu -o requirements.lock
+
 report: venv
 	$(PG) report
 
 venv: $(VENV)/.installed
-$(VENV)/.installed: requirements.txt pyproject.toml
+$(VENV)/.installed: requirements.lock pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --disable-pip-version-check uv==0.13.9
-	$(BIN)/uv pip install -q --compile-bytecode --python $(BIN)/python -r requirements.txt  # uv: parallel downloads, 10x faster than pip; bytecode compiled now, or every `predict` compiles pandas again (1.5 s)
+	$(BIN)/uv pip install -q --compile-bytecode --require-hashes --python $(BIN)/python -r requirements.lock  # every package, its version and hash locked; uv: parallel downloads, 10x faster than pip; bytecode compiled now, or every `predict` compiles pandas again (1.5 s)
 	$(BIN)/pip install -q --disable-pip-version-check --no-deps --no-build-isolation -e .
 	touch $@
 

@@ -162,6 +162,16 @@ def cmd_blend(args, paths):
     blend(args.members, args.name, paths, args.calibration)
 
 
+def cmd_rebuild(args, paths):
+    from .app.rebuild import rebuild
+    from .app.recipe import read_recipe
+    recipe = read_recipe(args.recipe)
+    if args.source:
+        recipe = recipe.with_sources(args.source)
+    rebuild(recipe, paths, name=args.name, limit=args.limit, workers=args.workers, ship=args.ship,
+            progress=not args.no_progress)
+
+
 def cmd_ship(args, paths):
     from .evaluation.evaluate import evaluate
     from .inference.model_folder import resolve_model
@@ -364,6 +374,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--calibration", default="auto", choices=("auto",) + CALIBRATION_METHODS,
                    help="per-genre calibration of the blend, fitted on validation")
     p.set_defaults(func=cmd_blend)
+
+    p = stages.add_parser("rebuild", help="rebuild a shipped model from its recipe, every stage resumable",
+                          description="Run a recipe (recipes/default.toml: the shipped default) from get-data to the "
+                                      "model card: get-data, clean, encode, read-text, each member, blend, "
+                                      "train-text, evaluate, card, and a check against models/default. A stage whose "
+                                      "output is current is skipped; a killed run resumes when the same command is "
+                                      "run again.")
+    p.add_argument("recipe", type=Path, help="a recipe TOML file (recipes/default.toml)")
+    p.add_argument("--name", default=None, help="folder under models/ (default: the recipe's name)")
+    p.add_argument("--source", nargs="+", default=None,
+                   help="other sources than the recipe's (e.g. the full Kaggle MovieGenre.csv)")
+    p.add_argument("--limit", type=positive_int, default=None, help="only the first N movies of each source")
+    p.add_argument("--workers", type=int, default=None, help="train each member on N multi-worker processes")
+    p.add_argument("--ship", action="store_true", help="at the end, make the rebuilt model models/default")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.set_defaults(func=cmd_rebuild)
 
     p = stages.add_parser("ship", help="make a trained head-only model the default for predict",
                           description="Copy a head-only pretrained model's small files (head, genres, thresholds, "

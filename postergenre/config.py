@@ -110,6 +110,7 @@ class VocabularyRules:
     })
     min_count: int = 20             # rarer genres are merged into `other`
     other: str = "Other"
+    drop_small_other: bool = False  # drop `other` too when it is itself rarer than min_count
 
 
 @dataclass

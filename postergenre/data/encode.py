@@ -33,6 +33,8 @@ def apply_rules(genre_lists: list[list[str]], rules: VocabularyRules) -> tuple[l
     rare = {g for g, n in counts.items() if n < rules.min_count}
     if rare:
         canonical = [list(dict.fromkeys(rules.other if g in rare else g for g in genres)) for genres in canonical]
+        if rules.drop_small_other and sum(rules.other in genres for genres in canonical) < rules.min_count:
+            canonical = [[g for g in genres if g != rules.other] for genres in canonical]
     vocabulary = sorted({g for genres in canonical for g in genres})
     return canonical, vocabulary
 

@@ -39,6 +39,14 @@ def machine() -> dict:
     return {"machine": platform.machine(), "cpus": os.cpu_count(), "cpu": cpu or platform.machine()}
 
 
+LOCK_FILE = REPO_ROOT / "requirements.lock"  # every package of the environment with its version and hashes
+
+
+def lock_hash() -> str | None:
+    """The environment lock's hash: a model made under another lock may have met other package versions."""
+    return file_sha256(LOCK_FILE)[:16] if LOCK_FILE.exists() else None
+
+
 def git_commit() -> str | None:
     try:
         out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO_ROOT, capture_output=True, text=True, timeout=5)
@@ -89,4 +97,4 @@ def build_manifest(config, data_files: list[Path], root: Path, **extra) -> dict:
     return {"created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "config": config, "seed": config.get("seed"),
             "data_hash": data_hash(data_files), "data_files": [project_relative(p, root) for p in data_files],
             "sources": source_summary(data_files),
-            "versions": package_versions(), "hardware": machine(), "git_commit": git_commit(), **extra}
+            "versions": package_versions(), "lock": lock_hash(), "hardware": machine(), "git_commit": git_commit(), **extra}

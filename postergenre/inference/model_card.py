@@ -106,9 +106,22 @@ def model_card(folder: Path) -> str:
               f"(height, width) by `{manifest.get('fit', 'crop')}`; calibration: "
               f"{(manifest.get('calibration') or {}).get('method', 'none')}.", "",
               "## How it was made", "",
+              *_recipe_lines(manifest, folder.name),
               "```json", json.dumps(config, indent=1), "```", "",
               "Versions: " + ", ".join(f"{k} {v}" for k, v in manifest.get("versions", {}).items()) + ".", ""]
     return "\n".join(lines)
+
+
+def _recipe_lines(manifest: dict, name: str) -> list[str]:
+    """A model built from a recipe shows it whole, with the command that rebuilds it."""
+    recipe = manifest.get("recipe")
+    if not recipe:
+        return []
+    lock = recipe.get("lock") or {}
+    return [f"Built from the recipe `{recipe['path']}` (sha256 `{recipe['hash']}`"
+            + (f"; environment `{lock['file']}` sha256 `{lock['hash']}`" if lock.get("hash") else "")
+            + f"): `postergenre rebuild {recipe['path']}` makes it again.", "",
+            "```toml", recipe["text"].rstrip(), "```", "", "Its settings as the training recorded them:", ""]
 
 
 def _text_paragraph(manifest: dict) -> list[str]:

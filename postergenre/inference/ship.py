@@ -16,6 +16,18 @@ from .model_folder import ENSEMBLE, FINE_TUNED_WEIGHTS, HEAD_FILE, SHIPPED_FILES
 TEXT_FILES = (HEAD_JSON, HEAD_ARRAYS)
 
 
+def with_test_results(manifest: dict, test_result: dict, image_only: dict | None = None) -> dict:
+    """A manifest holding a model's test figures (an evaluation's result; image_only: without its words)."""
+    manifest["test_metrics"] = test_result["metrics"]
+    manifest["test_posters"] = test_result["posters_evaluated"]
+    manifest["test_metrics_by_source"] = test_result.get("by_source")
+    manifest["test_calibration"] = test_result.get("calibration")
+    if image_only:
+        manifest["test_metrics_image_only"] = image_only["metrics"]
+        manifest["test_metrics_image_only_by_source"] = image_only.get("by_source")
+    return manifest
+
+
 def ship(folder: Path, target: Path, test_result: dict, root: Path, image_only: dict | None = None) -> Path:
     """Copy a pretrained model's small files to `target` (models/default), with its test metrics.
 
@@ -36,13 +48,7 @@ def ship(folder: Path, target: Path, test_result: dict, root: Path, image_only: 
         if (folder / name).exists():
             shutil.copy2(folder / name, target / name)
     ship_network(folder, target, manifest)
-    manifest["test_metrics"] = test_result["metrics"]
-    manifest["test_posters"] = test_result["posters_evaluated"]
-    manifest["test_metrics_by_source"] = test_result.get("by_source")
-    manifest["test_calibration"] = test_result.get("calibration")
-    if image_only:
-        manifest["test_metrics_image_only"] = image_only["metrics"]
-        manifest["test_metrics_image_only_by_source"] = image_only.get("by_source")
+    manifest = with_test_results(manifest, test_result, image_only)
     manifest["shipped_from"] = project_relative(folder, root)
     manifest["data_files"] = [project_relative(path, root) for path in manifest["data_files"]]
     write_manifest(manifest, target)

@@ -1,0 +1,418 @@
+"""`postergenre rebuild RECIPE`: the shipped model rebuilt from its recipe, stage by stage, resumable.
+
+Stages, in order: get-data, clean, encode, read-text, one per member, blend, train-text, evaluate, card and the
+check against models/default. Each stage has a key: its recipe section and the fingerprints of its inputs (the
+outputs of the stages before it). A stage whose key and output fingerprint match the ones recorded in
+models/<name>.parts/stages.json is current and skipped; a changed value re-runs its stage, and the stages after
+it only when their inputs changed. A killed run resumes when the same command is run again: a stage that was
+running starts again with its own resume (a member's training continues from its last epoch backup, the words'
+reader from its cache).
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import shutil
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from ..config import REPO_ROOT, Paths, UserError
+from ..data.io import file_sha256, read_json, write_json
+from ..inference.manifest import LOCK_FILE, lock_hash, project_relative
+from ..inference.model_folder import (CALIBRATION_FILE, GENRES_FILE, NETWORK_FILES, THRESHOLDS_FILE, read_manifest,
+                                      write_manifest)
+from .recipe import Recipe
+
+STATE_FILE = "stages.json"
+REPORT_FILE = "rebuild_report"
+CHECKED = ("macro_ap", "top3_hit_rate", "micro_f1@tuned")  # the figures the check compares on every test set
+
+
+def digest(*parts) -> str:
+    text = json.dumps(parts, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def files_fingerprint(files: list[Path]) -> str:
+    """One hash over files' contents ("missing" for one that is not there)."""
+    return digest([(Path(f).name, file_sha256(f) if Path(f).is_file() else "missing") for f in files])
+
+
+def source_fingerprint(source: Path) -> str:
+    """A source as it stands: a file's hash; a folder's CSV files' hashes and its images' names and sizes
+    (hashing every image's bytes would cost minutes on 18,000 posters)."""
+    source = Path(source)
+    if source.is_file():
+        return file_sha256(source)
+    listing = [(str(p.relative_to(source)), p.stat().st_size) for p in sorted(source.rglob("*")) if p.is_file()
+               and p.suffix.lower() != ".csv"]
+    return digest(files_fingerprint(sorted(source.glob("*.csv"))), listing)
+
+
+def network_fingerprint(folder: Path) -> str:
+    """A model folder's network and the files that turn its outputs into answers (not its manifest, which later
+    stages add to)."""
+    return files_fingerprint([folder / n for n in (*NETWORK_FILES, GENRES_FILE, CALIBRATION_FILE, THRESHOLDS_FILE)
+                              if (folder / n).exists()] + sorted(folder.glob("members/*/*.h5"))
+                             + sorted(folder.glob("members/*/*.keras")))
+
+
+@dataclass
+class Stage:
+    name: str
+    section: object                     # the part of the recipe it depends on
+    inputs: Callable[[], list[str]]     # fingerprints of what it reads (earlier stages' outputs)
+    run: Callable[[], str]              # does the work; returns its key figure, one line
+    output: Callable[[], str]           # the fingerprint of what it wrote ("" when it is not there)
+    fresh: Callable[[], None] = lambda: None  # clears a half-done run made with another key
+
+
+class StageLog:
+    """stages.json: per stage its key, status (running/done), output fingerprint, seconds and key figure."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.entries = read_json(path) if path.exists() else {}
+
+    def get(self, name: str) -> dict:
+        return self.entries.get(name, {})
+
+    def set(self, name: str, **entry) -> None:
+        self.entries[name] = entry
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        write_json(self.entries, self.path)  # atomic
+
+
+def run_stages(stages: list[Stage], log: StageLog, out=print) -> dict:
+    """Run the stages that are not current, in order; {stage: 'ran' | 'current'}."""
+    done = {}
+    width = len(str(len(stages)))
+    for number, stage in enumerate(stages, 1):
+        tag = f"[{number:>{width}}/{len(stages)}] {stage.name}"
+        key = digest(stage.name, stage.section, stage.inputs())
+        entry = log.get(stage.name)
+        if entry.get("key") == key and entry.get("status") == "done" and entry.get("output") == stage.output():
+            out(f"{tag}: current, skipped ({entry.get('figure', '')})")
+            done[stage.name] = "current"
+            continue
+        resuming = entry.get("key") == key and entry.get("status") == "running"
+        if not resuming:
+            stage.fresh()
+        out(f"{tag}: {'resumed' if resuming else 'started'}")
+        log.set(stage.name, key=key, status="running")
+        start = time.perf_counter()
+        figure = stage.run()
+        seconds = round(time.perf_counter() - start, 1)
+        log.set(stage.name, key=key, status="done", output=stage.output(), seconds=seconds, figure=figure,
+                finished=time.strftime("%Y-%m-%dT%H:%M:%S%z"))
+        out(f"{tag}: done in {seconds:.0f} s: {figure}")
+        done[stage.name] = "ran"
+    return done
+
+
+class Rebuild:
+    """The stages of one recipe in one project."""
+
+    def __init__(self, recipe: Recipe, paths: Paths, name: str | None = None, limit: int | None = None,
+                 workers: int | None = None, progress: bool = True):
+        self.recipe, self.paths, self.workers, self.progress = recipe, paths, workers, progress
+        self.name = name or recipe.name
+        if self.name == "default":
+            raise UserError("--name default: the rebuilt model is written beside models/default, never over it "
+                            "(--ship replaces it)")
+        self.limit = limit if limit is not None else recipe.section("data").get("limit")
+        self.folder = paths.models / self.name
+        self.parts = paths.models / f"{self.name}.parts"
+        self.log = StageLog(self.parts / STATE_FILE)
+
+    # fingerprints of the hand-over files
+    def splits(self) -> str:
+        from ..data.encode import SPLITS
+        return files_fingerprint([self.paths.split_csv(s) for s in SPLITS] + [self.paths.genres_json])
+
+    def member_folder(self, member: dict) -> Path:
+        return self.parts / member["name"]
+
+    def stages(self) -> list[Stage]:
+        recipe, paths = self.recipe, self.paths
+        data = {**recipe.section("data"), "sources": [str(s) for s in recipe.sources()], "limit": self.limit,
+                "outside": None}
+        stages = [
+            Stage("get-data", data, lambda: [source_fingerprint(s) for s in recipe.sources()], self.get_data,
+                  lambda: files_fingerprint([paths.movies_csv])),
+            Stage("clean", recipe.section("clean"), lambda: [files_fingerprint([paths.movies_csv])], self.clean,
+                  lambda: files_fingerprint([paths.clean_csv])),
+            Stage("encode", [dataclasses.asdict(recipe.vocabulary_rules()), dataclasses.asdict(recipe.split_config())],
+                  lambda: [files_fingerprint([paths.clean_csv])], self.encode, self.splits),
+            Stage("read-text", dataclasses.asdict(recipe.ocr_settings()), lambda: [self.splits()], self.read_text,
+                  self.text_output),
+        ]
+        for member in recipe.members():
+            folder = self.member_folder(member)
+            stages.append(Stage(f"train {member['name']}", recipe.member_config(member, member["name"]),
+                                lambda: [self.splits()], lambda m=member: self.train_member(m),
+                                lambda f=folder: network_fingerprint(f) if (f / GENRES_FILE).exists() else "",
+                                fresh=lambda f=folder: shutil.rmtree(f, ignore_errors=True)))
+        members = [self.member_folder(m) for m in recipe.members()]
+        stages += [
+            Stage("blend", recipe.section("blend"), lambda: [self.splits(), *map(network_fingerprint, members)],
+                  self.blend, self.blend_output),
+            Stage("train-text", dataclasses.asdict(recipe.ocr_settings()),
+                  lambda: [self.blend_output(), self.text_output()], self.train_text, self.text_head_output),
+            Stage("evaluate", {**recipe.section("evaluate"), "outside": [str(p) for p in recipe.outside()]},
+                  lambda: [self.text_head_output(), self.splits(), *map(source_fingerprint, recipe.outside())],
+                  self.evaluate, self.evaluation_output),
+            Stage("card", {"recipe": recipe.hash, "lock": lock_hash()}, lambda: [self.evaluation_output()],
+                  self.card, lambda: files_fingerprint([self.folder / "README.md"])),
+            Stage("check", {"evaluate": recipe.section("evaluate")},
+                  lambda: [self.evaluation_output(), network_fingerprint(paths.models / "default")],
+                  self.check, lambda: files_fingerprint([self.folder / f"{REPORT_FILE}.json"])),
+        ]
+        return stages
+
+    def run(self, out=print) -> dict:
+        started = time.perf_counter()
+        out(f"rebuild {self.recipe.path.name} (recipe {self.recipe.hash}) -> {self.folder}"
+            + (f", the first {self.limit} posters of each source" if self.limit else ""))
+        done = run_stages(self.stages(), self.log, out)
+        out(f"rebuild: {sum(v == 'ran' for v in done.values())} stage(s) ran, "
+            f"{sum(v == 'current' for v in done.values())} current, in {time.perf_counter() - started:.0f} s")
+        report = self.folder / f"{REPORT_FILE}.md"
+        if report.exists():
+            out(report.read_text())
+        return done
+
+    # the stages' work
+    def get_data(self) -> str:
+        from ..data.get_data import get_data
+        movies = get_data(self.recipe.sources(), self.paths, limit=self.limit, progress=self.progress)
+        return f"{len(movies)} movies from {len(self.recipe.sources())} source(s)"
+
+    def clean(self) -> str:
+        from ..data.clean import clean
+        kept, report = clean(self.paths, self.recipe.clean_config(), progress=self.progress)
+        return f"{len(kept)} kept, {len(report)} dropped"
+
+    def encode(self) -> str:
+        from ..data.encode import encode
+        frames = encode(self.paths, self.recipe.vocabulary_rules(), self.recipe.split_config(), figures=False)
+        genres = read_json(self.paths.genres_json)["genres"]
+        return f"{len(genres)} genres; " + ", ".join(f"{s} {len(f)}" for s, f in frames.items())
+
+    def split_posters(self) -> list[str]:
+        from ..data.encode import load_splits
+        frames, _ = load_splits(self.paths)
+        return [p for frame in frames.values() for p in frame.poster_path]
+
+    def read_text(self) -> str:
+        from ..text.ocr import Reader
+        reader = Reader(self.recipe.ocr_settings(), self.paths.cache / "text")
+        texts = reader.read(self.split_posters(), progress=self.progress, desc="read text (train+val+test)")
+        with_words = sum(bool(t.text.strip()) for t in texts)
+        return f"{len(texts)} posters, {with_words / max(1, len(texts)):.0%} with words"
+
+    def text_output(self) -> str:
+        """How many of the splits' posters the words' cache holds, under these OCR settings."""
+        from ..text.ocr import TextCache, poster_key
+        cache = self.paths.cache / "text" / f"{self.recipe.ocr_settings().key}.jsonl"
+        if not cache.exists() or not self.paths.genres_json.exists():
+            return ""
+        known = TextCache(cache).entries
+        posters = self.split_posters()
+        return f"{sum(poster_key(p) in known for p in posters)}/{len(posters)} read"
+
+    def train_member(self, member: dict) -> str:
+        from ..training.train import TrainConfig, train
+        config = TrainConfig(**self.recipe.member_config(member, str(self.member_folder(member))))
+        if self.workers:
+            self.train_on_workers(config)
+        else:
+            train(config, self.paths)
+        manifest = read_manifest(self.member_folder(member))
+        return (f"validation macro AP {manifest['validation_metrics']['macro_ap']:.3f} in "
+                f"{manifest['training_seconds']:.0f} s of training")
+
+    def train_on_workers(self, config) -> None:
+        from ..training.cluster import launch_local
+        args = ["--root", str(self.paths.root), "train", "--model", config.model, "--name", config.name,
+                "--seed", str(config.seed)]
+        for field in dataclasses.fields(config):
+            value = getattr(config, field.name)
+            if field.name in ("model", "name", "seed", "strategy", "cache", "limit", "weights", "schedule"):
+                continue
+            flag = "--" + field.name.replace("_", "-")
+            if isinstance(value, bool):
+                args += [flag] if value else ([f"--no-{field.name}"] if field.name == "tta" else [])
+            elif isinstance(value, tuple):
+                args += [flag, "x".join(map(str, value))]
+            elif value is not None:
+                args += [flag, str(value)]
+        code = launch_local(self.workers, args)
+        if code:
+            raise UserError(f"a worker failed (exit code {code}); run the same command again to resume")
+
+    def blend(self) -> str:
+        from ..training.ensemble import blend
+        blend([str(self.member_folder(m)) for m in self.recipe.members()], self.name, self.paths,
+              self.recipe.section("blend").get("calibration", "auto"))
+        manifest = read_manifest(self.folder)
+        weights = ", ".join(f"{m['name']} {m['weight']:g}" for m in manifest["members"])
+        return f"weights {weights}; validation macro AP {manifest['validation_metrics']['macro_ap']:.3f}"
+
+    def blend_output(self) -> str:
+        return network_fingerprint(self.folder) if (self.folder / GENRES_FILE).exists() else ""
+
+    def train_text(self) -> str:
+        from ..training.text_head import train_text_head
+        train_text_head(self.folder, self.paths, self.recipe.ocr_settings(), seed=self.recipe.seed,
+                        progress=self.progress)
+        validation = read_manifest(self.folder)["text"]["validation"]
+        return "validation macro AP " + ", ".join(f"{k} {v['macro_ap']:.3f}" for k, v in validation.items())
+
+    def text_head_output(self) -> str:
+        from ..text.head import HEAD_ARRAYS, HEAD_JSON
+        files = [self.folder / HEAD_JSON, self.folder / HEAD_ARRAYS]
+        return files_fingerprint(files) if all(f.exists() for f in files) else ""
+
+    def evaluate(self) -> str:
+        from ..evaluation.evaluate import evaluate
+        from ..inference.ship import with_test_results
+        options = self.evaluation_options()
+        result = evaluate(self.folder, paths=self.paths, progress=self.progress, **options)
+        image_only = evaluate(self.folder, paths=self.paths, progress=self.progress, text=False, **options) \
+            if result.get("text") else None
+        outside = {p.name: evaluate(self.folder, p, self.paths, progress=self.progress, **options)
+                   for p in self.recipe.outside()}
+        manifest = with_test_results(read_manifest(self.folder), result, image_only)
+        manifest["outside_metrics"] = {name: r["metrics"] for name, r in outside.items()} or None
+        write_manifest(manifest, self.folder)
+        figures = {set_name: metrics[self.name]["macro_ap"][0]
+                   for set_name, metrics in self.evaluated_sets(self.folder).items()}
+        return "macro AP " + ", ".join(f"{k} {v:.3f}" for k, v in figures.items())
+
+    def evaluation_options(self) -> dict:
+        section = self.recipe.section("evaluate")
+        return {"n_boot": section.get("bootstrap", 200), "adapt_prior": section.get("adapt_prior", True),
+                "figures": False}
+
+    def evaluated_sets(self, folder: Path) -> dict:
+        """{set: metrics} of a folder's test split (each source's part, where there are several) and the outside
+        collections, as its eval_*.json files hold them."""
+        test = read_json(folder / "eval_test.json")
+        sets = dict(test.get("by_source") or {}) or {"test": test["metrics"]}
+        for path in self.recipe.outside():
+            if (folder / f"eval_{path.name}.json").exists():
+                sets[path.name] = read_json(folder / f"eval_{path.name}.json")["metrics"]
+        return sets
+
+    def evaluation_output(self) -> str:
+        names = ["eval_test.json", "eval_test_image.json", *(f"eval_{p.name}.json" for p in self.recipe.outside())]
+        return files_fingerprint([self.folder / n for n in names]) if (self.folder / names[0]).exists() else ""
+
+    def card(self) -> str:
+        from ..inference.model_card import write_model_card
+        manifest = read_manifest(self.folder)
+        manifest["recipe"] = recipe_provenance(self.recipe, self.paths.root)
+        manifest["recipe"]["limit"] = self.limit
+        write_manifest(manifest, self.folder)
+        write_model_card(self.folder)
+        return f"recipe {self.recipe.hash} in manifest.json and README.md"
+
+    def check(self) -> str:
+        from ..evaluation.evaluate import evaluate
+        shipped = self.parts / "shipped"
+        default = self.paths.models / "default"
+        if not (default / "manifest.json").exists():
+            default = REPO_ROOT / "models" / "default"
+        if not (default / "manifest.json").exists():
+            return "no models/default to compare with"
+        shutil.rmtree(shipped, ignore_errors=True)  # a copy, so that its evaluation leaves models/default as it is
+        shutil.copytree(default, shipped, ignore=shutil.ignore_patterns("eval_*", "figures_*", "text_gain_*"))
+        options = self.evaluation_options()
+        evaluate(shipped, paths=self.paths, progress=self.progress, **options)
+        for path in self.recipe.outside():
+            evaluate(shipped, path, self.paths, progress=self.progress, **options)
+        report = comparison(self.evaluated_sets(self.folder), self.evaluated_sets(shipped), self.name, "shipped",
+                            same_data=read_manifest(self.folder)["data_hash"] == read_manifest(default)["data_hash"],
+                            genres=(read_json(self.folder / GENRES_FILE)["genres"],
+                                    read_json(default / GENRES_FILE)["genres"]))
+        write_json(report, self.folder / f"{REPORT_FILE}.json")
+        (self.folder / f"{REPORT_FILE}.md").write_text(report_markdown(report))
+        inside = sum(row["inside"] for row in report["rows"])
+        return f"{inside} of {len(report['rows'])} figures inside the shipped model's 95% interval"
+
+    def ship(self) -> Path:
+        from ..inference.ship import ship
+        if self.log.get("check").get("status") != "done":
+            raise UserError("--ship: the rebuild has not finished; run it to the end first")
+        target = ship(self.folder, self.paths.models / "default", read_json(self.folder / "eval_test.json"),
+                      self.paths.root, read_json(self.folder / "eval_test_image.json")
+                      if (self.folder / "eval_test_image.json").exists() else None)
+        return target
+
+
+def recipe_provenance(recipe: Recipe, root: Path) -> dict:
+    """What a manifest records of the recipe that made it: its path, hash and text, and the environment's lock."""
+    return {"path": project_relative(recipe.path, root), "hash": recipe.hash, "text": recipe.text,
+            "lock": {"file": LOCK_FILE.name, "hash": lock_hash()}}
+
+
+def adapted_row(metrics: dict, model: str) -> str | None:
+    return next((name for name in metrics if name.startswith(f"{model} (adapted")), None)
+
+
+def comparison(rebuilt: dict, shipped: dict, rebuilt_name: str, shipped_name: str, same_data: bool = True,
+               genres: tuple[list, list] | None = None) -> dict:
+    """The rebuilt model beside the shipped one on every set both were evaluated on: each figure, both values, the
+    shipped model's 95% interval, and whether the rebuilt value lies inside it."""
+    rows = []
+    for set_name in [s for s in rebuilt if s in shipped]:
+        for label, mine, theirs in (("", rebuilt_name, shipped_name),
+                                    (" (adapted)", adapted_row(rebuilt[set_name], rebuilt_name),
+                                     adapted_row(shipped[set_name], shipped_name))):
+            if mine is None or theirs is None:
+                continue
+            for figure in CHECKED if not label else ("top3_hit_rate",):
+                value = rebuilt[set_name][mine][figure][0]
+                shipped_value, low, high = shipped[set_name][theirs][figure]
+                rows.append({"set": set_name, "figure": figure + label, "rebuilt": round(value, 4),
+                             "shipped": round(shipped_value, 4), "low": round(low, 4), "high": round(high, 4),
+                             "inside": bool(low <= value <= high)})
+    notes = []
+    if not same_data:
+        notes.append("the rebuilt model's splits differ from the shipped model's (other sources, a limit or other "
+                     "rules): the shipped model may have trained on some of these test posters, so its figures "
+                     "here can read high")
+    if genres and genres[0] != genres[1]:
+        only = sorted(set(genres[0]) ^ set(genres[1]))
+        notes.append(f"the two models know different genres ({', '.join(only)} in one only): each macro figure "
+                     f"averages over its own model's genres present in the set")
+    return {"rebuilt": rebuilt_name, "shipped": shipped_name, "rows": rows, "notes": notes,
+            "inside": sum(r["inside"] for r in rows), "figures": len(rows)}
+
+
+def report_markdown(report: dict) -> str:
+    lines = [f"# {report['rebuilt']} (rebuilt) beside the shipped default", "",
+             f"{report['inside']} of {report['figures']} figures lie inside the shipped model's 95% interval "
+             "(bias-corrected bootstrap over the same posters).", "",
+             "| set | figure | rebuilt | shipped | shipped 95% interval | inside |", "|---|---|---:|---:|---|---|"]
+    for row in report["rows"]:
+        lines.append(f"| {row['set']} | {row['figure']} | {row['rebuilt']:.3f} | {row['shipped']:.3f} | "
+                     f"[{row['low']:.3f}, {row['high']:.3f}] | {'yes' if row['inside'] else '**no**'} |")
+    lines += [f"\nNote: {note}." for note in report["notes"]]
+    return "\n".join(lines) + "\n"
+
+
+def rebuild(recipe: Recipe, paths: Paths, name: str | None = None, limit: int | None = None,
+            workers: int | None = None, ship: bool = False, progress: bool = True) -> Path:
+    """Run a recipe to its end (resuming what a killed run left); with ship, make it models/default."""
+    job = Rebuild(recipe, paths, name, limit, workers, progress)
+    job.run()
+    if ship:
+        print(f"shipped {job.name} -> {job.ship()}")
+    sys.stdout.flush()
+    return job.folder

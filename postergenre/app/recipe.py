@@ -1,0 +1,220 @@
+"""A recipe: everything that makes a shipped model, in one TOML file (recipes/default.toml).
+
+`read_recipe` checks the whole file before any work starts: an unknown key or backbone, a missing source, members
+of different vocabularies or a value of the wrong type stops it with one line naming the file, the key and what is
+wrong. Relative source paths are read from the recipe file's folder.
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..config import CALIBRATION_METHODS, LOSSES, CleanConfig, SplitConfig, UserError, VocabularyRules
+from ..networks import registry
+from ..text.ocr import OcrSettings
+
+# what a member may set: TrainConfig's fields less those the recipe owns (name, seed, data) or a run chooses
+MEMBER_KEYS = {"backbone": str, "input_size": list, "fit": str, "tta": bool, "loss": str, "oversample": bool,
+               "epochs": int, "batch_size": int, "head_batch_size": int, "learning_rate": float,
+               "calibration": str, "feature_variants": int, "fine_tune_epochs": int, "fine_tune_layers": int,
+               "fine_tune_learning_rate": float, "fine_tune_on": str, "fine_tune_variants": int,
+               "jpeg_quality": str, "patience": int, "name": str, "vocabulary": dict}
+CHOICES = {"fit": ("crop", "squash", "pad"), "loss": LOSSES, "calibration": ("auto",) + CALIBRATION_METHODS,
+           "fine_tune_on": ("activations", "images"), "jpeg_quality": ("random", "stored")}
+VOCABULARY_KEYS = {"drop": list, "merge": dict, "synonyms": dict, "min_count": int, "other": str,
+                   "drop_small_other": bool}
+SECTIONS = {
+    "name": str, "seed": int, "description": str,
+    "data": {"sources": list, "outside": list, "limit": int},
+    "clean": {"min_width": int, "min_height": int},
+    "vocabulary": VOCABULARY_KEYS,
+    "split": {"val": float, "test": float, "seed": int},
+    "text": {"side": int},
+    "blend": {"calibration": str},
+    "evaluate": {"bootstrap": int, "adapt_prior": bool},
+    "members": list,
+}
+REQUIRED = ("name", "data", "members")
+TYPE_WORDS = {str: "a string", int: "a whole number", float: "a number", bool: "true or false", list: "a list",
+              dict: "a table"}
+
+
+@dataclass
+class Recipe:
+    path: Path
+    text: str
+    data: dict
+
+    @property
+    def hash(self) -> str:
+        return hashlib.sha256(self.text.encode()).hexdigest()[:16]
+
+    @property
+    def name(self) -> str:
+        return self.data["name"]
+
+    @property
+    def seed(self) -> int:
+        return self.data.get("seed", SplitConfig.seed)
+
+    def sources(self) -> list[Path]:
+        return [self.resolve(s) for s in self.data["data"]["sources"]]
+
+    def outside(self) -> list[Path]:
+        """Collections evaluated, never trained on; the ones not on this machine are left out."""
+        return [p for p in (self.resolve(s) for s in self.data["data"].get("outside", [])) if p.exists()]
+
+    def resolve(self, source: str) -> Path:
+        path = Path(source).expanduser()
+        return path if path.is_absolute() else (self.path.parent / path).resolve()
+
+    def section(self, name: str) -> dict:
+        return self.data.get(name, {})
+
+    def vocabulary_rules(self) -> VocabularyRules:
+        return VocabularyRules(**self.section("vocabulary"))
+
+    def split_config(self) -> SplitConfig:
+        return SplitConfig(**{"seed": self.seed, **self.section("split")})
+
+    def clean_config(self) -> CleanConfig:
+        return CleanConfig(**self.section("clean"))
+
+    def ocr_settings(self) -> OcrSettings:
+        return OcrSettings(**self.section("text"))
+
+    def members(self) -> list[dict]:
+        return self.data["members"]
+
+    def member_config(self, member: dict, folder_name: str) -> dict:
+        """The TrainConfig fields of one member (its folder, the recipe's seed)."""
+        config = {k: v for k, v in member.items() if k not in ("backbone", "name", "vocabulary")}
+        if "input_size" in config:
+            config["input_size"] = tuple(config["input_size"])
+        return {"model": member["backbone"], "name": folder_name, "seed": self.seed, **config}
+
+    def with_sources(self, sources: list[str]) -> "Recipe":
+        """The same recipe on other sources (e.g. the full Kaggle MovieGenre.csv), paths as given (from here)."""
+        data = {**self.data, "data": {**self.data["data"], "sources": [str(Path(s).resolve()) for s in sources]}}
+        checked = Recipe(self.path, self.text, data)
+        _check_sources(checked, "data.sources", data["data"]["sources"])
+        return checked
+
+
+def read_recipe(path: str | Path) -> Recipe:
+    """The recipe at `path`, checked whole; UserError names the file, the key and what is wrong."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"{path}: no such recipe file")
+    text = path.read_text(encoding="utf-8")
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise UserError(f"{path}: not valid TOML ({exc})") from None
+    recipe = Recipe(path.resolve(), text, data)
+    check(recipe, str(path))
+    return recipe
+
+
+def _fail(where: str, key: str, what: str):
+    raise UserError(f"{where}: {key}: {what}")
+
+
+def _type_ok(value, expected) -> bool:
+    if expected is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if expected is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    return isinstance(value, expected)
+
+
+def _check_table(table: dict, schema: dict, prefix: str, where: str) -> None:
+    for key, value in table.items():
+        name = f"{prefix}{key}"
+        if key not in schema:
+            _fail(where, name, f"unknown key (known: {', '.join(sorted(schema))})")
+        expected = schema[key]
+        if isinstance(expected, dict):
+            if not isinstance(value, dict):
+                _fail(where, name, f"expected a table [{name}], got {type(value).__name__} {value!r}")
+            _check_table(value, expected, f"{name}.", where)
+        elif not _type_ok(value, expected):
+            _fail(where, name, f"expected {TYPE_WORDS[expected]}, got {type(value).__name__} {value!r}")
+
+
+def _check_sources(recipe: Recipe, key: str, sources: list, where: str | None = None) -> None:
+    where = where or str(recipe.path)
+    if not sources:
+        _fail(where, key, "no source given")
+    for i, source in enumerate(sources):
+        if not isinstance(source, str):
+            _fail(where, f"{key}[{i}]", f"expected a path string, got {source!r}")
+        if not recipe.resolve(source).exists():
+            _fail(where, f"{key}[{i}]", f"{recipe.resolve(source)}: no such file or folder")
+
+
+def _check_member(member, index: int, recipe: Recipe, where: str) -> None:
+    key = f"members[{index}]"
+    if not isinstance(member, dict):
+        _fail(where, key, f"expected a table [[members]], got {member!r}")
+    for required in ("name", "backbone"):
+        if required not in member:
+            _fail(where, f"{key}.{required}", "missing")
+    _check_table(member, MEMBER_KEYS, f"{key}.", where)
+    if member["backbone"] not in registry.names() or not registry.is_pretrained(member["backbone"]):
+        pretrained = [n for n in registry.names() if registry.is_pretrained(n)]
+        _fail(where, f"{key}.backbone", f"unknown backbone {member['backbone']!r} (a blend member is one of "
+                                        f"{', '.join(pretrained)})")
+    for option, choices in CHOICES.items():
+        if option in member and member[option] not in choices:
+            _fail(where, f"{key}.{option}", f"{member[option]!r} is not one of {', '.join(choices)}")
+    size = member.get("input_size")
+    if size is not None and (len(size) != 2 or not all(_type_ok(v, int) and v > 0 for v in size)):
+        _fail(where, f"{key}.input_size", f"expected [height, width] in pixels, got {size!r}")
+    for option in ("epochs", "batch_size", "head_batch_size", "fine_tune_variants", "patience"):
+        if option in member and member[option] < 1:
+            _fail(where, f"{key}.{option}", f"must be 1 or more, not {member[option]}")
+    for option in ("feature_variants", "fine_tune_epochs", "fine_tune_layers"):
+        if option in member and member[option] < 0:
+            _fail(where, f"{key}.{option}", f"must be 0 or more, not {member[option]}")
+    if "vocabulary" in member:
+        _check_table(member["vocabulary"], VOCABULARY_KEYS, f"{key}.vocabulary.", where)
+        own = dataclasses.asdict(VocabularyRules(**{**recipe.section("vocabulary"), **member["vocabulary"]}))
+        if own != dataclasses.asdict(recipe.vocabulary_rules()):
+            _fail(where, f"{key}.vocabulary", "differs from the recipe's [vocabulary]: members of different "
+                                              "vocabularies cannot be blended (one split, one vocabulary)")
+
+
+def check(recipe: Recipe, where: str) -> None:
+    data = recipe.data
+    for key in REQUIRED:
+        if key not in data:
+            _fail(where, key, "missing")
+    _check_table({k: v for k, v in data.items() if k != "members"}, {k: v for k, v in SECTIONS.items()}, "", where)
+    if not isinstance(data["members"], list) or len(data["members"]) < 1:
+        _fail(where, "members", "expected one or more [[members]] tables")
+    names = [m.get("name") if isinstance(m, dict) else None for m in data["members"]]
+    for index, member in enumerate(data["members"]):
+        _check_member(member, index, recipe, where)
+    duplicates = {n for n in names if names.count(n) > 1}
+    if duplicates:
+        _fail(where, "members", f"two members are named {sorted(duplicates)[0]!r}")
+    if len(data["members"]) > 1:
+        sizes = {m.get("fit", "crop") for m in data["members"]}
+        if len(sizes) > 1:
+            _fail(where, "members", f"members meet the poster size differently ({', '.join(sorted(sizes))}); "
+                                    f"a blend needs one fit")
+    if "blend" in data and data["blend"].get("calibration", "auto") not in ("auto",) + CALIBRATION_METHODS:
+        _fail(where, "blend.calibration", f"{data['blend']['calibration']!r} is not one of "
+                                          f"{', '.join(('auto',) + CALIBRATION_METHODS)}")
+    _check_sources(recipe, "data.sources", data["data"].get("sources", []), where)
+    for index, source in enumerate(data["data"].get("outside", [])):
+        if not isinstance(source, str):
+            _fail(where, f"data.outside[{index}]", f"expected a path string, got {source!r}")
+    split = recipe.section("split")
+    for key in ("val", "test"):
+        if key in split and not 0 < split[key] < 0.5:
+            _fail(where, f"split.{key}", f"expected a share between 0 and 0.5, got {split[key]}")
