@@ -22,7 +22,7 @@ EPOCHS = {"custom_cnn": 4, "seed_cnn": 10}
 HEAD_EPOCHS = 40  # a head on cached features (early stopping ends it sooner)
 LOSSES = ("bce", "weighted", "focal", "asymmetric")
 CALIBRATION_METHODS = ("none", "temperature", "platt", "isotonic")  # postergenre.calibration
-PRIOR_ESTIMATORS = ("cc", "em", "em_shrunk", "bbse")  # postergenre.label_shift
+PRIOR_ESTIMATORS = ("cc", "em", "em_shrunk", "bbse", "gated")  # postergenre.label_shift
 DEFAULT_PRIOR_ESTIMATOR = "cc"
 MIN_POSTERS_TO_ADAPT = 50  # smaller collections keep the training genre mix (postergenre.scoring.label_shift)
 

@@ -123,3 +123,16 @@ def test_a_second_source_moves_no_poster_of_the_first_between_splits(small_folde
     assert {k: summary["small"][k] for k in ("train", "val", "test")} == {s: len(frames_alone[s]) for s in frames_alone}
     assert {k: summary["second"][k] for k in ("train", "val", "test")} == sizes and summary["small"]["hash"] != \
         summary["second"]["hash"], "the manifest names each source, its posters per split and its rows' hash"
+
+
+def test_a_merged_bucket_under_the_minimum_is_dropped_only_when_asked():
+    """Genres rarer than min_count go to Other; with drop_small_other, an Other that is itself rarer goes too."""
+    from postergenre.config import VocabularyRules
+    from postergenre.data.encode import apply_rules
+    lists = [["Drama"]] * 30 + [["Drama", "Talk-Show"]] * 2 + [["Reality-TV"]] + [["Comedy"]] * 25
+    kept, vocabulary = apply_rules(lists, VocabularyRules(min_count=20))
+    assert vocabulary == ["Comedy", "Drama", "Other"] and kept[30] == ["Drama", "Other"]
+    dropped, vocabulary = apply_rules(lists, VocabularyRules(min_count=20, drop_small_other=True))
+    assert vocabulary == ["Comedy", "Drama"] and dropped[30] == ["Drama"] and dropped[32] == []
+    enough = [["Talk-Show"]] * 12 + [["Reality-TV"]] * 12 + [["Drama"]] * 30  # two rare genres, 24 in Other
+    assert apply_rules(enough, VocabularyRules(min_count=20, drop_small_other=True))[1] == ["Drama", "Other"]

@@ -91,3 +91,49 @@ def test_resampling_reaches_the_asked_mix():
     y = np.column_stack([drama, comedy]).astype(int)
     index = label_shift.resample_to_mix(y, {0: 0.6, 1: 0.25}, seed=1)
     assert np.allclose(y[index].mean(axis=0), [0.6, 0.25], atol=0.015)
+
+
+def test_gated_keeps_the_training_mix_where_nothing_moved():
+    """No shift: no genre's mean probability lies 3 standard errors from its training share, so the gated mix is
+    the training mix and the adapted probabilities are the model's own; EM moves every genre a little."""
+    train_prior = np.array([0.45, 0.3, 0.15, 0.08, 0.03])
+    y, p = calibrated_collection(train_prior, n=800, seed=3)
+    gated = estimate_prior(p, train_prior, "gated")
+    assert np.array_equal(gated, np.clip(train_prior, *label_shift.BOUNDS))
+    assert np.allclose(reweight(p, train_prior, gated), p)
+    assert np.abs(estimate_prior(p, train_prior, "em") - train_prior).max() > 0.003
+
+
+def test_gated_adapts_only_the_genre_that_moved_and_as_far_as_em():
+    train_prior = np.array([0.4, 0.2, 0.1])
+    true_prior = np.array([0.7, 0.2, 0.1])  # only the first genre's share moved, and far
+    y, p = calibrated_collection(true_prior, train_prior=train_prior, n=3000, seed=4)
+    evidence = label_shift.shift_evidence(p, train_prior)
+    assert evidence["z"][0] > 10 and evidence["kept"][0] > 0.95
+    gated, em = estimate_prior(p, train_prior, "gated"), estimate_prior(p, train_prior, "em")
+    assert abs(gated[0] - em[0]) < 0.01 and abs(gated[0] - y[:, 0].mean()) < 0.03
+    unmoved = evidence["kept"][1:] == 0
+    assert np.allclose(gated[1:][unmoved], train_prior[1:][unmoved])
+
+
+def test_the_gate_shrinks_a_move_by_the_strength_of_its_evidence():
+    train_prior = np.array([0.3])
+    rng = np.random.default_rng(5)
+    kept = []
+    for shift in (0.0, 0.02, 0.04, 0.08):  # the same spread of probabilities around a mean further and further away
+        p = np.clip(rng.normal(0.3 + shift, 0.2, size=(1000, 1)), 0.001, 0.999)
+        kept.append(label_shift.shift_evidence(p, train_prior)["kept"][0])
+    assert kept[0] == 0 and kept == sorted(kept) and 0 < kept[2] < kept[3] <= 1
+
+
+def test_the_gated_mix_table_gives_each_genre_its_interval_and_whether_it_was_adapted():
+    train_prior = np.array([0.4, 0.2, 0.1])
+    y, p = calibrated_collection(np.array([0.7, 0.2, 0.1]), train_prior=train_prior, n=3000, seed=4)
+    adaptation = label_shift.adapt_to_collection(p, ["Drama", "Comedy", "War"], train_prior, np.full(3, 0.5),
+                                                 estimator="gated")
+    table = adaptation.mix_table().set_index("genre")
+    assert table.loc["Drama", "adapted"] == "yes"
+    low, high = (float(v) for v in table.loc["Drama", "mean p, 95% interval"].split("[")[1].rstrip("]").split(","))
+    assert low < p[:, 0].mean() < high
+    assert set(table.adapted) == {"yes", "no"} or (adaptation.evidence["kept"] > 0).all()
+    assert "genres moved clearly" in adaptation.note

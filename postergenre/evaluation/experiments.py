@@ -130,35 +130,84 @@ def validation_summary(folder: Path, paths: Paths | None = None) -> pd.DataFrame
 
 
 RESAMPLED_MIX = {"Drama": 0.55, "Comedy": 0.30, "Animation": 0.03}  # the shifted test split of notebook 06
+# known shifts: the test split resampled to these mixes (the first as before, then two stronger ones)
+KNOWN_SHIFTS = (RESAMPLED_MIX, {"Drama": 0.70, "Comedy": 0.15, "Action": 0.05},
+                {"Horror": 0.35, "Comedy": 0.45, "Drama": 0.25})
+NO_SHIFT_RESAMPLES = 3  # copies of the test split resampled at the training mix
+
+
+def _mix_name(mix: dict) -> str:
+    return ", ".join(f"{g} {s:.2f}" for g, s in mix.items())
 
 
 def label_shift_study(model: str | Path, paths: Paths | None = None, outside: str | Path | None = None,
-                      mix: dict | None = None, seed: int = 0) -> dict:
-    """Every prior estimator beside the unadapted model, the constant guess and the true-mix oracle, on
-    the test split, the test split resampled to another genre mix (pure label shift), and an outside
-    labelled poster folder; and a table of calibration error before and after calibration on each.
-    Tables are written to label_shift.json in the model folder."""
+                      mixes: tuple[dict, ...] = KNOWN_SHIFTS, seed: int = 0, text: bool = True) -> dict:
+    """Every prior estimator beside the unadapted model, the constant guess and the true-mix oracle, on:
+    no shift (the test split, and copies resampled at the training mix), known shifts (the test split resampled
+    to other mixes: pure label shift), each source's part of a merged test split, and an outside labelled poster
+    folder; and a table of calibration error before and after calibration on each. The model reads the posters'
+    words where it has a text head (text=False: the image alone). Tables are written to label_shift.json in the
+    model folder; each set's kind is its name's first word (no shift, known shift, source, outside)."""
     paths = paths or Paths.default()
-    trained = load(resolve_model(model, paths), text=False)  # the image network's calibration and mix estimates
-    mix = mix or RESAMPLED_MIX
+    trained = load(resolve_model(model, paths), text=text, text_cache=paths.cache / "text")
     sets, calibration_rows = {}, {}
     for data in [None] + ([outside] if outside is not None else []):
         frame, set_name = load_eval_data(data, paths)
         frame, y, _ = map_labels(frame, trained.vocabulary)
         raw, scores = trained.scores(frame, progress=True)
-        sets[set_name] = (y, scores)
-        calibration_rows[set_name] = calibration.report(y, raw, sets[set_name][1])
-        if data is None:
-            targets = {trained.genres.index(g): share for g, share in mix.items()}
-            index = label_shift.resample_to_mix(y, targets, seed=seed)
-            sets["test resampled (" + ", ".join(f"{g} {s:.2f}" for g, s in mix.items()) + ")"] = \
-                (y[index], sets["test"][1][index])
+        calibration_rows[set_name] = calibration.report(y, raw, scores)
+        if data is not None:
+            sets[f"outside: {set_name}"] = (y, scores)
+            continue
+        sets["no shift: test"] = (y, scores)
+        training_mix = {j: float(share) for j, share in enumerate(trained.train_prior) if y[:, j].any()}
+        for copy in range(NO_SHIFT_RESAMPLES):
+            index = label_shift.resample_to_mix(y, training_mix, seed=seed + copy)
+            sets[f"no shift: test resampled at the training mix ({copy + 1})"] = (y[index], scores[index])
+        for mix in mixes:
+            index = label_shift.resample_to_mix(y, {trained.genres.index(g): s for g, s in mix.items()}, seed=seed)
+            sets[f"known shift: test resampled ({_mix_name(mix)})"] = (y[index], scores[index])
+        sources = sorted(frame["source"].unique()) if "source" in frame else []
+        for source in sources if len(sources) > 1 else []:
+            rows = (frame["source"] == source).to_numpy()
+            sets[f"source: test {source}"] = (y[rows], scores[rows])
     tables = {name: label_shift.compare_estimators(y, scores, trained.train_prior, trained.thresholds,
                                                    trained.confusion) for name, (y, scores) in sets.items()}
     tables[f"calibration ({trained.calibration.method})"] = pd.DataFrame(calibration_rows).T
     write_json({name: table.round(4).to_dict("index") for name, table in tables.items()},
                trained.folder / "label_shift.json")
     return tables
+
+
+def adaptation_targets(tables: dict, estimator: str = "gated") -> pd.DataFrame:
+    """Issue 35's targets for one estimator, set by set, from label_shift_study's tables: no shift, adapted top-3
+    and micro-F1 within 0.002 of unadapted; a known shift, 80% or more of the oracle's gain in log-loss and micro-F1;
+    another source's posters or an outside collection, top-3 not lower than unadapted."""
+    rows = {}
+    for name, table in tables.items():
+        kind = name.split(":")[0]
+        if estimator not in table.index:
+            continue
+        mine, plain = table.loc[estimator], table.loc["unadapted"]
+        if kind == "no shift":
+            moved = max(abs(mine["top3_hit_rate"] - plain["top3_hit_rate"]),
+                        abs(mine["micro_f1@tuned"] - plain["micro_f1@tuned"]))
+            rows[name] = {"target": "top-3 and micro-F1 within 0.002", "value": f"moved {moved:.4f}",
+                          "met": bool(moved <= 0.002)}
+        elif kind == "known shift":
+            oracle = table.loc["oracle (true mix)"]
+            shares = {}
+            for column, sign in (("log_loss", -1), ("micro_f1@tuned", 1)):
+                gain = sign * (oracle[column] - plain[column])
+                shares[column] = sign * (mine[column] - plain[column]) / gain if gain > 1e-9 else float("nan")
+            rows[name] = {"target": ">= 80% of the oracle's gain (log-loss, micro-F1)",
+                          "value": f"{shares['log_loss']:.0%}, {shares['micro_f1@tuned']:.0%}",
+                          "met": bool(min(shares.values()) >= 0.8)}
+        elif kind in ("source", "outside"):
+            rows[name] = {"target": "top-3 not lower than unadapted",
+                          "value": f"{mine['top3_hit_rate']:.4f} vs {plain['top3_hit_rate']:.4f}",
+                          "met": bool(mine["top3_hit_rate"] >= plain["top3_hit_rate"])}
+    return pd.DataFrame(rows).T
 
 
 def source_probe(features: np.ndarray, second: np.ndarray, folds: int = 5, seed: int = 0) -> tuple[float, float]:

@@ -10,7 +10,11 @@ probabilities on the collection's unlabelled posters. Estimators (compared in no
   em_shrunk  EM with a Beta prior centred on the training share (MAP-EM), so a genre's estimate
              moves away from the training share only as far as the evidence of many posters carries it;
   bbse       black-box shift estimation with soft confusion rates measured on the validation split:
-             q = (mean p - E[p | negative]) / (E[p | positive] - E[p | negative]).
+             q = (mean p - E[p | negative]) / (E[p | positive] - E[p | negative]);
+  gated      EM's estimate, only for the genres whose shift is clear: a genre's mean calibrated probability
+             must lie GATE_Z standard errors or more from its training share, and its move is shrunk toward the
+             training share by the strength of that evidence (1 - (GATE_Z / z)^2, James-Stein's positive part);
+             the other genres keep their training share.
 """
 from __future__ import annotations
 
@@ -26,6 +30,7 @@ from ..config import PRIOR_ESTIMATORS as ESTIMATORS
 from ..config import UserError
 
 SHRINK_STRENGTH = 500.0   # em_shrunk: the training share counts as this many pseudo-posters
+GATE_Z = 3.0              # gated: a shift this many standard errors away (about a 5% chance over 23 genres, Bonferroni)
 BOUNDS = (1e-3, 1 - 1e-3)
 
 
@@ -51,10 +56,34 @@ def _em(p, train_prior, strength: float = 0.0, iterations: int = 200, tol: float
     return q
 
 
+def shift_evidence(p, train_prior, z: float = GATE_Z) -> dict:
+    """Per genre, how clearly a collection's genre mix moved from the training mix: the mean calibrated
+    probability with its 95% interval over the posters, its distance from the training share in standard errors,
+    and the share of EM's move the gated estimator keeps (0: the genre is not adapted)."""
+    p = np.asarray(p, dtype=float)
+    pi = np.asarray(train_prior, dtype=float)
+    mean = p.mean(axis=0)
+    error = p.std(axis=0, ddof=1) / np.sqrt(len(p)) if len(p) > 1 else np.full(p.shape[1], np.inf)
+    distance = (mean - pi) / np.maximum(error, 1e-9)
+    with np.errstate(divide="ignore"):
+        kept = np.clip(1 - (z / np.abs(distance)) ** 2, 0, 1)
+    return {"mean": mean, "low": mean - 1.96 * error, "high": mean + 1.96 * error, "z": distance, "kept": kept}
+
+
+def gated_prior(p, train_prior, z: float = GATE_Z) -> np.ndarray:
+    """EM's mix where the evidence says the genre's share moved, shrunk by that evidence; the training share
+    elsewhere."""
+    pi = np.clip(np.asarray(train_prior, dtype=float), *BOUNDS)
+    kept = shift_evidence(p, train_prior, z)["kept"]
+    return np.clip(pi + kept * (_em(np.asarray(p, dtype=float), pi) - pi), *BOUNDS)
+
+
 def estimate_prior(p, train_prior, method: str = DEFAULT_ESTIMATOR, confusion: dict | None = None,
                    strength: float = SHRINK_STRENGTH) -> np.ndarray:
     """The collection's share of each genre, from calibrated probabilities p (posters x genres)."""
     p = np.asarray(p, dtype=float)
+    if method == "gated":
+        return gated_prior(p, train_prior)
     if method == "cc":
         return np.clip(p.mean(axis=0), *BOUNDS)
     if method == "em":
@@ -139,10 +168,15 @@ def expected_f1_thresholds(p, grid=np.linspace(0.02, 0.9, 45)) -> np.ndarray:
     return grid[np.argmax(f1, axis=1)]
 
 
-def mix_table(genres, train_prior, used_prior, true_prior=None) -> pd.DataFrame:
-    """The training mix beside the collection's (estimated or given), per genre, most frequent first."""
+def mix_table(genres, train_prior, used_prior, true_prior=None, evidence: dict | None = None) -> pd.DataFrame:
+    """The training mix beside the collection's (estimated or given), per genre, most frequent first; with the
+    evidence of a shift, the mean calibrated probability's 95% interval and whether the genre was adapted."""
     table = pd.DataFrame({"genre": genres, "training mix": np.round(train_prior, 3),
                           "collection mix": np.round(used_prior, 3)})
+    if evidence is not None:
+        table["mean p, 95% interval"] = [f"{m:.3f} [{lo:.3f}, {hi:.3f}]" for m, lo, hi in
+                                          zip(evidence["mean"], evidence["low"], evidence["high"])]
+        table["adapted"] = np.where(np.abs(np.asarray(used_prior) - np.asarray(train_prior)) > 5e-4, "yes", "no")
     if true_prior is not None:
         table["true mix"] = np.round(true_prior, 3)
     return table.sort_values("collection mix", ascending=False).reset_index(drop=True)
@@ -179,13 +213,17 @@ class Adaptation:
     mix: np.ndarray
     source: str  # given mix | training mix | the estimator's name
     note: str    # one line saying how the mix was found
+    evidence: dict | None = None  # shift_evidence() where the mix was estimated
 
     def to_json(self) -> dict:
-        return {"genres": list(self.genres), "training_mix": np.asarray(self.training_mix).tolist(),
-                "mix": np.asarray(self.mix).round(4).tolist(), "note": self.note, "source": self.source}
+        out = {"genres": list(self.genres), "training_mix": np.asarray(self.training_mix).tolist(),
+               "mix": np.asarray(self.mix).round(4).tolist(), "note": self.note, "source": self.source}
+        if self.evidence is not None:
+            out["evidence"] = {k: np.asarray(v, dtype=float).round(4).tolist() for k, v in self.evidence.items()}
+        return out
 
     def mix_table(self, true_mix=None) -> pd.DataFrame:
-        return mix_table(self.genres, self.training_mix, self.mix, true_mix)
+        return mix_table(self.genres, self.training_mix, self.mix, true_mix, self.evidence)
 
 
 def adapt_to_collection(probabilities, genres: list[str], train_prior, thresholds, prior: str | Path | None = None,
@@ -195,8 +233,11 @@ def adapt_to_collection(probabilities, genres: list[str], train_prior, threshold
     train_prior = np.asarray(train_prior, dtype=float)
     given = read_prior(prior, genres) if prior is not None else None
     adapted, mix, source, note = adapt(probabilities, train_prior, given, estimator, confusion)
+    evidence = shift_evidence(probabilities, train_prior) if source == estimator else None
+    if source == "gated":
+        note += f": {int((evidence['kept'] > 0).sum())} of {len(genres)} genres moved clearly and were adapted"
     return Adaptation(adapted, adapted_thresholds(thresholds, train_prior, mix, adapted), list(genres), train_prior,
-                      mix, source, note)
+                      mix, source, note, evidence)
 
 
 def resample_to_mix(y, targets: dict[int, float], n: int | None = None, seed: int = 0,
@@ -229,11 +270,13 @@ def compare_estimators(y, scores, train_prior, thresholds, confusion: dict | Non
     frequent = np.argsort(-true_mix)[:top]
 
     def row(adapted, mix, cut):
+        clipped = np.clip(adapted, 1e-7, 1 - 1e-7)
         at_tuned = metrics.fast_threshold_metrics(y, adapted, cut)
         at_half = metrics.fast_threshold_metrics(y, adapted, 0.5)
         error = np.abs(np.asarray(mix) - true_mix)
         return {"top3_hit_rate": metrics.top_k_hit_rate(y, adapted, 3), "micro_f1@tuned": at_tuned["micro_f1"],
                 "micro_f1@0.5": at_half["micro_f1"], "micro_ap": metrics.fast_average_precision(y, adapted, "micro"),
+                "log_loss": float(-np.mean(y * np.log(clipped) + (1 - y) * np.log(1 - clipped))),
                 f"mix error, top {top}": float(error[frequent].max()), "mix error, all": float(error.max())}
 
     rows = {"unadapted": row(scores, train_prior, thresholds)}
@@ -248,5 +291,5 @@ def compare_estimators(y, scores, train_prior, thresholds, confusion: dict | Non
     topk = metrics.constant_scores(train_prior[None, :], len(y), k=3)
     rows["constant: 3 most frequent genres"] = {
         **row(topk, train_prior, np.full(len(train_prior), 0.5)), "micro_ap": metrics.fast_average_precision(
-            y, constant, "micro")}
+            y, constant, "micro"), "log_loss": row(constant, train_prior, train_prior)["log_loss"]}
     return pd.DataFrame(rows).T
