@@ -137,3 +137,31 @@ def test_the_gated_mix_table_gives_each_genre_its_interval_and_whether_it_was_ad
     assert low < p[:, 0].mean() < high
     assert set(table.adapted) == {"yes", "no"} or (adaptation.evidence["kept"] > 0).all()
     assert "genres moved clearly" in adaptation.note
+
+
+def test_compare_estimators_scores_the_log_loss_of_each_adapted_model():
+    train_prior = np.array([0.4, 0.2, 0.1])
+    y, p = calibrated_collection(np.array([0.6, 0.1, 0.25]), train_prior=train_prior, n=2000, seed=6)
+    table = label_shift.compare_estimators(y, p, train_prior, np.full(3, 0.3), estimators=("cc", "em", "gated"))
+    expected = -np.mean(y * np.log(p) + (1 - y) * np.log(1 - p))
+    assert np.isclose(table.loc["unadapted", "log_loss"], expected)
+    assert table.loc["oracle (true mix)", "log_loss"] < table.loc["unadapted", "log_loss"]
+    assert "gated" in table.index
+
+
+def test_the_targets_are_read_set_by_set_from_the_study_tables():
+    import pandas as pd
+    from postergenre.evaluation.experiments import adaptation_targets
+
+    def table(unadapted, gated, oracle):
+        return pd.DataFrame({name: dict(zip(("top3_hit_rate", "micro_f1@tuned", "log_loss"), values))
+                             for name, values in (("unadapted", unadapted), ("gated", gated),
+                                                  ("oracle (true mix)", oracle))}).T
+    tables = {"no shift: test": table((0.90, 0.50, 0.20), (0.901, 0.499, 0.20), (0.90, 0.50, 0.20)),
+              "known shift: test resampled": table((0.80, 0.40, 0.30), (0.85, 0.45, 0.22), (0.86, 0.46, 0.20)),
+              "known shift: another": table((0.80, 0.40, 0.30), (0.81, 0.41, 0.29), (0.86, 0.46, 0.20)),
+              "outside: greatest_films": table((0.88, 0.44, 0.25), (0.879, 0.45, 0.24), (0.9, 0.5, 0.2))}
+    targets = adaptation_targets(tables, "gated")
+    assert targets.met.to_dict() == {"no shift: test": True, "known shift: test resampled": True,
+                                     "known shift: another": False, "outside: greatest_films": False}
+    assert targets.loc["known shift: test resampled", "value"] == "80%, 83%"
