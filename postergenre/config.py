@@ -23,7 +23,7 @@ HEAD_EPOCHS = 40  # a head on cached features (early stopping ends it sooner)
 LOSSES = ("bce", "weighted", "focal", "asymmetric")
 CALIBRATION_METHODS = ("none", "temperature", "platt", "isotonic")  # postergenre.calibration
 PRIOR_ESTIMATORS = ("cc", "em", "em_shrunk", "bbse", "gated")  # postergenre.label_shift
-DEFAULT_PRIOR_ESTIMATOR = "cc"
+DEFAULT_PRIOR_ESTIMATOR = "gated"  # measured: notebook 06, benchmarks/results/shift.json
 MIN_POSTERS_TO_ADAPT = 50  # smaller collections keep the training genre mix (postergenre.scoring.label_shift)
 
 

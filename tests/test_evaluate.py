@@ -56,7 +56,8 @@ def test_evaluate_adapts_to_a_collection_and_reports_calibration(trained_project
     result = evaluate(trained_project.models / "efficientnet_lite0", small_folder, trained_project, n_boot=20,
                       figures=False, adapt_prior=True)
     adapted = [name for name in result["metrics"] if "adapted" in name]
-    assert adapted == ["efficientnet_lite0 (adapted: cc)"], result["metrics"].keys()
+    assert adapted == ["efficientnet_lite0 (adapted: gated)"], result["metrics"].keys()
+    assert set(result["adaptation"]["evidence"]) == {"mean", "low", "high", "z", "kept"}
     assert result["adaptation"]["note"].startswith(f"genre mix estimated from {result['posters_evaluated']} posters")
     assert len(result["adaptation"]["mix"]) == len(result["per_genre"])
     assert {"ece_before", "ece_after", "method"} <= set(result["calibration"])

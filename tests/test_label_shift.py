@@ -104,16 +104,26 @@ def test_gated_keeps_the_training_mix_where_nothing_moved():
     assert np.abs(estimate_prior(p, train_prior, "em") - train_prior).max() > 0.003
 
 
-def test_gated_adapts_only_the_genre_that_moved_and_as_far_as_em():
+def test_gated_adapts_only_the_genre_that_moved_and_as_far_as_cc():
     train_prior = np.array([0.4, 0.2, 0.1])
     true_prior = np.array([0.7, 0.2, 0.1])  # only the first genre's share moved, and far
     y, p = calibrated_collection(true_prior, train_prior=train_prior, n=3000, seed=4)
     evidence = label_shift.shift_evidence(p, train_prior)
     assert evidence["z"][0] > 10 and evidence["kept"][0] > 0.95
-    gated, em = estimate_prior(p, train_prior, "gated"), estimate_prior(p, train_prior, "em")
-    assert abs(gated[0] - em[0]) < 0.01 and abs(gated[0] - y[:, 0].mean()) < 0.03
+    gated, cc = estimate_prior(p, train_prior, "gated"), estimate_prior(p, train_prior, "cc")
+    assert abs(gated[0] - cc[0]) < 0.005 and abs(gated[0] - train_prior[0]) > 0.1
     unmoved = evidence["kept"][1:] == 0
     assert np.allclose(gated[1:][unmoved], train_prior[1:][unmoved])
+
+
+def test_the_validation_split_s_own_error_widens_the_gate():
+    """The same collection, its mean probability compared with a reference measured on few or many posters."""
+    train_prior = np.array([0.3])
+    p = np.clip(np.random.default_rng(8).normal(0.33, 0.2, size=(2000, 1)), 0.001, 0.999)
+    alone = label_shift.shift_evidence(p, train_prior)
+    against_small = label_shift.shift_evidence(p, train_prior, reference_posters=300)
+    assert abs(alone["z"][0]) > abs(against_small["z"][0]) * 2
+    assert alone["kept"][0] > 0 and against_small["kept"][0] == 0
 
 
 def test_the_gate_shrinks_a_move_by_the_strength_of_its_evidence():

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from ..config import REPO_ROOT, Paths, UserError
+from ..config import DEFAULT_PRIOR_ESTIMATOR, REPO_ROOT, Paths, UserError
 from ..data.io import file_sha256, read_json, write_json
 from ..inference.manifest import LOCK_FILE, lock_hash, project_relative
 from ..inference.model_folder import (CALIBRATION_FILE, GENRES_FILE, NETWORK_FILES, THRESHOLDS_FILE, read_manifest,
@@ -163,12 +163,12 @@ class Rebuild:
                   self.blend, self.blend_output),
             Stage("train-text", dataclasses.asdict(recipe.ocr_settings()),
                   lambda: [self.blend_output(), self.text_output()], self.train_text, self.text_head_output),
-            Stage("evaluate", {**recipe.section("evaluate"), "outside": [str(p) for p in recipe.outside()]},
+            Stage("evaluate", {**self.evaluation_options(), "outside": [str(p) for p in recipe.outside()]},
                   lambda: [self.text_head_output(), self.splits(), *map(source_fingerprint, recipe.outside())],
                   self.evaluate, self.evaluation_output),
             Stage("card", {"recipe": recipe.hash, "lock": lock_hash()}, lambda: [self.evaluation_output()],
                   self.card, lambda: files_fingerprint([self.folder / "README.md"])),
-            Stage("check", {"evaluate": recipe.section("evaluate")},
+            Stage("check", self.evaluation_options(),
                   lambda: [self.evaluation_output(), network_fingerprint(paths.models / "default")],
                   self.check, lambda: files_fingerprint([self.folder / f"{REPORT_FILE}.json"])),
         ]
@@ -227,7 +227,8 @@ class Rebuild:
 
     def train_member(self, member: dict) -> str:
         from ..training.train import TrainConfig, train
-        config = TrainConfig(**self.recipe.member_config(member, str(self.member_folder(member))))
+        # a name under models/ (train writes models/<name>), relative so that the manifest reads the same anywhere
+        config = TrainConfig(**self.recipe.member_config(member, f"{self.parts.name}/{member['name']}"))
         if self.workers:
             self.train_on_workers(config)
         else:
@@ -297,7 +298,7 @@ class Rebuild:
     def evaluation_options(self) -> dict:
         section = self.recipe.section("evaluate")
         return {"n_boot": section.get("bootstrap", 200), "adapt_prior": section.get("adapt_prior", True),
-                "figures": False}
+                "estimator": section.get("estimator", DEFAULT_PRIOR_ESTIMATOR), "figures": False}
 
     def evaluated_sets(self, folder: Path) -> dict:
         """{set: metrics} of a folder's test split (each source's part, where there are several) and the outside

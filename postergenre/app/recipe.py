@@ -12,7 +12,7 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..config import CALIBRATION_METHODS, LOSSES, CleanConfig, SplitConfig, UserError, VocabularyRules
+from ..config import CALIBRATION_METHODS, LOSSES, PRIOR_ESTIMATORS, CleanConfig, SplitConfig, UserError, VocabularyRules
 from ..networks import registry
 from ..text.ocr import OcrSettings
 
@@ -34,7 +34,7 @@ SECTIONS = {
     "split": {"val": float, "test": float, "seed": int},
     "text": {"side": int},
     "blend": {"calibration": str},
-    "evaluate": {"bootstrap": int, "adapt_prior": bool},
+    "evaluate": {"bootstrap": int, "adapt_prior": bool, "estimator": str},
     "members": list,
 }
 REQUIRED = ("name", "data", "members")
@@ -210,6 +210,9 @@ def check(recipe: Recipe, where: str) -> None:
     if "blend" in data and data["blend"].get("calibration", "auto") not in ("auto",) + CALIBRATION_METHODS:
         _fail(where, "blend.calibration", f"{data['blend']['calibration']!r} is not one of "
                                           f"{', '.join(('auto',) + CALIBRATION_METHODS)}")
+    estimator = recipe.section("evaluate").get("estimator")
+    if estimator is not None and estimator not in PRIOR_ESTIMATORS:
+        _fail(where, "evaluate.estimator", f"{estimator!r} is not one of {', '.join(PRIOR_ESTIMATORS)}")
     _check_sources(recipe, "data.sources", data["data"].get("sources", []), where)
     for index, source in enumerate(data["data"].get("outside", [])):
         if not isinstance(source, str):

@@ -164,7 +164,7 @@ def label_shift_study(model: str | Path, paths: Paths | None = None, outside: st
         for copy in range(NO_SHIFT_RESAMPLES):
             index = label_shift.resample_to_mix(y, training_mix, seed=seed + copy)
             sets[f"no shift: test resampled at the training mix ({copy + 1})"] = (y[index], scores[index])
-        for mix in mixes:
+        for mix in (m for m in mixes if set(m) <= set(trained.genres)):
             index = label_shift.resample_to_mix(y, {trained.genres.index(g): s for g, s in mix.items()}, seed=seed)
             sets[f"known shift: test resampled ({_mix_name(mix)})"] = (y[index], scores[index])
         sources = sorted(frame["source"].unique()) if "source" in frame else []
@@ -172,7 +172,8 @@ def label_shift_study(model: str | Path, paths: Paths | None = None, outside: st
             rows = (frame["source"] == source).to_numpy()
             sets[f"source: test {source}"] = (y[rows], scores[rows])
     tables = {name: label_shift.compare_estimators(y, scores, trained.train_prior, trained.thresholds,
-                                                   trained.confusion) for name, (y, scores) in sets.items()}
+                                                   trained.confusion, reference_posters=trained.validation_posters)
+              for name, (y, scores) in sets.items()}
     tables[f"calibration ({trained.calibration.method})"] = pd.DataFrame(calibration_rows).T
     write_json({name: table.round(4).to_dict("index") for name, table in tables.items()},
                trained.folder / "label_shift.json")

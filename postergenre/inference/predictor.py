@@ -168,7 +168,12 @@ class Predictor:
         """Probabilities and thresholds moved to these posters' genre mix: estimated from them, or given as a
         genre,share CSV (`prior`)."""
         return label_shift.adapt_to_collection(probabilities, self.genres, self.train_prior, self.thresholds, prior,
-                                               estimator, self.confusion)
+                                               estimator, self.confusion, self.validation_posters)
+
+    @property
+    def validation_posters(self) -> int | None:
+        """The size of the validation split the calibration was fitted on (genres.json)."""
+        return (self.vocabulary.get("sizes") or {}).get("val")
 
     def predict(self, posters, top: int = 3, batch_size: int = 64, progress: bool = False, adapt_prior: bool = False,
                 prior: str | Path | None = None, estimator: str | None = None, tta: bool = False,

@@ -11,10 +11,12 @@ probabilities on the collection's unlabelled posters. Estimators (compared in no
              moves away from the training share only as far as the evidence of many posters carries it;
   bbse       black-box shift estimation with soft confusion rates measured on the validation split:
              q = (mean p - E[p | negative]) / (E[p | positive] - E[p | negative]);
-  gated      EM's estimate, only for the genres whose shift is clear: a genre's mean calibrated probability
-             must lie GATE_Z standard errors or more from its training share, and its move is shrunk toward the
-             training share by the strength of that evidence (1 - (GATE_Z / z)^2, James-Stein's positive part);
-             the other genres keep their training share.
+  gated      cc's estimate, only for the genres whose shift is clear: a genre's mean calibrated probability
+             must lie GATE_Z standard errors or more from its training share (the error of both means: the
+             collection's, and that of the validation split the calibration was fitted on), and its move is shrunk
+             toward the training share by the strength of that evidence (1 - (GATE_Z / z)^2, James-Stein's positive
+             part); the other genres keep their training share. (EM's estimate behind the same gate ran away on
+             the collections measured: notebook 06.)
 """
 from __future__ import annotations
 
@@ -56,34 +58,38 @@ def _em(p, train_prior, strength: float = 0.0, iterations: int = 200, tol: float
     return q
 
 
-def shift_evidence(p, train_prior, z: float = GATE_Z) -> dict:
+def shift_evidence(p, train_prior, z: float = GATE_Z, reference_posters: int | None = None) -> dict:
     """Per genre, how clearly a collection's genre mix moved from the training mix: the mean calibrated
     probability with its 95% interval over the posters, its distance from the training share in standard errors,
-    and the share of EM's move the gated estimator keeps (0: the genre is not adapted)."""
+    and the share of the move the gated estimator keeps (0: the genre is not adapted).
+    reference_posters: the validation split's size; the calibration that makes the mean probability comparable to
+    the training share was fitted there, so its sampling error counts too (as if the spread were the same)."""
     p = np.asarray(p, dtype=float)
     pi = np.asarray(train_prior, dtype=float)
     mean = p.mean(axis=0)
-    error = p.std(axis=0, ddof=1) / np.sqrt(len(p)) if len(p) > 1 else np.full(p.shape[1], np.inf)
+    spread = p.std(axis=0, ddof=1) if len(p) > 1 else np.full(p.shape[1], np.inf)
+    error = spread * np.sqrt(1 / len(p) + (1 / reference_posters if reference_posters else 0))
     distance = (mean - pi) / np.maximum(error, 1e-9)
     with np.errstate(divide="ignore"):
         kept = np.clip(1 - (z / np.abs(distance)) ** 2, 0, 1)
     return {"mean": mean, "low": mean - 1.96 * error, "high": mean + 1.96 * error, "z": distance, "kept": kept}
 
 
-def gated_prior(p, train_prior, z: float = GATE_Z) -> np.ndarray:
-    """EM's mix where the evidence says the genre's share moved, shrunk by that evidence; the training share
+def gated_prior(p, train_prior, z: float = GATE_Z, reference_posters: int | None = None) -> np.ndarray:
+    """cc's mix where the evidence says the genre's share moved, shrunk by that evidence; the training share
     elsewhere."""
     pi = np.clip(np.asarray(train_prior, dtype=float), *BOUNDS)
-    kept = shift_evidence(p, train_prior, z)["kept"]
-    return np.clip(pi + kept * (_em(np.asarray(p, dtype=float), pi) - pi), *BOUNDS)
+    evidence = shift_evidence(p, train_prior, z, reference_posters)
+    return np.clip(pi + evidence["kept"] * (evidence["mean"] - pi), *BOUNDS)
 
 
 def estimate_prior(p, train_prior, method: str = DEFAULT_ESTIMATOR, confusion: dict | None = None,
-                   strength: float = SHRINK_STRENGTH) -> np.ndarray:
-    """The collection's share of each genre, from calibrated probabilities p (posters x genres)."""
+                   strength: float = SHRINK_STRENGTH, reference_posters: int | None = None) -> np.ndarray:
+    """The collection's share of each genre, from calibrated probabilities p (posters x genres).
+    reference_posters: the validation split's size (gated)."""
     p = np.asarray(p, dtype=float)
     if method == "gated":
-        return gated_prior(p, train_prior)
+        return gated_prior(p, train_prior, reference_posters=reference_posters)
     if method == "cc":
         return np.clip(p.mean(axis=0), *BOUNDS)
     if method == "em":
@@ -138,7 +144,7 @@ def read_prior(path: str | Path, genres: list[str]) -> np.ndarray:
 
 
 def adapt(p, train_prior, prior=None, method: str = DEFAULT_ESTIMATOR, confusion: dict | None = None,
-          min_posters: int = MIN_POSTERS) -> tuple[np.ndarray, np.ndarray, str, str]:
+          min_posters: int = MIN_POSTERS, reference_posters: int | None = None) -> tuple[np.ndarray, np.ndarray, str, str]:
     """(adapted probabilities, the mix used, where it came from in a word or two, a one-line account of that)."""
     p = np.asarray(p, dtype=float)
     if prior is not None:
@@ -148,7 +154,7 @@ def adapt(p, train_prior, prior=None, method: str = DEFAULT_ESTIMATOR, confusion
         return p, np.asarray(train_prior, dtype=float), "training mix", \
             f"only {len(p)} posters (fewer than {min_posters}): too few to estimate their genre mix; " \
             "kept the training mix"
-    estimated = estimate_prior(p, train_prior, method, confusion)
+    estimated = estimate_prior(p, train_prior, method, confusion, reference_posters=reference_posters)
     return reweight(p, train_prior, estimated), estimated, method, \
         f"genre mix estimated from {len(p)} posters ({method})"
 
@@ -227,13 +233,17 @@ class Adaptation:
 
 
 def adapt_to_collection(probabilities, genres: list[str], train_prior, thresholds, prior: str | Path | None = None,
-                        estimator: str = DEFAULT_ESTIMATOR, confusion: dict | None = None) -> Adaptation:
+                        estimator: str = DEFAULT_ESTIMATOR, confusion: dict | None = None,
+                        reference_posters: int | None = None) -> Adaptation:
     """Calibrated probabilities and the tuned thresholds moved to a collection's genre mix: the mix in the
-    genre,share CSV `prior`, or estimated from the probabilities (MIN_POSTERS of them at least)."""
+    genre,share CSV `prior`, or estimated from the probabilities (MIN_POSTERS of them at least).
+    reference_posters: the size of the validation split the calibration was fitted on (gated)."""
     train_prior = np.asarray(train_prior, dtype=float)
     given = read_prior(prior, genres) if prior is not None else None
-    adapted, mix, source, note = adapt(probabilities, train_prior, given, estimator, confusion)
-    evidence = shift_evidence(probabilities, train_prior) if source == estimator else None
+    adapted, mix, source, note = adapt(probabilities, train_prior, given, estimator, confusion,
+                                       reference_posters=reference_posters)
+    evidence = shift_evidence(probabilities, train_prior, reference_posters=reference_posters) \
+        if source == estimator else None
     if source == "gated":
         note += f": {int((evidence['kept'] > 0).sum())} of {len(genres)} genres moved clearly and were adapted"
     return Adaptation(adapted, adapted_thresholds(thresholds, train_prior, mix, adapted), list(genres), train_prior,
@@ -260,7 +270,8 @@ def resample_to_mix(y, targets: dict[int, float], n: int | None = None, seed: in
 
 
 def compare_estimators(y, scores, train_prior, thresholds, confusion: dict | None = None,
-                       estimators=ESTIMATORS, policy: str = DEFAULT_THRESHOLD_POLICY, top: int = 5) -> pd.DataFrame:
+                       estimators=ESTIMATORS, policy: str = DEFAULT_THRESHOLD_POLICY, top: int = 5,
+                       reference_posters: int | None = None) -> pd.DataFrame:
     """On labelled posters: every estimator's adapted model beside the unadapted one, the constant guess
     and the oracle that knows the true mix. Columns: top-3 hit rate, micro F1 (tuned thresholds, and 0.5),
     micro AP, and the largest error of the estimated mix over the `top` most frequent genres and over all."""
@@ -281,7 +292,7 @@ def compare_estimators(y, scores, train_prior, thresholds, confusion: dict | Non
 
     rows = {"unadapted": row(scores, train_prior, thresholds)}
     for method in estimators:
-        mix = estimate_prior(scores, train_prior, method, confusion)
+        mix = estimate_prior(scores, train_prior, method, confusion, reference_posters=reference_posters)
         adapted = reweight(scores, train_prior, mix)
         rows[method] = row(adapted, mix, adapted_thresholds(thresholds, train_prior, mix, adapted, policy))
     oracle = reweight(scores, train_prior, true_mix)
