@@ -49,6 +49,8 @@ def run_to_end(root: Path, limit: int, log: Path) -> dict:
     with open(log, "w") as out:
         code = subprocess.run(command(root, limit), stdout=out, stderr=subprocess.STDOUT, cwd=REPO).returncode
     text = log.read_text()
+    if code:
+        print(f"the rebuild failed (exit {code}); the end of its output:\n{text[-3000:]}")
     resumed = [line for line in text.splitlines() if "resuming at epoch" in line or "finished in an earlier run" in line]
     return {"exit": code, "stages": stage_lines(text), "training_resumed": resumed}
 

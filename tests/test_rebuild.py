@@ -248,3 +248,22 @@ def test_a_recipe_rebuilds_end_to_end_resumes_and_records_itself(tmp_path, small
     assert "train tuned: started" in out
     assert read_json(folder / "manifest.json")["recipe"]["hash"] != recipe.hash
     shutil.rmtree(root)
+
+
+def test_a_keras_file_saved_again_with_the_same_weights_keeps_its_fingerprint(tmp_path):
+    """Keras writes its save date into a .keras file: two runs that learned the same weights must not differ."""
+    import zipfile
+
+    def keras_file(name, weights, date):
+        path = tmp_path / name
+        with zipfile.ZipFile(path, "w") as archive:
+            archive.writestr("metadata.json", f'{{"date_saved": "{date}"}}')
+            archive.writestr("model.weights.h5", weights)
+        return path
+
+    first = keras_file("a.keras", b"weights", "2026-12-02@06:27:06")
+    again = keras_file("b.keras", b"weights", "2026-12-02@07:19:14")
+    other = keras_file("c.keras", b"other weights", "2026-12-02@06:27:06")
+    assert rebuild_module.content_hash(first) == rebuild_module.content_hash(again)
+    assert rebuild_module.content_hash(first) != rebuild_module.content_hash(other)
+    assert rebuild_module.content_hash(tmp_path / "none.keras") == "missing"

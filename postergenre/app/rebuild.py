@@ -16,6 +16,7 @@ import json
 import shutil
 import sys
 import time
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -37,9 +38,22 @@ def digest(*parts) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
+def content_hash(path: Path) -> str:
+    """A file's SHA-256; a .keras file's over its contents less metadata.json, whose save date differs between two
+    runs that wrote the same weights."""
+    path = Path(path)
+    if not path.is_file():
+        return "missing"
+    if path.suffix != ".keras":
+        return file_sha256(path)
+    with zipfile.ZipFile(path) as archive:
+        return digest([(name, hashlib.sha256(archive.read(name)).hexdigest())
+                       for name in sorted(archive.namelist()) if name != "metadata.json"])
+
+
 def files_fingerprint(files: list[Path]) -> str:
     """One hash over files' contents ("missing" for one that is not there)."""
-    return digest([(Path(f).name, file_sha256(f) if Path(f).is_file() else "missing") for f in files])
+    return digest([(Path(f).name, content_hash(f)) for f in files])
 
 
 def source_fingerprint(source: Path) -> str:
