@@ -273,6 +273,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--name", default=None, help="folder under models/ (default: the model name)")
     p.add_argument("--epochs", type=int, default=None, help="epochs of phase 1 (default 40) / a CNN from scratch (custom_cnn 4, seed_cnn 10)")
     p.add_argument("--batch-size", type=int, default=None)
+    p.add_argument("--head-batch-size", type=int, default=None, help="batch size of a head on cached features (256)")
     p.add_argument("--learning-rate", type=float, default=None)
     p.add_argument("--loss", choices=LOSSES, default=None, help="class-imbalance handling in the loss")
     p.add_argument("--oversample", action="store_true", default=None, help="repeat posters of rare genres")

@@ -267,3 +267,16 @@ def test_a_keras_file_saved_again_with_the_same_weights_keeps_its_fingerprint(tm
     assert rebuild_module.content_hash(first) == rebuild_module.content_hash(again)
     assert rebuild_module.content_hash(first) != rebuild_module.content_hash(other)
     assert rebuild_module.content_hash(tmp_path / "none.keras") == "missing"
+
+
+@pytest.mark.parametrize("member", [0, 1])
+def test_a_member_trained_on_workers_gets_the_same_settings_through_the_command_line(member, tmp_path):
+    """--workers starts `postergenre train` processes: their arguments must make the member's very TrainConfig."""
+    from postergenre.cli import build_parser
+    from postergenre.training.train import TrainConfig, config_from_args
+    recipe = read_recipe(DEFAULT_RECIPE)
+    config = TrainConfig(**recipe.member_config(recipe.members()[member], "x.parts/m"))
+    args = build_parser().parse_args(rebuild_module.train_arguments(config, tmp_path))
+    assert args.root == tmp_path and args.stage == "train"
+    size = tuple(int(v) for v in args.input_size.split("x"))
+    assert config_from_args(**{**vars(args), "input_size": size}) == config

@@ -253,20 +253,7 @@ class Rebuild:
 
     def train_on_workers(self, config) -> None:
         from ..training.cluster import launch_local
-        args = ["--root", str(self.paths.root), "train", "--model", config.model, "--name", config.name,
-                "--seed", str(config.seed)]
-        for field in dataclasses.fields(config):
-            value = getattr(config, field.name)
-            if field.name in ("model", "name", "seed", "strategy", "cache", "limit", "weights", "schedule"):
-                continue
-            flag = "--" + field.name.replace("_", "-")
-            if isinstance(value, bool):
-                args += [flag] if value else ([f"--no-{field.name}"] if field.name == "tta" else [])
-            elif isinstance(value, tuple):
-                args += [flag, "x".join(map(str, value))]
-            elif value is not None:
-                args += [flag, str(value)]
-        code = launch_local(self.workers, args)
+        code = launch_local(self.workers, train_arguments(config, self.paths.root))
         if code:
             raise UserError(f"a worker failed (exit code {code}); run the same command again to resume")
 
@@ -368,6 +355,24 @@ class Rebuild:
                       self.paths.root, read_json(self.folder / "eval_test_image.json")
                       if (self.folder / "eval_test_image.json").exists() else None)
         return target
+
+
+def train_arguments(config, root: Path) -> list[str]:
+    """`postergenre --root ROOT train ...` arguments that make the same TrainConfig (a worker process's command)."""
+    args = ["--root", str(root), "train", "--model", config.model, "--name", config.name, "--seed", str(config.seed)]
+    for field in dataclasses.fields(config):
+        value = getattr(config, field.name)
+        if field.name in ("model", "name", "seed", "strategy", "cache", "limit", "weights", "schedule") \
+                or value is None:
+            continue
+        flag = "--" + field.name.replace("_", "-")
+        if isinstance(value, bool):
+            args += [flag if value else f"--no-{field.name}"] if field.name == "tta" else ([flag] if value else [])
+        elif isinstance(value, tuple):
+            args += [flag, "x".join(map(str, value))]
+        else:
+            args += [flag, str(value)]
+    return args
 
 
 def recipe_provenance(recipe: Recipe, root: Path) -> dict:
