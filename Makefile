@@ -85,6 +85,8 @@ bench: venv
 	$(BIN)/python benchmarks/bench_litert_training.py
 	$(BIN)/python benchmarks/bench_ocr.py
 	$(BIN)/python benchmarks/bench_text.py --root . --model default
+	$(BIN)/python benchmarks/bench_rebuild.py
+	$(BIN)/python benchmarks/bench_rebuild_resume.py
 
 clean-artefacts:
 	rm -rf data/raw/*.csv data/interim/*.csv data/processed/* data/cache/* reports/*.ipynb reports/figures
