@@ -60,8 +60,9 @@ def _em(p, train_prior, strength: float = 0.0, iterations: int = 200, tol: float
 
 def shift_evidence(p, train_prior, z: float = GATE_Z, reference_posters: int | None = None) -> dict:
     """Per genre, how clearly a collection's genre mix moved from the training mix: the mean calibrated
-    probability with its 95% interval over the posters, its distance from the training share in standard errors,
-    and the share of the move the gated estimator keeps (0: the genre is not adapted).
+    probability with the interval the gate uses (z standard errors either side: a genre is adapted when its training
+    share lies outside), its distance from the training share in standard errors, and the share of the move the
+    gated estimator keeps (0: the genre is not adapted).
     reference_posters: the validation split's size; the calibration that makes the mean probability comparable to
     the training share was fitted there, so its sampling error counts too (as if the spread were the same)."""
     p = np.asarray(p, dtype=float)
@@ -72,7 +73,7 @@ def shift_evidence(p, train_prior, z: float = GATE_Z, reference_posters: int | N
     distance = (mean - pi) / np.maximum(error, 1e-9)
     with np.errstate(divide="ignore"):
         kept = np.clip(1 - (z / np.abs(distance)) ** 2, 0, 1)
-    return {"mean": mean, "low": mean - 1.96 * error, "high": mean + 1.96 * error, "z": distance, "kept": kept}
+    return {"mean": mean, "low": mean - z * error, "high": mean + z * error, "z": distance, "kept": kept}
 
 
 def gated_prior(p, train_prior, z: float = GATE_Z, reference_posters: int | None = None) -> np.ndarray:
@@ -176,11 +177,12 @@ def expected_f1_thresholds(p, grid=np.linspace(0.02, 0.9, 45)) -> np.ndarray:
 
 def mix_table(genres, train_prior, used_prior, true_prior=None, evidence: dict | None = None) -> pd.DataFrame:
     """The training mix beside the collection's (estimated or given), per genre, most frequent first; with the
-    evidence of a shift, the mean calibrated probability's 95% interval and whether the genre was adapted."""
+    evidence of a shift, the mean calibrated probability with the gate's interval (GATE_Z standard errors) and
+    whether the genre was adapted."""
     table = pd.DataFrame({"genre": genres, "training mix": np.round(train_prior, 3),
                           "collection mix": np.round(used_prior, 3)})
     if evidence is not None:
-        table["mean p, 95% interval"] = [f"{m:.3f} [{lo:.3f}, {hi:.3f}]" for m, lo, hi in
+        table[f"mean p [±{GATE_Z:g} s.e.]"] = [f"{m:.3f} [{lo:.3f}, {hi:.3f}]" for m, lo, hi in
                                           zip(evidence["mean"], evidence["low"], evidence["high"])]
         table["adapted"] = np.where(np.abs(np.asarray(used_prior) - np.asarray(train_prior)) > 5e-4, "yes", "no")
     if true_prior is not None:
