@@ -69,19 +69,17 @@ def main():
     logs = root / "logs"
     logs.mkdir(parents=True)
     member = root / "models" / f"{NAME}.parts" / "lite0-ft44"
-    try:
-        first = run_until(root, args.limit, lambda r: text_cache_lines(r) >= 640, logs / "1_killed_in_read_text.txt")
-        read_when_killed = text_cache_lines(root)
-        second = run_until(root, args.limit, lambda r: (member / "backup_finetune" / "state.json").exists()
-                           and json.loads((member / "backup_finetune" / "state.json").read_text()).get("epoch", 0) >= 2,
-                           logs / "2_resumed_then_killed_in_fine_tune.txt")
-        state = json.loads((member / "backup_finetune" / "state.json").read_text())
-        third = run_to_end(root, args.limit, logs / "3_resumed_to_the_end.txt")
-        fourth = run_to_end(root, args.limit, logs / "4_again.txt")
-    finally:
-        result = {k: v for k, v in locals().items() if k in ("first", "second", "third", "fourth")}
+    first = run_until(root, args.limit, lambda r: text_cache_lines(r) >= 640, logs / "1_killed_in_read_text.txt")
+    read_when_killed = text_cache_lines(root)
+    second = run_until(root, args.limit, lambda r: (member / "backup_finetune" / "state.json").exists()
+                       and json.loads((member / "backup_finetune" / "state.json").read_text()).get("epoch", 0) >= 2,
+                       logs / "2_resumed_then_killed_in_fine_tune.txt")
+    state = json.loads((member / "backup_finetune" / "state.json").read_text())
+    third = run_to_end(root, args.limit, logs / "3_resumed_to_the_end.txt")
+    fourth = run_to_end(root, args.limit, logs / "4_again.txt")
     figures = {"limit": args.limit, "posters_read_when_killed": read_when_killed,
-               "fine_tune_state_when_killed": {k: state.get(k) for k in ("epoch", "best")}, **result}
+               "fine_tune_state_when_killed": {k: state.get(k) for k in ("epoch", "best")},
+               "first": first, "second": second, "third": third, "fourth": fourth}
     shutil.rmtree(root, ignore_errors=True)
     for name in ("first", "second", "third", "fourth"):
         print(f"--- {name}:\n" + "\n".join(figures[name]["stages"]))

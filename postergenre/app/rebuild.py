@@ -183,7 +183,7 @@ class Rebuild:
             Stage("card", {"recipe": recipe.hash, "lock": lock_hash()}, lambda: [self.evaluation_output()],
                   self.card, lambda: files_fingerprint([self.folder / "README.md"])),
             Stage("check", self.evaluation_options(),
-                  lambda: [self.evaluation_output(), network_fingerprint(paths.models / "default")],
+                  lambda: [self.evaluation_output(), network_fingerprint(self.shipped_default())],
                   self.check, lambda: files_fingerprint([self.folder / f"{REPORT_FILE}.json"])),
         ]
         return stages
@@ -324,12 +324,15 @@ class Rebuild:
         write_model_card(self.folder)
         return f"recipe {self.recipe.hash} in manifest.json and README.md"
 
+    def shipped_default(self) -> Path:
+        """The model the check compares with: the project's models/default, else the repository's."""
+        default = self.paths.models / "default"
+        return default if (default / "manifest.json").exists() else REPO_ROOT / "models" / "default"
+
     def check(self) -> str:
         from ..evaluation.evaluate import evaluate
         shipped = self.parts / "shipped"
-        default = self.paths.models / "default"
-        if not (default / "manifest.json").exists():
-            default = REPO_ROOT / "models" / "default"
+        default = self.shipped_default()
         if not (default / "manifest.json").exists():
             return "no models/default to compare with"
         shutil.rmtree(shipped, ignore_errors=True)  # a copy, so that its evaluation leaves models/default as it is
@@ -351,10 +354,9 @@ class Rebuild:
         from ..inference.ship import ship
         if self.log.get("check").get("status") != "done":
             raise UserError("--ship: the rebuild has not finished; run it to the end first")
-        target = ship(self.folder, self.paths.models / "default", read_json(self.folder / "eval_test.json"),
-                      self.paths.root, read_json(self.folder / "eval_test_image.json")
-                      if (self.folder / "eval_test_image.json").exists() else None)
-        return target
+        return ship(self.folder, self.paths.models / "default", read_json(self.folder / "eval_test.json"),
+                    self.paths.root, read_json(self.folder / "eval_test_image.json")
+                    if (self.folder / "eval_test_image.json").exists() else None)
 
 
 def train_arguments(config, root: Path) -> list[str]:

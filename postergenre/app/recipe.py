@@ -193,7 +193,7 @@ def check(recipe: Recipe, where: str) -> None:
     for key in REQUIRED:
         if key not in data:
             _fail(where, key, "missing")
-    _check_table({k: v for k, v in data.items() if k != "members"}, {k: v for k, v in SECTIONS.items()}, "", where)
+    _check_table({k: v for k, v in data.items() if k != "members"}, SECTIONS, "", where)
     if not isinstance(data["members"], list) or len(data["members"]) < 1:
         _fail(where, "members", "expected one or more [[members]] tables")
     names = [m.get("name") if isinstance(m, dict) else None for m in data["members"]]

@@ -175,16 +175,17 @@ def expected_f1_thresholds(p, grid=np.linspace(0.02, 0.9, 45)) -> np.ndarray:
     return grid[np.argmax(f1, axis=1)]
 
 
-def mix_table(genres, train_prior, used_prior, true_prior=None, evidence: dict | None = None) -> pd.DataFrame:
+def mix_table(genres, train_prior, used_prior, true_prior=None, evidence: dict | None = None,
+              adapted=None) -> pd.DataFrame:
     """The training mix beside the collection's (estimated or given), per genre, most frequent first; with the
     evidence of a shift, the mean calibrated probability with the gate's interval (GATE_Z standard errors) and
-    whether the genre was adapted."""
+    whether the genre was adapted (`adapted`, one bool a genre)."""
     table = pd.DataFrame({"genre": genres, "training mix": np.round(train_prior, 3),
                           "collection mix": np.round(used_prior, 3)})
     if evidence is not None:
         table[f"mean p [±{GATE_Z:g} s.e.]"] = [f"{m:.3f} [{lo:.3f}, {hi:.3f}]" for m, lo, hi in
                                           zip(evidence["mean"], evidence["low"], evidence["high"])]
-        table["adapted"] = np.where(np.abs(np.asarray(used_prior) - np.asarray(train_prior)) > 5e-4, "yes", "no")
+        table["adapted"] = np.where(adapted, "yes", "no")
     if true_prior is not None:
         table["true mix"] = np.round(true_prior, 3)
     return table.sort_values("collection mix", ascending=False).reset_index(drop=True)
@@ -230,8 +231,15 @@ class Adaptation:
             out["evidence"] = {k: np.asarray(v, dtype=float).round(4).tolist() for k, v in self.evidence.items()}
         return out
 
+    @property
+    def adapted(self) -> np.ndarray | None:
+        """Per genre, whether its share was moved: the gated estimator's own decision; every genre for the others."""
+        if self.evidence is None:
+            return None
+        return self.evidence["kept"] > 0 if self.source == "gated" else np.ones(len(self.genres), dtype=bool)
+
     def mix_table(self, true_mix=None) -> pd.DataFrame:
-        return mix_table(self.genres, self.training_mix, self.mix, true_mix, self.evidence)
+        return mix_table(self.genres, self.training_mix, self.mix, true_mix, self.evidence, self.adapted)
 
 
 def adapt_to_collection(probabilities, genres: list[str], train_prior, thresholds, prior: str | Path | None = None,
@@ -246,10 +254,11 @@ def adapt_to_collection(probabilities, genres: list[str], train_prior, threshold
                                        reference_posters=reference_posters)
     evidence = shift_evidence(probabilities, train_prior, reference_posters=reference_posters) \
         if source == estimator else None
+    adaptation = Adaptation(adapted, adapted_thresholds(thresholds, train_prior, mix, adapted), list(genres),
+                            train_prior, mix, source, note, evidence)
     if source == "gated":
-        note += f": {int((evidence['kept'] > 0).sum())} of {len(genres)} genres moved clearly and were adapted"
-    return Adaptation(adapted, adapted_thresholds(thresholds, train_prior, mix, adapted), list(genres), train_prior,
-                      mix, source, note, evidence)
+        adaptation.note += f": {int(adaptation.adapted.sum())} of {len(genres)} genres moved clearly and were adapted"
+    return adaptation
 
 
 def resample_to_mix(y, targets: dict[int, float], n: int | None = None, seed: int = 0,
