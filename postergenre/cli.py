@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import sys
 import tempfile
@@ -23,6 +24,7 @@ from .config import (
     VocabularyRules,
     describe,
 )
+from . import __version__
 from .networks import registry
 from .text.ocr import OcrSettings
 
@@ -104,27 +106,46 @@ def cmd_evaluate(args, paths):
 
 
 def cmd_predict(args, paths):
-    from .inference.predict import predict, print_predictions, write_predictions
+    """Results on stdout (lines for posters named one by one, a CSV for a folder or a CSV of posters, JSON with
+    --json), or into --output; each failed poster once on stderr, and exit code 1 when any failed."""
+    from .inference.predict import predict, render, write_predictions
+    if args.output is not None:
+        check_writable(args.output)
     predictions = predict(args.posters, args.model, args.top, paths, adapt_prior=args.adapt_prior, prior=args.prior,
                           estimator=args.estimator, runtime=args.runtime, text=not args.no_text)
     table, adaptation = predictions.table, predictions.adaptation
     if adaptation:
         print(f"postergenre predict: {adaptation.note}", file=sys.stderr)
         print(adaptation.mix_table().to_string(index=False), file=sys.stderr)
-    many = len(table) > 1 and any(Path(p).is_dir() or str(p).endswith(".csv") for p in args.posters)
-    if args.output or many:
-        output = args.output or paths.reports / "predictions.csv"
-        write_predictions(table, output)
-        print(f"{len(table)} posters -> {output}", file=sys.stderr)
-    if args.json:  # programs get every poster
-        print_predictions(table, as_json=True)
-    elif not many or not args.output:  # the terminal gets a preview of a long list
-        print_predictions(table.head(len(table) if not many else 20))
+    many = any(Path(p).is_dir() or str(p).endswith(".csv") for p in args.posters)
+    form = "json" if args.json else "csv" if many else "lines"
+    if args.output is not None:
+        write_predictions(table, args.output, as_json=args.json, words=args.words)
+        print(f"postergenre predict: {len(table)} posters -> {args.output}", file=sys.stderr)
+    else:
+        sys.stdout.write(render(table, form, words=args.words))
     failed = table.error.fillna("").ne("")
     for error in table.error[failed]:
         print(f"postergenre predict: error: {error}", file=sys.stderr)
-    if failed.all():
-        raise UserError("no poster could be read")
+    if failed.any():
+        print(f"postergenre predict: {int(failed.sum())} of {len(table)} posters could not be predicted",
+              file=sys.stderr)
+        return 1
+    return 0
+
+
+def check_writable(output: Path) -> None:
+    """Refuse an output that cannot be written before any poster is read (minutes of work otherwise lost)."""
+    output = Path(output)
+    if output.is_dir():
+        raise UserError(f"--output {output}: is a folder; give a file name")
+    folder = output.parent
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    if not folder.is_dir():
+        raise UserError(f"--output {output}: {folder} is not a folder")
+    if not os.access(folder, os.W_OK) or (output.exists() and not os.access(output, os.W_OK)):
+        raise UserError(f"--output {output}: no permission to write there")
 
 
 def cmd_serve(args, paths):
@@ -168,6 +189,10 @@ def cmd_rebuild(args, paths):
     recipe = read_recipe(args.recipe)
     if args.source:
         recipe = recipe.with_sources(args.source)
+    if args.evaluate_shipped:
+        from .app.rebuild import evaluate_shipped
+        evaluate_shipped(recipe, paths, progress=not args.no_progress)
+        return
     rebuild(recipe, paths, name=args.name, limit=args.limit, workers=args.workers, ship=args.ship,
             progress=not args.no_progress)
 
@@ -221,12 +246,25 @@ def cmd_report(args, paths):
     print(f"results written into {update_readme(paths.root)}")
 
 
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Every option's default shown in --help, unless its help already names it or there is none (None, a flag)."""
+
+    def _get_help_string(self, action):
+        text = action.help or ""
+        if action.default in (None, False) or "default" in text or action.default is argparse.SUPPRESS:
+            return text
+        return super()._get_help_string(action)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="postergenre", description="Predict a movie's genres from its poster.")
+    parser = argparse.ArgumentParser(prog="postergenre", description="Predict a movie's genres from its poster.",
+                                     formatter_class=HelpFormatter)
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     parser.add_argument("--root", type=Path, default=None,
                         help="project folder holding data/, models/, Posters/ (default: the repository or "
                              "$POSTERGENRE_ROOT)")
     stages = parser.add_subparsers(dest="stage", required=True, metavar="<stage>")
+    stages.add_parser = functools.partial(stages.add_parser, formatter_class=HelpFormatter)
 
     p = stages.add_parser("get-data", help="stage 1: read a source into data/raw/movies.csv (downloads posters)",
                           description="Read the Kaggle MovieGenre.csv (downloading posters), a poster folder "
@@ -246,8 +284,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = stages.add_parser("clean", help="stage 2: drop unusable rows and posters, with a report",
                           description="Fully decode every poster; drop missing, duplicate, corrupt, tiny and "
                                       "byte-identical posters into data/interim/clean_report.csv.")
-    p.add_argument("--min-width", type=int, default=CleanConfig.min_width)
-    p.add_argument("--min-height", type=int, default=CleanConfig.min_height)
+    p.add_argument("--min-width", type=int, default=CleanConfig.min_width, help="narrower posters are dropped (pixels)")
+    p.add_argument("--min-height", type=int, default=CleanConfig.min_height, help="lower posters are dropped (pixels)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_clean)
 
@@ -259,9 +297,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--synonym", nargs="*", default=None, help='FROM=TO names ("Science Fiction=Sci-Fi")')
     p.add_argument("--min-count", type=int, default=VocabularyRules.min_count,
                    help="genres with fewer posters are merged into Other")
-    p.add_argument("--val", type=float, default=SplitConfig.val)
-    p.add_argument("--test", type=float, default=SplitConfig.test)
-    p.add_argument("--seed", type=int, default=SplitConfig.seed)
+    p.add_argument("--val", type=float, default=SplitConfig.val, help="share of the posters for validation")
+    p.add_argument("--test", type=float, default=SplitConfig.test, help="share of the posters for the test split")
+    p.add_argument("--seed", type=int, default=SplitConfig.seed, help="seed of the split")
     p.set_defaults(func=cmd_encode)
 
     p = stages.add_parser("train", help="stages 4-5: train a model into models/<name>/",
@@ -272,9 +310,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help=f"one of {', '.join(registry.names())} (postergenre/networks/registry.py)")
     p.add_argument("--name", default=None, help="folder under models/ (default: the model name)")
     p.add_argument("--epochs", type=int, default=None, help="epochs of phase 1 (default 40) / a CNN from scratch (custom_cnn 4, seed_cnn 10)")
-    p.add_argument("--batch-size", type=int, default=None)
+    p.add_argument("--batch-size", type=int, default=None, help="images a batch (default: the model's, registry.py)")
     p.add_argument("--head-batch-size", type=int, default=None, help="batch size of a head on cached features (256)")
-    p.add_argument("--learning-rate", type=float, default=None)
+    p.add_argument("--learning-rate", type=float, default=None, help="phase 1 (default: the model's, registry.py)")
     p.add_argument("--loss", choices=LOSSES, default=None, help="class-imbalance handling in the loss")
     p.add_argument("--oversample", action="store_true", default=None, help="repeat posters of rare genres")
     p.add_argument("--input-size", default=None, help="HxW, e.g. 224x152 (default keeps the poster aspect)")
@@ -304,7 +342,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-cache", dest="cache", action="store_false", default=None,
                    help="do not cache features or decoded images on disk")
     p.add_argument("--limit", type=int, default=None, help="only the first N posters of each split")
-    p.add_argument("--seed", type=int, default=None)
+    p.add_argument("--seed", type=int, default=None, help="seed of every random choice (default: TrainConfig's, 42)")
     p.set_defaults(func=cmd_train)
 
     p = stages.add_parser("evaluate", help="stage 6: metrics with confidence intervals beside the baselines",
@@ -317,25 +355,31 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--source", default=None, help="only the posters of this source (a project merged from several "
                                                   "sources: e.g. kaggle_posters_8k); written as eval_<set>_<source>")
     p.add_argument("--bootstrap", type=int, default=200, help="bootstrap resamples for the intervals")
-    p.add_argument("--no-figures", action="store_true")
+    p.add_argument("--no-figures", action="store_true", help="no figures, only the JSON and markdown reports")
     _add_adaptation_options(p)
     _add_text_option(p)
     p.set_defaults(func=cmd_evaluate)
 
     p = stages.add_parser("predict", help="stage 7: genres of posters (files, folders or a CSV of paths)",
                           description="Top genres with probabilities for each poster, and the genres above the "
-                                      "tuned thresholds. A folder or a CSV gives a CSV of predictions.")
+                                      "tuned thresholds (by probability), on stdout: a line per poster named, a CSV "
+                                      "for a folder or a CSV of posters, JSON with --json; --output writes a file "
+                                      "instead. Exit status: 0 every poster predicted, 1 some could not be (each "
+                                      "named on stderr), 2 a usage error.")
     p.add_argument("posters", nargs="+", help="poster files, folders of posters, or a CSV with poster_path")
     p.add_argument("--model", default="default", help="model folder or name under models/ (default: the shipped "
                                                       "default model)")
     p.add_argument("--top", type=positive_int, default=3, help="how many top genres to list (1 or more)")
-    p.add_argument("--json", action="store_true", help="JSON for programs (every poster)")
+    p.add_argument("--json", action="store_true",
+                   help="JSON for programs: per poster, labels and above_threshold as [{label, score}], every "
+                        "genre's probabilities, the words read (README: the JSON output)")
+    p.add_argument("--words", action="store_true", help="also show the words read on each poster (lines and CSV)")
     p.add_argument("--runtime", choices=("litert", "keras"), default="litert",
                    help="litert (default): the model folder's model.tflite, without TensorFlow; keras: the Keras network")
     _add_adaptation_options(p)
     _add_text_option(p)
-    p.add_argument("--output", type=Path, default=None, help="CSV of predictions (default for folders and CSVs: "
-                                                             "reports/predictions.csv)")
+    p.add_argument("--output", type=Path, default=None,
+                   help="write the predictions into this file (a CSV, or JSON with --json) instead of stdout")
     p.set_defaults(func=cmd_predict)
 
     p = stages.add_parser("serve", help="a web page: drop a poster, see its genres (Gradio, offline)",
@@ -343,8 +387,8 @@ def build_parser() -> argparse.ArgumentParser:
                                       "(a table, downloadable as CSV). Binds to 127.0.0.1 unless --host says "
                                       "otherwise; never opens a public share link.")
     p.add_argument("--model", default=None, help="the model shown first (default: the shipped default)")
-    p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=int, default=7860)
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (0.0.0.0: every interface)")
+    p.add_argument("--port", type=int, default=7860, help="port to listen on")
     p.add_argument("--no-gradcam", action="store_true", help="start without loading the Grad-CAM network (TensorFlow: a slower "
                                                                 "start, more memory); the first heatmap then loads it")
     _add_text_option(p)
@@ -389,6 +433,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--limit", type=positive_int, default=None, help="only the first N movies of each source")
     p.add_argument("--workers", type=int, default=None, help="train each member on N multi-worker processes")
     p.add_argument("--ship", action="store_true", help="at the end, make the rebuilt model models/default")
+    p.add_argument("--evaluate-shipped", action="store_true",
+                   help="train nothing: evaluate models/default again on the recipe's data (its manifest's figures "
+                        "and card rewritten, e.g. after a metric's definition changed)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.set_defaults(func=cmd_rebuild)
 
@@ -436,7 +483,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     args.argv = list(sys.argv[1:] if argv is None else argv)
     try:
-        args.func(args, Paths.default(args.root))
+        code = args.func(args, Paths.default(args.root))
     except UserError as exc:
         print(f"postergenre {args.stage}: error: {exc}", file=sys.stderr)
         return 2
@@ -449,7 +496,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"postergenre {args.stage}: internal error: {describe(exc)} (a bug; please report it with "
               f"{log.name}, which holds the traceback)", file=sys.stderr)
         return 1
-    return 0
+    return code or 0
 
 
 if __name__ == "__main__":

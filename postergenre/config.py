@@ -119,3 +119,15 @@ class SplitConfig:
     test: float = 0.15
     seed: int = SEED
     min_positives_warning: int = 5
+
+
+HEADLESS = "POSTERGENRE_HEADLESS"  # set while `make all` executes the notebooks: nobody is watching
+
+
+def progress_bar(iterable=None, **options):
+    """tqdm (a widget in a notebook, text in a terminal); none in a notebook run headless, whose saved copy would
+    show a widget's first state, 0%, however far the work went."""
+    from tqdm.auto import tqdm
+    if os.environ.get(HEADLESS):
+        options["disable"] = True
+    return tqdm(iterable, **options)

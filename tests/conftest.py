@@ -12,9 +12,19 @@ from postergenre.config import SHARED_SAMPLE, Paths  # noqa: E402
 SHARED_DATA = SHARED_SAMPLE.parent
 
 
+REQUIRE_SHARED = "POSTERGENRE_REQUIRE_SHARED"  # set by .ci/run: missing real posters fail the run, never skip
+
+
+def missing_shared(reason: str):
+    """Skip a test whose real posters are missing; fail it instead where the run must have them (CI)."""
+    if os.environ.get(REQUIRE_SHARED):
+        pytest.fail(f"{reason}; {REQUIRE_SHARED} is set, so a missing shared data folder fails the run")
+    pytest.skip(reason)
+
+
 def require_shared() -> Path:
     if not (SHARED_SAMPLE / "labels.csv").exists():
-        pytest.skip(f"real posters not found at {SHARED_SAMPLE} (the shared data folder beside the repo)")
+        missing_shared(f"real posters not found at {SHARED_SAMPLE} (the shared data folder beside the repo)")
     return SHARED_SAMPLE
 
 

@@ -69,7 +69,19 @@ def test_reliability_table_counts_every_pair():
     y, scores = miscalibrated(n=500)
     table = calibration.reliability_table(y, scores, bins=10)
     assert table["count"].sum() == y.size and table.predicted.between(0, 1).all()
-    assert Calibration().apply(scores) is not None and np.array_equal(Calibration().apply(scores), scores)
+    assert np.array_equal(Calibration().apply(scores), scores), "no calibration: the scores as they are"
+
+
+def test_reliability_table_and_ece_by_hand():
+    # 6 pairs, 2 bins: [0, 0.5) holds 0.1, 0.2, 0.3, 0.4 (two positives), [0.5, 1] holds 0.6, 0.8 (both positive)
+    y = np.array([[0, 1, 1], [0, 1, 1]])
+    p = np.array([[0.1, 0.2, 0.3], [0.4, 0.6, 0.8]])
+    table = calibration.reliability_table(y, p, bins=2)
+    assert table["count"].tolist() == [4, 2] and table.bin.tolist() == [0, 1]
+    assert table.predicted.tolist() == pytest.approx([0.25, 0.7]) and table.observed.tolist() == pytest.approx([0.5, 1])
+    # ECE weighs each bin by its pairs: 4/6 of them off by 0.25, 2/6 by 0.3
+    assert calibration.expected_calibration_error(y, p, bins=2) == pytest.approx((4 * 0.25 + 2 * 0.3) / 6)
+    assert calibration.expected_calibration_error(y, y.astype(float), bins=2) == 0, "a perfect forecast has none"
 
 
 @pytest.mark.parametrize("method", ["platt", "temperature"])

@@ -15,8 +15,8 @@ from postergenre.config import REPO_ROOT
 from postergenre.evaluation.evaluate import load_eval_data, map_labels
 from postergenre.evaluation.experiments import RESAMPLED_MIX
 from postergenre.scoring import label_shift, metrics
-from postergenre.scoring.calibration import expected_calibration_error
-from tests.conftest import SHARED_DATA
+from postergenre.scoring.calibration import expected_calibration_error, log_loss
+from tests.conftest import SHARED_DATA, missing_shared
 
 pytestmark = pytest.mark.slow
 
@@ -43,7 +43,7 @@ def test_split(full_project, default_model):
 def greatest_films(default_model):
     folder = SHARED_DATA / "greatest_films"
     if not (folder / "labels.csv").exists():
-        pytest.skip(f"{folder} not found (the shared data folder beside the repo)")
+        missing_shared(f"{folder} not found (the shared data folder beside the repo)")
     frame, _ = load_eval_data(folder, None)
     frame, y, _ = map_labels(frame, default_model.vocabulary)
     return y, default_model.scores(frame)[1]
@@ -68,8 +68,10 @@ def constant_figures(model, y):
 def test_calibration_lowers_the_calibration_error_on_unseen_posters(test_split):
     y, raw, calibrated = test_split
     raw_error, calibrated_error = expected_calibration_error(y, raw), expected_calibration_error(y, calibrated)
-    # a blend's own output (averaged log-odds) can be calibrated already: then calibration keeps it within 2 points
-    assert calibrated_error < 0.7 * raw_error or calibrated_error < 0.02, (raw_error, calibrated_error)
+    # fitted on validation, it must lower both the calibration error and the log-loss on posters it never saw
+    # (a blend's averaged log-odds are nearly calibrated already, so the gain is small but must be there)
+    assert calibrated_error < raw_error, (raw_error, calibrated_error)
+    assert log_loss(y, calibrated) < log_loss(y, raw), (log_loss(y, raw), log_loss(y, calibrated))
 
 
 COST = 0.01  # the most that adapting may cost the top-3 hit rate or micro-F1

@@ -104,7 +104,8 @@ def test_folder_missing_column_and_bad_encoding(tmp_path, project):
     with pytest.raises(UserError, match=r"labels.csv: missing required column\(s\) year, genres"):
         get_data(folder, project)
     (folder / "labels.csv").write_bytes("id,title,year,genres\ntt1,Caf\u00e9,2001,Drama\n".encode("utf-16"))
-    with pytest.raises(UserError, match=r"labels.csv: "):
+    with pytest.raises(UserError, match=r"labels.csv: cannot decode as utf-8 \(invalid start byte at line 1, "
+                                        r"column 1 \(byte 0 of the file\)\)"):
         get_data(folder, project)
 
 

@@ -43,9 +43,10 @@ def test_absurd_sides_are_refused_from_the_header_and_cost_the_others_nothing(ca
     Image.new("L", (1_000_000, 1)).save(strip)  # a few KB on disk, a megapixel line once decoded
     code, out, err = run(capsys, "predict", strip, real_posters(1)[0], "--json")
     records = json.loads(out)
-    assert code == 0 and "Traceback" not in err
+    assert code == 1 and "Traceback" not in err, "a poster failed: exit 1"
     assert "strip.png: refused: 1000000x1 pixels" in records[0]["error"]
-    assert not records[1]["error"] and len(records[1]["top"]) == 3
+    assert err.count("strip.png: refused") == 1, "its error once, on stderr"
+    assert "error" not in records[1] and len(records[1]["labels"]) == 3
 
 
 def test_16_bit_grayscale_is_scaled_not_clipped(tmp_path):
@@ -89,10 +90,11 @@ def test_an_empty_poster_path_cell_names_its_row(capsys, tmp_path):
     table = tmp_path / "posters.csv"
     good = [str(p) for p in real_posters(2)]
     pd.DataFrame({"poster_path": [good[0], "", good[1]]}).to_csv(table, index=False)
-    code, out, err = run(capsys, "predict", table, "--json", "--output", tmp_path / "out.csv")
-    records = json.loads(out)
-    assert code == 0 and records[1]["error"] == f"{table}, row 3: empty poster_path cell"
-    assert not records[0]["error"] and not records[2]["error"]
+    code, out, err = run(capsys, "predict", table, "--json", "--output", tmp_path / "out.json")
+    records = json.loads((tmp_path / "out.json").read_text())
+    assert code == 1 and out == "" and records[1]["error"] == f"{table}, row 3: empty poster_path cell"
+    assert "error" not in records[0] and "error" not in records[2]
+    assert err.splitlines()[0] == f"postergenre predict: 3 posters -> {tmp_path / 'out.json'}"
 
 
 def test_evaluate_on_genres_the_model_does_not_know_says_which(tmp_path):

@@ -37,9 +37,9 @@ def test_predict_never_imports_tensorflow_and_agrees_with_keras():
     keras_model = load(DEFAULT, "keras")  # in this process: the test above has it loaded already
     probabilities = keras_model.probabilities([poster])[0][0]
     keras_top = sorted(zip(keras_model.genres, probabilities), key=lambda pair: -pair[1])[:3]
-    lite_top = json.loads(lite.stdout)[0]["top"]
-    assert [g for g, _ in lite_top] == [g for g, _ in keras_top]
-    assert np.allclose([p for _, p in lite_top], [p for _, p in keras_top], atol=1e-3)
+    lite_top = json.loads(lite.stdout)[0]["labels"]
+    assert [entry["label"] for entry in lite_top] == [g for g, _ in keras_top]
+    assert np.allclose([entry["score"] for entry in lite_top], [p for _, p in keras_top], atol=1e-3)
 
 
 @pytest.mark.trains

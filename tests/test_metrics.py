@@ -78,6 +78,16 @@ def test_threshold_metrics_by_hand():
     assert tuned["micro_f1"] > result["micro_f1"]
 
 
+def test_macro_f1_averages_only_the_genres_present():
+    # genre 2 has no poster here: predicting it or not, it is left out of the average (not counted as F1 0)
+    y = np.array([[1, 0, 0], [0, 1, 0], [1, 1, 0]])
+    s = np.array([[0.9, 0.1, 0.6], [0.2, 0.8, 0.1], [0.7, 0.3, 0.1]])
+    # genre 0: TP 2 -> F1 1; genre 1: TP 1, FN 1 -> F1 2/3; genre 2 absent
+    for compute in (metrics.threshold_metrics, metrics.fast_threshold_metrics):
+        assert compute(y, s, 0.5)["macro_f1"] == pytest.approx((1 + 2 / 3) / 2)
+    assert metrics.genres_averaged(y, ["A", "B", "C"]) == {"count": 2, "of": 3, "absent": ["C"]}
+
+
 def test_tuned_thresholds_maximise_f1():
     y = np.array([[1], [1], [0], [0]])
     s = np.array([[0.35], [0.3], [0.2], [0.1]])

@@ -1,11 +1,42 @@
 """The notebooks run headless, top to bottom, on a small slice of the real sample."""
 import json
+import re
 
 import nbformat
 import pandas as pd
 import pytest
 
-from postergenre.app.notebooks import NOTEBOOKS_DIR, inject_parameters, run_pipeline
+from postergenre.app.notebooks import NOTEBOOKS_DIR, inject_parameters, quiet_outputs, run_pipeline
+
+# what a reader of a saved notebook should never see: TensorFlow's log lines (issue 32's list)
+TF_NOISE = re.compile(r"absl::InitializeLog|oneDNN|port\.cc|INFO:tensorflow|WARNING:tensorflow|WARNING:absl|retracing")
+
+
+def noise_and_widgets(path) -> tuple[list[str], int]:
+    """TensorFlow's log lines in a saved notebook's outputs, and how many progress widgets (saved at 0%) it holds."""
+    notebook = nbformat.read(path, as_version=4)
+    outputs = [o for c in notebook.cells if c.cell_type == "code" for o in c.outputs]
+    lines = [line for o in outputs for line in o.get("text", "").splitlines() if TF_NOISE.search(line)]
+    widgets = sum("application/vnd.jupyter.widget-view+json" in o.get("data", {}) for o in outputs)
+    return lines, widgets
+
+
+def test_tensorflow_log_lines_leave_the_outputs_and_the_work_stays():
+    noisy = "\n".join([
+        "WARNING: All log messages before absl::InitializeLog() is called are written to STDERR",
+        "I0000 00:00:1796200705.113162    2222 port.cc:153] oneDNN custom operations are on.",
+        "E0000 00:00:1796200711.432069    2222 util.cc:131] oneDNN supports DT_BOOL only on platforms with AVX-512.",
+        "INFO:tensorflow:Assets written to: /tmp/tmpmp7jubg6/assets",
+        "WARNING:absl:You are saving your model as an HDF5 file via `model.save()`.",
+        "WARNING:tensorflow:5 out of the last 5 calls to <function f at 0x7f> triggered tf.function retracing.",
+        "Epoch 1/4", "86/86 - 16s - 187ms/step - loss: 0.4721", ""])
+    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("train()"),
+                                               nbformat.v4.new_code_cell("import tensorflow")])
+    notebook.cells[0].outputs = [nbformat.v4.new_output("stream", name="stderr", text=noisy)]
+    notebook.cells[1].outputs = [nbformat.v4.new_output("stream", name="stderr", text=noisy.split("Epoch")[0])]
+    assert quiet_outputs(notebook) == 12
+    assert notebook.cells[0].outputs[0].text == "Epoch 1/4\n86/86 - 16s - 187ms/step - loss: 0.4721\n"
+    assert notebook.cells[1].outputs == [], "a stream of nothing but log lines goes"
 
 
 def test_parameters_are_injected_after_the_tagged_cell():
@@ -37,17 +68,19 @@ def test_data_notebooks_run_headless(small_folder, project):
     images = [o for c in executed.cells if c.cell_type == "code" for o in c.outputs
               if "image/png" in o.get("data", {})]
     assert len(images) >= 3, "the three figures are shown inline"
+    for notebook in notebooks:
+        assert noise_and_widgets(project.reports / notebook.name) == ([], 0), notebook.name
 
 
 @pytest.mark.slow
 @pytest.mark.trains
 def test_model_notebooks_run_headless(encoded_project, tmp_path):
     """Notebooks 04-07: train both models, evaluate them, predict one poster with Grad-CAM."""
-    from tests.conftest import SHARED_DATA, clone_project
+    from tests.conftest import SHARED_DATA, clone_project, missing_shared
     paths = clone_project(encoded_project, tmp_path)
     outside = SHARED_DATA / "greatest_films"
     if not (outside / "labels.csv").exists():
-        pytest.skip(f"{outside} not found (the shared data folder beside the repo)")
+        missing_shared(f"{outside} not found (the shared data folder beside the repo)")
     few_outside = tmp_path / "greatest_films"  # its first 150 posters: the label-shift study runs, quicker
     few_outside.mkdir()
     pd.read_csv(outside / "labels.csv", dtype=str, keep_default_na=False).head(150).to_csv(
@@ -79,3 +112,8 @@ def test_model_notebooks_run_headless(encoded_project, tmp_path):
     assert any("above thresholds" in o.get("text", "") for o in outputs)
     assert any("running headless: the page is not started" in o.get("text", "") for o in outputs)
     assert any("image/png" in o.get("data", {}) for o in outputs), "poster, bars and Grad-CAM shown inline"
+    assert any("true genres" in o.get("text", "") for o in outputs), "the example's true genres beside its prediction"
+    assert "best of this run's models" in printed and "The shipped default, apart" in "".join(
+        c.source for c in evaluated.cells), "the default is not ranked with models of other data"
+    for notebook in notebooks:
+        assert noise_and_widgets(paths.reports / notebook.name) == ([], 0), notebook.name

@@ -1,6 +1,9 @@
 """Prediction through the Predictor and the CLI: every format, bad files named, JSON and CSV, a given genre
 mix, Grad-CAM, the shipped default offline."""
+import io
 import json
+import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -48,24 +51,45 @@ def test_predict_accepts_every_format_and_names_bad_files(trained_project, odd_p
     png, webp = by_name["poster.png"], by_name["poster.webp"]
     assert [g for g, _ in png["top"]] == [g for g, _ in webp["top"]]
     line = format_line(png)
-    assert line.startswith("poster   ") and "(0." in line and "above thresholds" in line
+    assert line.startswith("poster   ") and " 0." in line and "above thresholds: " in line
+    above = png["above_threshold"]
+    probability = {g: png[f"p_{g}"] for g in above}
+    assert above == sorted(above, key=lambda g: -probability[g]), "the genres above, most probable first"
 
 
 def test_cli_predict_json_and_folder_csv(trained_project, odd_posters, tmp_path):
     model = str(trained_project.models / "efficientnet_lite0")
     cli = [sys.executable, "-m", "postergenre.cli", "--root", str(trained_project.root), "predict", "--model", model]
     result = subprocess.run(cli + [str(odd_posters["gray.jpg"]), str(odd_posters["missing.jpg"]), "--json"],
-                            capture_output=True, text=True)
-    assert result.returncode == 0, result.stderr
+                            capture_output=True, text=True, cwd=tmp_path)
+    assert result.returncode == 1, "a poster failed: exit 1\n" + result.stderr
     records = json.loads(result.stdout)
-    assert records[0]["top"][0][1] >= records[0]["top"][1][1] and records[1]["error"].endswith("file not found")
-    assert "missing.jpg: file not found" in result.stderr and "Traceback" not in result.stderr
+    labels = records[0]["labels"]
+    assert [set(entry) for entry in labels] == [{"label", "score"}] * 3 and labels[0]["score"] >= labels[1]["score"]
+    assert set(records[0]["probabilities"]) == set(json.loads((Path(model) / "genres.json").read_text())["genres"])
+    assert "error" not in records[0] and "words" not in records[0], "absent fields are left out"
+    assert records[1] == {"poster": str(odd_posters["missing.jpg"]), "title": "missing",
+                          "error": f"{odd_posters['missing.jpg']}: file not found"}
+    assert result.stderr.count("missing.jpg: file not found") == 1 and "Traceback" not in result.stderr
+
+    one = subprocess.run(cli + [str(odd_posters["gray.jpg"])], capture_output=True, text=True, cwd=tmp_path)
+    assert one.returncode == 0 and one.stdout.startswith("gray   ") and one.stdout.count("\n") == 1, one.stdout
+    assert one.stderr.strip() == "", "nothing on stderr when every poster was predicted"
+
+    folder = subprocess.run(cli + [str(odd_posters["gray.jpg"].parent)], capture_output=True, text=True, cwd=tmp_path)
+    assert folder.returncode == 1, "notes.jpg is not an image"
+    written = pd.read_csv(io.StringIO(folder.stdout))
+    assert len(written) == 7 and written.error.notna().sum() == 1 and written.top.notna().sum() == 6
+    assert "words" not in written and not list(tmp_path.rglob("*.csv")), "a folder's CSV goes to stdout, no file"
+    errors = [line for line in folder.stderr.splitlines() if "error:" in line]
+    assert len(errors) == 1 and "notes.jpg: not an image" in errors[0], folder.stderr
+
     out = tmp_path / "predictions.csv"
     result = subprocess.run(cli + [str(odd_posters["gray.jpg"].parent), "--output", str(out)],
-                            capture_output=True, text=True)
-    assert result.returncode == 0, result.stderr
-    written = pd.read_csv(out)
-    assert len(written) == 7 and written.error.notna().sum() == 1 and written.top.notna().sum() == 6
+                            capture_output=True, text=True, cwd=tmp_path)
+    assert result.returncode == 1 and result.stdout == ""
+    assert result.stderr.splitlines()[0] == f"postergenre predict: 7 posters -> {out}"
+    assert pd.read_csv(out).equals(written), "the same CSV, into the file"
 
 
 def test_cli_predict_json_gives_every_poster_and_takes_a_mix(trained_project, sample, tmp_path):
@@ -79,17 +103,17 @@ def test_cli_predict_json_gives_every_poster_and_takes_a_mix(trained_project, sa
     pd.DataFrame({"genre": genres, "share": [0.9 if g == genres[-1] else 0.01 for g in genres]}).to_csv(mix,
                                                                                                        index=False)
     cli = [sys.executable, "-m", "postergenre.cli", "--root", str(trained_project.root), "predict", "--model",
-           str(model), str(folder), "--json", "--output", str(tmp_path / "p.csv")]
+           str(model), str(folder), "--json"]
     plain = subprocess.run(cli, capture_output=True, text=True)
     assert plain.returncode == 0, plain.stderr
-    assert len(json.loads(plain.stdout)) == 25, "--json gives programs every poster, not the terminal preview"
+    assert len(json.loads(plain.stdout)) == 25, "--json gives programs every poster"
     moved = subprocess.run(cli + ["--prior", str(mix)], capture_output=True, text=True)
     assert moved.returncode == 0, moved.stderr
     assert "genre mix given by the user" in moved.stderr
     before, after = json.loads(plain.stdout), json.loads(moved.stdout)
-    key = f"p_{genres[-1]}"
-    assert all(a[key] > b[key] for a, b in zip(after, before))
-    assert sum(a["top"][0][0] == genres[-1] for a in after) > sum(b["top"][0][0] == genres[-1] for b in before)
+    last = genres[-1]
+    assert all(a["probabilities"][last] > b["probabilities"][last] for a, b in zip(after, before))
+    assert sum(a["labels"][0]["label"] == last for a in after) > sum(b["labels"][0]["label"] == last for b in before)
 def test_gradcam_points_somewhere_for_each_genre(trained_project, sample):
     trained = load(trained_project.models / "efficientnet_lite0")
     from postergenre.data.images import load_poster
@@ -117,7 +141,14 @@ def test_shipped_default_model_predicts_offline(sample):
     recorded = [*manifest["data_files"], manifest["shipped_from"]]
     assert not any(Path(p).is_absolute() for p in recorded), "a shipped manifest names no path of the machine"
     poster = sorted((sample / "images").glob("*.jpg"))[0]
-    result = subprocess.run([sys.executable, "-m", "postergenre.cli", "predict", str(poster)],
-                            capture_output=True, text=True)
+    # the network taken away inside the process: any connection (a model hub, a weights download) raises
+    offline = ("import socket, sys\n"
+               "def refuse(*args, **kwargs): raise OSError('the test took the network away')\n"
+               "socket.socket.connect = socket.socket.connect_ex = socket.create_connection = refuse\n"
+               "from postergenre.cli import main\n"
+               "sys.exit(main(['predict', sys.argv[1]]))")
+    result = subprocess.run([sys.executable, "-c", offline, str(poster)], capture_output=True, text=True,
+                            env={**os.environ, "HTTP_PROXY": "http://127.0.0.1:9", "HTTPS_PROXY": "http://127.0.0.1:9"})
     assert result.returncode == 0, result.stderr
-    assert result.stdout.startswith(poster.stem) and result.stdout.count("(0.") == 3
+    assert result.stdout.startswith(poster.stem) and len(re.findall(r"[A-Z][\w-]+ 0\.\d\d", result.stdout)) >= 3
+    assert "the test took the network away" not in result.stderr

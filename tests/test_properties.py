@@ -79,17 +79,18 @@ def test_predict_takes_any_file_and_still_predicts_the_good_ones(data, suffix):
         hostile = tmp / f"hostile{suffix}"
         hostile.write_bytes(data)
         before = {**snapshot(tmp), **snapshot(good.parent.parent)}
-        output = tmp / "out" / "predictions.csv"
+        output = tmp / "out" / "predictions.json"
         code, out, err = run("predict", hostile, good, "--json", "--output", output)
-        assert code in (0, 2) and "Traceback" not in err, err
-        records = json.loads(out)
-        assert records[1]["poster"] == str(good) and not records[1]["error"] and len(records[1]["top"]) == 3
+        assert code in (0, 1) and "Traceback" not in err, err
+        records = json.loads(output.read_text())
+        assert records[1]["poster"] == str(good) and "error" not in records[1] and len(records[1]["labels"]) == 3
         bad = records[0]
-        assert bool(bad["error"]) != bool(bad.get("top")), "a poster is predicted or has its error, never both"
-        if bad["error"]:
+        assert ("error" in bad) != ("labels" in bad), "a poster is predicted or has its error, never both"
+        assert code == int("error" in bad), "exit 1 exactly when a poster failed"
+        if "error" in bad:
             assert bad["error"].startswith(str(hostile)) and "\n" not in bad["error"]
         else:
-            assert all(np.isfinite(bad[k]) for k in bad if k.startswith("p_"))
+            assert all(np.isfinite(p) for p in bad["probabilities"].values())
         after = {**snapshot(tmp), **snapshot(good.parent.parent)}
         assert {k: v for k, v in after.items() if k != str(output)} == before, "only the output was written"
 

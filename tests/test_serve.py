@@ -154,7 +154,7 @@ def test_page_predicts_like_the_cli_and_keeps_serving_after_a_bad_upload(server,
     url, root = server
     poster = real_posters(5)[4]
     expected = cli_prediction(poster)
-    genre, probability = expected["top"][0]
+    genre, probability = expected["labels"][0]["label"], expected["labels"][0]["score"]
     bad = tmp_path / "not_a_poster.jpg"
     bad.write_text("this is text, not a JPEG")
     with sync_playwright() as playwright:  # every wait follows the page's state; the timeouts only bound them
@@ -201,7 +201,7 @@ def test_page_predicts_like_the_cli_and_keeps_serving_after_a_bad_upload(server,
         expect(page.locator("#poster-upload")).to_contain_text(shown_name(example), timeout=60_000)
         page.click("#predict-one")
         expect(page.locator("#status-one")).to_contain_text("Predicted with", timeout=120_000)
-        expect(page.locator("#top-genres")).to_contain_text(cli_prediction(example)["top"][0][0])
+        expect(page.locator("#top-genres")).to_contain_text(cli_prediction(example)["labels"][0]["label"])
         browser.close()
     assert SCREENSHOT.stat().st_size > 10_000
 
@@ -234,8 +234,8 @@ def test_one_poster_shows_the_poster_and_every_genre_against_its_threshold(tmp_p
     label, bars, overlays, above, shown, status, words = page.one("default", str(poster), heatmaps=False)
     assert status == "Predicted with `default`." and overlays == []
     expected = cli_prediction(poster)
-    assert above == ", ".join(expected["above_threshold"])
-    assert max(label, key=label.get) == expected["top"][0][0]
+    assert above == ", ".join(entry["label"] for entry in expected["above_threshold"])
+    assert max(label, key=label.get) == expected["labels"][0]["label"]
     if expected.get("words"):  # the shipped default has a text head: the page shows the words the CLI read
         assert words == expected["words"]
     else:

@@ -7,6 +7,7 @@ reads the same whether a person or a program runs it.
 from __future__ import annotations
 
 import os
+import re
 import threading
 import time
 from pathlib import Path
@@ -16,12 +17,12 @@ import psutil
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
 
-from ..config import REPO_ROOT, UserError
+from ..config import HEADLESS, REPO_ROOT, UserError
 from ..data.io import write_json
 from ..inference.manifest import machine
 
 NOTEBOOKS_DIR = REPO_ROOT / "notebooks"
-HEADLESS = "POSTERGENRE_HEADLESS"
+# HEADLESS (config) is set while the notebooks run: a notebook skips what needs a person (the web page of 07)
 
 
 def inject_parameters(notebook: nbformat.NotebookNode, parameters: dict) -> nbformat.NotebookNode:
@@ -61,7 +62,36 @@ def run_notebook(path: Path, output: Path | None = None, parameters: dict | None
     return notebook
 
 
+# TensorFlow's own log lines: absl's start-up warning, C++ log lines (oneDNN's I0000/E0000 port.cc:153 ...), and
+# Python-side INFO/WARNING of tensorflow and absl (assets written, tf.function retracing, the legacy HDF5 notice)
+TF_LOG_LINE = re.compile(r"^(WARNING: All log messages before absl::InitializeLog\(\)"
+                         r"|[IWEF]\d{4} \d\d:\d\d:\d+\.\d+\s+\d+ [\w.]+:\d+\]"
+                         r"|(INFO|WARNING|ERROR):(tensorflow|absl):)")
+
+
+def quiet_outputs(notebook: nbformat.NotebookNode) -> int:
+    """Drop TensorFlow's log lines from the notebook's printed outputs (they say nothing about the work and bury
+    what does); a stream left empty goes too. Returns how many lines were dropped."""
+    dropped = 0
+    for cell in notebook.cells:
+        if cell.cell_type != "code":
+            continue
+        kept_outputs = []
+        for output in cell.outputs:
+            if output.get("output_type") == "stream":
+                lines = output.text.splitlines(keepends=True)
+                kept = [line for line in lines if not TF_LOG_LINE.match(line)]
+                dropped += len(lines) - len(kept)
+                if not "".join(kept).strip():
+                    continue
+                output.text = "".join(kept)
+            kept_outputs.append(output)
+        cell.outputs = kept_outputs
+    return dropped
+
+
 def _write(notebook, output: Path) -> None:
+    quiet_outputs(notebook)
     output.parent.mkdir(parents=True, exist_ok=True)
     nbformat.write(notebook, output)
 

@@ -291,6 +291,7 @@ class Rebuild:
                    for p in self.recipe.outside()}
         manifest = with_test_results(read_manifest(self.folder), result, image_only)
         manifest["outside_metrics"] = {name: r["metrics"] for name, r in outside.items()} or None
+        manifest["genres_averaged"].update({name: r["genres_averaged"] for name, r in outside.items()})
         write_manifest(manifest, self.folder)
         figures = {set_name: metrics[self.name]["macro_ap"][0]
                    for set_name, metrics in self.evaluated_sets(self.folder).items()}
@@ -427,6 +428,26 @@ def report_markdown(report: dict) -> str:
                      f"[{row['low']:.3f}, {row['high']:.3f}] | {'yes' if row['inside'] else '**no**'} |")
     lines += [f"\nNote: {note}." for note in report["notes"]]
     return "\n".join(lines) + "\n"
+
+
+def evaluate_shipped(recipe: Recipe, paths: Paths, progress: bool = True, out=print) -> Path:
+    """The shipped default evaluated again on its recipe's data, its network untouched: its manifest's test and
+    outside figures and its card rewritten (after a metric's definition changed). The data stages run (or are
+    current) first, and must give the splits the default was trained on."""
+    from ..inference.manifest import data_hash
+    job = Rebuild(recipe, paths, progress=progress)
+    run_stages([s for s in job.stages() if s.name in ("get-data", "clean", "encode")], job.log, out)
+    job.folder = job.shipped_default()
+    job.name = job.folder.name
+    manifest = read_manifest(job.folder)
+    splits = [paths.root / f for f in manifest["data_files"]]
+    if data_hash(splits) != manifest["data_hash"]:
+        raise UserError(f"{job.folder}: trained on splits of data hash {manifest['data_hash']}, but the recipe's "
+                        f"data stages made {data_hash(splits)}: not the posters it was tested on")
+    out(f"evaluate {job.folder}: {job.evaluate()}")
+    from ..inference.model_card import write_model_card
+    out(f"card: {write_model_card(job.folder)}")
+    return job.folder
 
 
 def rebuild(recipe: Recipe, paths: Paths, name: str | None = None, limit: int | None = None,

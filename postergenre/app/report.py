@@ -80,9 +80,12 @@ def default_section(manifest: dict, source: str) -> list[str]:
     tables = {"test": manifest["test_metrics"], **by_source}
     if manifest.get("test_metrics_image_only"):
         tables["test, the same model without its words (`--no-text`)"] = manifest["test_metrics_image_only"]
+    averaged = manifest.get("genres_averaged") or {}
     for set_name, table in tables.items():
+        count = averaged.get(set_name.split(",")[0])
         if len(tables) > 1:
-            lines += [f"*{set_name}*", ""]
+            lines += [f"*{set_name}*" + (f" (macro figures over the {count['count']} genres present of "
+                                         f"{count['of']})" if count else ""), ""]
         lines += ["| model | " + " | ".join(columns) + " |", "|---" * (len(columns) + 1) + "|"]
         for name, figures in table.items():
             lines.append(f"| {name} | " + " | ".join(_ci(figures[c]) for c in columns) + " |")

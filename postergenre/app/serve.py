@@ -212,7 +212,7 @@ class Page:
         predicted = iter(predictions.table.to_dict("records") if predictions else [])
         result = pd.DataFrame([{"poster": item.name, "error": errors[i]} if i in errors else
                                {**next(predicted), "poster": item.name} for i, item in enumerate(items)])
-        csv = write_predictions(result.drop(columns="title", errors="ignore"), self._new_csv())
+        csv = write_predictions(result.drop(columns="title", errors="ignore"), self._new_csv(), words=True)
         status = f"{len(items)} posters, {len(errors)} could not be read."
         if adapt:
             adaptation = predictions.adaptation if predictions else None

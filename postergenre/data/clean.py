@@ -9,9 +9,8 @@ import os
 from concurrent.futures import ThreadPoolExecutor
 
 import pandas as pd
-from tqdm.auto import tqdm
 
-from ..config import CleanConfig, Paths, UserError
+from ..config import CleanConfig, Paths, UserError, progress_bar
 from .get_data import MOVIE_COLUMNS
 from .images import PosterError, decode
 from .io import read_csv, write_csv
@@ -53,7 +52,7 @@ def clean(paths: Paths | None = None, config: CleanConfig | None = None, workers
 
     candidates = [i for i in movies.index if i not in dropped]
     with ThreadPoolExecutor(max_workers=workers or os.cpu_count()) as pool:
-        results = list(tqdm(pool.map(lambda i: inspect_poster(movies.at[i, "poster_path"], config), candidates),
+        results = list(progress_bar(pool.map(lambda i: inspect_poster(movies.at[i, "poster_path"], config), candidates),
                             total=len(candidates), desc="decode posters", unit="poster", disable=not progress))
     first_with_bytes: dict[str, str] = {}
     for i, (problem, digest) in zip(candidates, results):

@@ -17,9 +17,8 @@ from pathlib import Path
 import pandas as pd
 import requests
 from bs4 import BeautifulSoup
-from tqdm.auto import tqdm
 
-from ..config import DownloadConfig
+from ..config import DownloadConfig, progress_bar
 from .images import decodes
 from .io import write_csv
 
@@ -181,7 +180,7 @@ class Downloader:
         results = []
         with ThreadPoolExecutor(max_workers=self.config.workers) as pool:
             futures = [pool.submit(self.fetch, row.id, row.url, row.imdb_link) for row in jobs.itertuples()]
-            for future in tqdm(as_completed(futures), total=len(futures), desc="posters",
+            for future in progress_bar(as_completed(futures), total=len(futures), desc="posters",
                                unit="poster", disable=not progress):
                 results.append(future.result())
         report = pd.DataFrame([asdict(r) for r in results], columns=REPORT_COLUMNS)

@@ -152,7 +152,7 @@ def evaluate(model: str | Path, data: str | Path | None = None, paths: Paths | N
     raw, scores = trained.scores(frame, progress=progress)
     options = dict(n_boot=n_boot, adapt_prior=adapt_prior, prior=prior, estimator=estimator)
     sources = sorted(frame["source"].unique()) if "source" in frame and source is None else []
-    by_source = {}
+    by_source, genres_by_source = {}, {}
     if len(sources) > 1:  # a merged project: each source's posters on their own too, beside their constant guesses
         for s in sources:  # the posters scored once: each source's rows of the same scores
             rows = (frame["source"] == s).to_numpy()
@@ -161,10 +161,11 @@ def evaluate(model: str | Path, data: str | Path | None = None, paths: Paths | N
                               f"{set_name}_{s}", mapped, **options)
             write_result(part, trained)
             by_source[part["set"]] = part["metrics"]
+            genres_by_source[part["set"]] = part["genres_averaged"]
     result, per_genre = scored_set(trained, frame, y_true, raw, scores, set_name, mapping, **options)
     result["text"] = trained.text_head is not None
     if by_source:
-        result["by_source"] = by_source
+        result["by_source"], result["genres_averaged_by_source"] = by_source, genres_by_source
     write_result(result, trained)
     if figures:
         evaluation_figures(frame, y_true, scores, trained, per_genre, trained.folder / f"figures_{set_name}", raw)
@@ -198,6 +199,7 @@ def scored_set(trained, frame, y_true, raw, scores, set_name: str, mapping: dict
                               "threshold": trained.thresholds})
     result = {"model": name, "model_folder": str(trained.folder), "set": set_name,
               "posters_evaluated": int(len(frame)), "mapping": mapping, "bootstrap_samples": n_boot,
+              "genres_averaged": metrics.genres_averaged(y_true, trained.genres),
               "metrics": summary, "calibration": {"method": trained.calibration.method,
                                                   **calibration.report(y_true, raw, scores)},
               "adaptation": adaptation and adaptation.to_json(), "true_mix": y_true.mean(axis=0).round(4).tolist(),
@@ -231,6 +233,14 @@ def table(results: list[dict], columns=("macro_ap", "micro_ap", "top3_hit_rate",
     return pd.DataFrame(rows).T.loc[ordered]
 
 
+def averaged_note(averaged: dict | None) -> str:
+    """'Macro figures average the 17 genres present of 23 (absent: ...).'"""
+    if not averaged:
+        return "Macro figures average the genres present."
+    absent = f" (no poster of {', '.join(averaged['absent'])})" if averaged["absent"] else ""
+    return f"Macro figures (AP, F1) average the {averaged['count']} genres present of {averaged['of']}{absent}."
+
+
 def markdown_report(result: dict) -> str:
     lines = [f"# {result['model']} on {result['set']}", "",
              f"{result['posters_evaluated']} posters; 95% bias-corrected bootstrap intervals over "
@@ -242,6 +252,7 @@ def markdown_report(result: dict) -> str:
                   f"before, {c['log_loss_after']:.4f} after.", ""]
     if result.get("adaptation"):
         lines += [f"Adapted to this collection's genre mix: {result['adaptation']['note']}.", ""]
+    lines += [averaged_note(result.get("genres_averaged")), ""]
     mapping = result["mapping"]
     if mapping["unknown_genres"] or mapping["posters_without_known_genres"]:
         lines += [f"Left out: {mapping['posters_without_known_genres']} posters with none of the model's genres; "

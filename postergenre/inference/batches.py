@@ -12,6 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 from PIL import Image
 
+from ..config import progress_bar
 from ..data.images import PosterError, fit_image, load_poster
 
 DECODE_THREADS = 4
@@ -40,12 +41,11 @@ def run_network(network, posters, size: tuple[int, int], fit: str = "crop", batc
 
     tta: each batch also runs mirrored, and the two outputs are averaged (for a network built without flip TTA).
     """
-    from tqdm.auto import tqdm
     posters = list(posters)
     outputs = np.full((len(posters), *network.output_shape[1:]), np.nan, np.float32)
     errors = [""] * len(posters)
     starts = range(0, len(posters), batch_size)
-    bar = tqdm(total=len(posters), desc=desc, unit="poster", disable=not progress)  # stderr: stdout is the answer
+    bar = progress_bar(total=len(posters), desc=desc, unit="poster", disable=not progress)  # stderr: stdout is the answer
     with ThreadPoolExecutor(max_workers=DECODE_THREADS) as pool:
         def submit(start):
             return [pool.submit(_load, p, size, fit) for p in posters[start:start + batch_size]]

@@ -84,10 +84,12 @@ def model_card(folder: Path) -> str:
               "## Evaluation", ""]
     model_key = model_row(figures)
     if figures.get(model_key):
+        averaged = manifest.get("genres_averaged") or {}
         lines += [f"On {test_posters or 0:,} held-out test posters, with 95% bootstrap intervals, "
-                  "beside the constant guesses:", "", *_figures_table(figures, model_key)]
+                  f"beside the constant guesses{_over(averaged.get('test'))}:", "", *_figures_table(figures, model_key)]
         for set_name, by_source in read_test_figures_by_source(folder, manifest).items():
-            lines += ["", f"The posters of `{set_name}` alone:", "", *_figures_table(by_source, model_key)]
+            lines += ["", f"The posters of `{set_name}` alone{_over(averaged.get(set_name))}:", "",
+                      *_figures_table(by_source, model_key)]
     else:
         lines.append("Not evaluated on the test split yet: `postergenre evaluate --model " + folder.name + "`.")
     validation = manifest.get("validation_metrics")
@@ -144,6 +146,11 @@ def _text_paragraph(manifest: dict) -> list[str]:
                 f"TF-IDF text head's evidence to the image's logits (weight {text['weight']}, chosen on validation). "
                 f"Validation macro AP / top-3, image, text, fused: {figures}.{test} A poster with no readable words "
                 f"is predicted from its image alone; `--no-text` turns the words off."]
+
+
+def _over(averaged: dict | None) -> str:
+    """'; macro figures over the 17 genres present of 23'"""
+    return f"; macro figures over the {averaged['count']} genres present of {averaged['of']}" if averaged else ""
 
 
 def _figures_table(figures: dict, model_key: str) -> list[str]:

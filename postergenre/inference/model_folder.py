@@ -103,6 +103,20 @@ def model_row(figures: dict) -> str | None:
     return next((key for key in figures if not key.startswith("baseline")), None)
 
 
+def trained_on(folder: Path) -> str:
+    """What a model learned from, in a sentence: its sources and training posters, its genres, its words; and the
+    test split its own figures come from. A model is compared with another only on data both were made from."""
+    folder = Path(folder)
+    manifest, vocabulary = read_manifest(folder), read_vocabulary(folder)
+    sources = manifest.get("sources") or {}
+    data = ", ".join(f"{name} ({entry.get('train', 0):,} training posters)" for name, entry in sources.items()) \
+        or f"{manifest.get('train_posters') or vocabulary.get('sizes', {}).get('train', '?')} training posters"
+    words = ", reading the words on the poster" if manifest.get("text") else ""
+    _, test_posters = read_test_figures(folder, manifest)
+    tested = f"; its own test split: {test_posters:,} posters" if test_posters else ""
+    return f"`{folder.name}`: trained on {data}; {len(vocabulary['genres'])} genres{words}{tested}"
+
+
 def read_vocabulary(folder: Path) -> dict:
     """genres.json: genres, the rules that made them, the training prior."""
     return read_json(Path(folder) / GENRES_FILE)

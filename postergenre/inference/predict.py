@@ -56,37 +56,91 @@ def predict(inputs: list[str | Path], model: str | Path = DEFAULT_MODEL, top: in
     return predictions
 
 
-def format_line(row: dict) -> str:
-    """'The Pianist (2002)   Drama (0.61), War (0.43), History (0.40)   [above thresholds: Drama, War]'"""
-    if row.get("error"):
-        return f"{row['title']}   error: {row['error']}"
-    top = ", ".join(f"{g} ({p:.2f})" for g, p in row["top"])
-    above = ", ".join(row["above_threshold"]) or "none"
-    line = f"{row['title']}   {top}   [above thresholds: {above}]"
-    if row.get("text_note"):
+def format_line(row: dict, words: bool = False) -> str:
+    """'The Pianist (2002)   Drama 0.61, War 0.43, History 0.40   above thresholds: Drama, War' (genres by
+    probability); words: the words read, labelled as such. A failed poster has no line (its error goes to stderr)."""
+    top = ", ".join(f"{g} {p:.2f}" for g, p in row["top"])
+    line = f"{row['title']}   {top}   above thresholds: {', '.join(row['above_threshold']) or 'none'}"
+    if words and row.get("text_note"):
         return f"{line}   ({row['text_note']})"
-    if row.get("words"):
-        return f"{line}   words: {row['words'][:80]!r}"
+    if words and row.get("words"):
+        return f"{line}   words read: {' '.join(row['words'].split())[:80]!r}"
     return line
 
 
-def write_predictions(table: pd.DataFrame, path: Path) -> Path:
+def _failed(row: dict) -> bool:
+    return isinstance(row.get("error"), str) and row["error"] != ""
+
+
+def json_record(row: dict, words: bool = True) -> dict:
+    """One poster in the shape of a Hugging Face pipeline's output: its top genres as [{"label", "score"}], the
+    genres above their thresholds the same way (by probability), every genre's probability in `probabilities`;
+    a field that does not apply is left out (`error` only for a poster that failed, `words` only where read)."""
+    record = {"poster": str(row["poster"]), "title": row["title"]}
+    if _failed(row):
+        return {**record, "error": row["error"]}
+    probabilities = {k[2:]: v for k, v in row.items() if k.startswith("p_")}
+    record["labels"] = [{"label": g, "score": p} for g, p in row["top"]]
+    record["above_threshold"] = [{"label": g, "score": probabilities[g]} for g in row["above_threshold"]]
+    record["probabilities"] = probabilities
+    if words and isinstance(row.get("words"), str):
+        record["words"] = row["words"]
+        if row.get("text_note"):
+            record["text_note"] = row["text_note"]
+    return record
+
+
+def csv_table(table: pd.DataFrame, words: bool = False) -> pd.DataFrame:
+    """The table as CSV cells: top as 'Drama:0.5962|Comedy:0.3100', above_threshold as 'Drama|Comedy' (by
+    probability), p_<genre> columns; the words only when asked for."""
     flat = table.copy()
     if "top" in flat:
         flat["top"] = flat["top"].map(lambda t: "|".join(f"{g}:{p:.4f}" for g, p in t) if isinstance(t, list) else "")
         flat["above_threshold"] = flat["above_threshold"].map(lambda t: "|".join(t) if isinstance(t, list) else "")
-    return write_csv(flat, path)
+    if not words:
+        flat = flat.drop(columns=[c for c in ("words", "text_note") if c in flat])
+    return flat
 
 
-def print_predictions(table: pd.DataFrame, as_json: bool = False, out=None) -> None:
-    out = out or sys.stdout  # looked up now: a caller may have redirected it
+def write_predictions(table: pd.DataFrame, path: Path, as_json: bool = False, words: bool = False) -> Path:
+    """The predictions into a file, atomically: JSON records or a CSV."""
     if as_json:
-        records = [{k: v for k, v in row.items() if not (isinstance(v, float) and np.isnan(v))}
-                   for row in table.to_dict("records")]
-        out.write(json.dumps(records, indent=1) + "\n")
-        return
-    for row in table.to_dict("records"):
-        out.write(format_line(row) + "\n")
+        from ..data.io import atomic_write_bytes
+        atomic_write_bytes(Path(path), render(table, "json", words).encode())
+        return Path(path)
+    return write_csv(csv_table(table, words), path)
+
+
+def render(table: pd.DataFrame, form: str, words: bool = False) -> str:
+    """The predictions as text: 'lines' for a person (failed posters left to stderr), 'csv' or 'json'."""
+    rows = table.to_dict("records")
+    if form == "json":
+        return json.dumps([json_record(r, words=True) for r in rows], indent=1) + "\n"
+    if form == "csv":
+        return csv_table(table, words).to_csv(index=False)
+    return "".join(format_line(r, words) + "\n" for r in rows if not _failed(r))
+
+
+def print_predictions(table: pd.DataFrame, as_json: bool = False, out=None, words: bool = False) -> None:
+    out = out or sys.stdout  # looked up now: a caller may have redirected it
+    out.write(render(table, "json" if as_json else "lines", words))
+
+
+def poster_labels(paths: Paths, poster: str | Path) -> dict | None:
+    """A poster's title and true genres where one of the project's splits holds it ({"title", "genres", "split"}),
+    else None."""
+    from ..data.encode import SPLITS
+    for split in SPLITS:
+        path = paths.split_csv(split)
+        if not path.exists():
+            continue
+        table = pd.read_csv(path, usecols=lambda c: c in ("poster_path", "title", "year", "genres"))
+        found = table[table.poster_path == str(poster)]
+        if len(found):
+            row = found.iloc[0]
+            year = f" ({int(row.year)})" if "year" in row and pd.notna(row.year) else ""
+            return {"title": f"{row.title}{year}", "genres": str(row.genres).replace("|", ", "), "split": split}
+    return None
 
 
 def example_poster(paths: Paths) -> str:

@@ -233,7 +233,8 @@ def poster_row(poster, title, probabilities, error, genres, thresholds, top: int
     probabilities = np.asarray(probabilities, dtype=float)
     order = np.argsort(-probabilities)[:top]
     row["top"] = [(genres[j], round(float(probabilities[j]), 4)) for j in order]
-    row["above_threshold"] = [g for g, p, t in zip(genres, probabilities, thresholds) if p >= t]
+    row["above_threshold"] = [genres[j] for j in np.argsort(-probabilities, kind="stable")
+                              if probabilities[j] >= np.broadcast_to(thresholds, probabilities.shape)[j]]
     row.update({f"p_{g}": round(float(p), 4) for g, p in zip(genres, probabilities)})
     return row
 

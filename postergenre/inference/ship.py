@@ -22,6 +22,8 @@ def with_test_results(manifest: dict, test_result: dict, image_only: dict | None
     manifest["test_posters"] = test_result["posters_evaluated"]
     manifest["test_metrics_by_source"] = test_result.get("by_source")
     manifest["test_calibration"] = test_result.get("calibration")
+    manifest["genres_averaged"] = {"test": test_result.get("genres_averaged"),
+                                   **(test_result.get("genres_averaged_by_source") or {})}
     if image_only:
         manifest["test_metrics_image_only"] = image_only["metrics"]
         manifest["test_metrics_image_only_by_source"] = image_only.get("by_source")

@@ -68,11 +68,25 @@ def per_genre_auc(y_true, scores) -> np.ndarray:
                      for j, ok in enumerate(present_genres(y_true))])
 
 
+def genres_averaged(y_true, genres: list[str] | None = None) -> dict:
+    """What a per-genre average (macro AP, macro F1) averages over: the genres present in these posters.
+
+    A genre with no poster here has no AP and an F1 of 0 whatever the model does; counting it would score the
+    data, not the model."""
+    present = present_genres(y_true)
+    names = genres if genres is not None else [str(j) for j in range(len(present))]
+    return {"count": int(present.sum()), "of": len(present),
+            "absent": [name for name, ok in zip(names, present) if not ok]}
+
+
 def threshold_metrics(y_true, scores, thresholds) -> dict:
+    """F1s and Hamming loss at per-genre thresholds; macro F1 over the genres present (present_genres)."""
     y_pred = (np.asarray(scores) >= np.asarray(thresholds)).astype(int)
     y_true = np.asarray(y_true)
+    keep = present_genres(y_true)
     return {"micro_f1": float(f1_score(y_true, y_pred, average="micro", zero_division=0)),
-            "macro_f1": float(f1_score(y_true, y_pred, average="macro", zero_division=0)),
+            "macro_f1": float(f1_score(y_true[:, keep], y_pred[:, keep], average="macro", zero_division=0))
+            if keep.any() else float("nan"),
             "samples_f1": float(f1_score(y_true, y_pred, average="samples", zero_division=0)),
             "hamming_loss": float(hamming_loss(y_true, y_pred))}
 
@@ -159,16 +173,18 @@ def f1_from_counts(tp, fp, fn):
 
 
 def fast_threshold_metrics(y_true, scores, thresholds) -> dict:
-    """threshold_metrics without sklearn: F1s (zero_division=0) and Hamming loss from counts."""
+    """threshold_metrics without sklearn: F1s (zero_division=0) and Hamming loss from counts; macro F1 over the
+    genres present."""
     y_true = np.asarray(y_true).astype(bool)
     y_pred = np.asarray(scores) >= np.asarray(thresholds)
     tp = (y_true & y_pred).sum(axis=0)
     fp = (~y_true & y_pred).sum(axis=0)
     fn = (y_true & ~y_pred).sum(axis=0)
+    keep = present_genres(y_true)
 
     row_tp, row_fp, row_fn = ((y_true & y_pred).sum(axis=1), (~y_true & y_pred).sum(axis=1),
                               (y_true & ~y_pred).sum(axis=1))
     return {"micro_f1": float(f1_from_counts(tp.sum(), fp.sum(), fn.sum())),
-            "macro_f1": float(np.mean(f1_from_counts(tp, fp, fn))),
+            "macro_f1": float(np.mean(f1_from_counts(tp, fp, fn)[keep])) if keep.any() else float("nan"),
             "samples_f1": float(np.mean(f1_from_counts(row_tp, row_fp, row_fn))),
             "hamming_loss": float((fp.sum() + fn.sum()) / y_true.size)}

@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from ..config import UserError, describe
+from ..config import UserError, describe, progress_bar
 from ..data.images import PosterError, open_rgb
 from ..data.io import file_sha256
 
@@ -185,13 +185,12 @@ class Reader:
             self._engines.put(engine)
 
     def read(self, posters, progress: bool = False, desc: str = "read text") -> list[PosterText]:
-        from tqdm.auto import tqdm
         posters = list(posters)
         keys = [poster_key(p) for p in posters]
         known = self.cache.entries if self.cache else {}
         todo = [i for i, key in enumerate(keys) if key is None or key not in known]
         results: dict[int, PosterText] = {}
-        bar = tqdm(total=len(todo), desc=desc, unit="poster", disable=not progress or not todo)
+        bar = progress_bar(total=len(todo), desc=desc, unit="poster", disable=not progress or not todo)
         with ThreadPoolExecutor(max_workers=max(1, min(self.threads, len(todo)))) as pool:
             for start in range(0, len(todo), 64):  # one cache write per 64 posters
                 chunk = todo[start:start + 64]

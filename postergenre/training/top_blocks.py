@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 import tensorflow as tf
 
-from ..config import Paths
+from ..config import Paths, progress_bar
 from ..data.dataset import cache_key, read_batches
 from ..data.images import fit_image, open_rgb, recompress
 from ..inference.batches import run_network
@@ -86,8 +86,7 @@ def cached_activations(lower: keras.Model, frame: pd.DataFrame, size: tuple[int,
     tmp = path.with_suffix(f".{os.getpid()}.tmp.npy")
     out = np.lib.format.open_memmap(tmp, "w+", np.float16, shape) if cache else np.empty(shape, np.float16)
     posters = frame.poster_path.to_numpy(str)
-    from tqdm.auto import tqdm
-    bar = tqdm(total=len(frame), desc=desc, unit="poster")
+    bar = progress_bar(total=len(frame), desc=desc, unit="poster")
     with ThreadPoolExecutor(max_workers=4) as pool, fast_network(lower, len(frame)) as network:
         def submit(start):
             return [pool.submit(variant_image, posters[i], size, fit, int(qualities[i]), mirror)
