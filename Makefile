@@ -6,7 +6,7 @@ SOURCE ?= ../shared/data/kaggle_posters_8k
 TEXT   ?=
 PG     := $(BIN)/postergenre
 
-.PHONY: all default lock report venv chromium serve get-data clean-data encode train-custom train-pretrained evaluate test test-fast bench \
+.PHONY: all default lock report docs venv chromium serve get-data clean-data encode train-custom train-pretrained evaluate test test-fast bench \
         clean-artefacts
 
 all: venv
@@ -24,6 +24,11 @@ lock: venv
 
 report: venv
 	$(PG) report
+
+# the documentation site into site/ (strict: a broken link or a page left out of the navigation stops it); the
+# executed notebooks of the last `make all` (reports/) become pages as saved, never executed again
+docs: venv
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
 
 venv: $(VENV)/.installed
 $(VENV)/.installed: requirements.lock pyproject.toml
@@ -54,7 +59,8 @@ evaluate: venv
 serve: venv
 	$(PG) serve
 
-# two pytest workers, one a core; the tests that start processes of their own share one (xdist_group "processes")
+# two pytest workers, one a core; the tests that start processes of their own share one (xdist_group "processes");
+# tests/test_docs.py builds the docs with --strict and opens them in Chromium
 test: venv chromium
 	$(BIN)/lint-imports
 	$(BIN)/python -m pytest -q -n 2 --dist loadgroup

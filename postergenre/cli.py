@@ -242,8 +242,9 @@ def _add_adaptation_options(p: argparse.ArgumentParser) -> None:
 
 
 def cmd_report(args, paths):
-    from .app.report import update_readme
-    print(f"results written into {update_readme(paths.root)}")
+    from .app.report import write_report
+    for path in write_report(paths.root):
+        print(f"results written into {path}")
 
 
 class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
@@ -447,8 +448,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_ship)
 
     p = stages.add_parser("report", help="write the README's results from the JSON files the runs wrote",
-                          description="Rebuild the marked results block of README.md from models/default/manifest.json "
-                                      "and benchmarks/results/{backbones,shift,custom_cnn,pipeline}.json.")
+                          description="Write README.md's headline table, the docs' results pages (docs/results/) and "
+                                      "the table of networks (docs/models.md) from models/default/manifest.json and "
+                                      "benchmarks/results/*.json.")
     p.set_defaults(func=cmd_report)
 
     p = stages.add_parser("pipeline", help="run the numbered notebooks headless, in order (what `make all` does)",

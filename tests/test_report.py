@@ -1,4 +1,4 @@
-"""The README's results are written from the runs' JSON files, and held to them."""
+"""The README's headline and the docs' results pages are written from the runs' JSON files, and held to them."""
 import json
 
 import pytest
@@ -8,10 +8,13 @@ from postergenre.app.report import (
     END,
     NETWORKS_BEGIN,
     NETWORKS_END,
+    PAGES,
     SOURCES,
+    headline,
     replace_block,
     results_block,
-    update_readme,
+    results_page,
+    write_report,
 )
 from postergenre.config import REPO_ROOT
 
@@ -19,45 +22,67 @@ from postergenre.config import REPO_ROOT
 def test_block_is_rebuilt_from_the_json_files_between_the_markers(tmp_path):
     figures = {m: [0.5, 0.4, 0.6] for m in ("macro_ap", "micro_ap", "top3_hit_rate", "micro_f1@tuned",
                                             "macro_f1@tuned")}
+    guess = {m: [0.1, 0.09, 0.11] for m in figures}
     manifest = {"model": "efficientnet_lite0", "config": {"tta": False}, "full_model": True, "test_posters": 9,
-                "test_metrics": {"default": {**figures, "macro_ap": [0.4123, 0.4, 0.43]}},
+                "test_metrics": {"default": {**figures, "macro_ap": [0.4123, 0.4, 0.43]},
+                                 "baseline: 3 most frequent genres": guess},
                 "test_calibration": {"method": "platt", "ece_before": 0.0231, "ece_after": 0.0052}}
     (tmp_path / "models" / "default").mkdir(parents=True)
     (tmp_path / SOURCES["default"]).write_text(json.dumps(manifest))
     readme = tmp_path / "README.md"
     readme.write_text(f"# title\n\nkept\n\n{BEGIN}\nstale 0.111\n{END}\n\n## after\n")
-    update_readme(tmp_path)
+    written = write_report(tmp_path)
     text = readme.read_text()
-    assert "0.412 [0.400, 0.430]" in text and "fine-tuned" in text and "0.0231" in text and "0.0052" in text
+    assert "| test | 0.412 [0.400, 0.430] | 0.100 |" in text, "the default beside the constant guess"
     assert "stale" not in text and text.startswith("# title\n\nkept") and text.endswith("## after\n")
-    assert "backbones" not in text.lower(), "a section whose file is missing is left out"
+    page = (tmp_path / "docs" / "results" / "index.md").read_text()
+    assert "0.412 [0.400, 0.430]" in page and "fine-tuned" in page and "0.0231" in page and "0.0052" in page
+    assert "backbones" not in page.lower(), "a section whose file is missing is left out"
+    assert set(written) >= {readme, *(tmp_path / "docs" / "results" / name for name in PAGES)}
     with pytest.raises(ValueError, match="no results markers"):
         replace_block("no markers here", "x")
 
     manifest["sources"] = {"kaggle_posters_8k": {"train": 5467}, "kaggle_posters_extra": {"train": 6982}}
     manifest["test_metrics_by_source"] = {"test_kaggle_posters_extra": {"default": {**figures,
-                                                                                    "macro_ap": [0.2871, 0.27, 0.3]}}}
+                                                                                    "macro_ap": [0.2871, 0.27, 0.3]},
+                                                                        "baseline: 3 most frequent genres": guess}}
     (tmp_path / SOURCES["default"]).write_text(json.dumps(manifest))
-    update_readme(tmp_path)
-    text = readme.read_text()
-    assert "kaggle_posters_8k (5,467 training posters), kaggle_posters_extra (6,982 training posters)" in text
-    extra = text.split("*test_kaggle_posters_extra*", 1)[1]
-    assert "0.287 [0.270, 0.300]" in extra and "0.412" in text.split("*test_kaggle_posters_extra*", 1)[0]
+    write_report(tmp_path)
+    page = (tmp_path / "docs" / "results" / "index.md").read_text()
+    assert "kaggle_posters_8k (5,467 training posters), kaggle_posters_extra (6,982 training posters)" in page
+    extra = page.split("*test_kaggle_posters_extra*", 1)[1]
+    assert "0.287 [0.270, 0.300]" in extra and "0.412" in page.split("*test_kaggle_posters_extra*", 1)[0]
+    assert "| the extra posters' test posters | 0.287 [0.270, 0.300] | 0.100 |" in readme.read_text()
 
 
-def test_committed_readme_says_what_its_json_files_say():
+def test_committed_readme_and_results_pages_say_what_their_json_files_say():
     readme = (REPO_ROOT / "README.md").read_text()
     committed = readme.split(BEGIN, 1)[1].split(END, 1)[0].strip()
-    assert committed == results_block(REPO_ROOT).strip(), "run `postergenre report` after changing the results"
+    manifest = json.loads((REPO_ROOT / SOURCES["default"]).read_text())
+    assert committed == headline(manifest).strip(), "run `postergenre report` after changing the results"
+    for name in PAGES:
+        page = (REPO_ROOT / "docs" / "results" / name).read_text()
+        assert page == results_page(REPO_ROOT, name), f"docs/results/{name}: run `postergenre report`"
     assert all((REPO_ROOT / source).exists() for source in SOURCES.values()), "the sources are committed"
+    every = "".join((REPO_ROOT / "docs" / "results" / name).read_text() for name in PAGES)
+    assert all(f"`{source}`" in every for source in SOURCES.values()), "every results file has its section"
 
 
-def test_committed_readme_lists_the_registered_networks():
+def test_committed_docs_list_the_registered_networks():
     from postergenre.networks.registry import BACKBONES, markdown_table
-    readme = (REPO_ROOT / "README.md").read_text()
-    table = readme.split(NETWORKS_BEGIN, 1)[1].split(NETWORKS_END, 1)[0].strip()
+    page = (REPO_ROOT / "docs" / "models.md").read_text()
+    table = page.split(NETWORKS_BEGIN, 1)[1].split(NETWORKS_END, 1)[0].strip()
     assert table == markdown_table(), "run `postergenre report` after changing postergenre/networks/registry.py"
     assert all(f"`{name}`" in table for name in BACKBONES)
+
+
+def test_the_readme_is_a_short_front_page():
+    readme = (REPO_ROOT / "README.md").read_text()
+    assert len(readme.splitlines()) <= 150
+    commands = [line.split("#")[0].strip() for line in readme.split("## Set-up: two commands", 1)[1]
+                .split("```bash", 1)[1].split("```", 1)[0].strip().splitlines()]
+    assert commands == ["make all SOURCE=../shared/data/kaggle_posters_8k", "make test"]
+    assert "make test" in (REPO_ROOT / ".ci" / "run").read_text(), "CI runs the README's test command"
 
 
 def test_timings_and_scratch_cnns_come_with_cores_and_date(tmp_path):

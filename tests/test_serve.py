@@ -22,7 +22,7 @@ from postergenre.training.cluster import free_ports
 from tests.conftest import real_posters
 
 CHROMIUM = Path("/usr/bin/chromium")
-SCREENSHOT = REPO_ROOT / "reports" / "serve.png"
+SCREENSHOT = REPO_ROOT / "docs" / "images" / "serve_page.jpg"  # the docs' image: always the page as it is now
 
 
 @pytest.fixture(scope="module")
@@ -189,7 +189,7 @@ def test_page_predicts_like_the_cli_and_keeps_serving_after_a_bad_upload(server,
             assert shape["height"] > 1.3 * shape["width"], f"overlay {i} is drawn uncropped, not as a square"
         expect(page.locator("#examples")).to_be_visible()
         SCREENSHOT.parent.mkdir(exist_ok=True)
-        page.screenshot(path=str(SCREENSHOT), full_page=True)
+        page.screenshot(path=str(SCREENSHOT), full_page=True, type="jpeg", quality=80)
 
         page.locator("#poster-upload button[aria-label='Clear']").first.click()
         predict(bad)

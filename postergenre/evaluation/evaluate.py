@@ -194,7 +194,7 @@ def scored_set(trained, frame, y_true, raw, scores, set_name: str, mapping: dict
         print(adaptation.mix_table(y_true.mean(axis=0)).to_string(index=False))
     summary = bootstrap(y_true, score_sets, thresholds, n_boot=n_boot)
     per_genre = pd.DataFrame({"genre": trained.genres, "positives": y_true.sum(axis=0),
-                              "train_share": train_prior, "ap": metrics.per_genre_ap(y_true, scores),
+                              "prevalence": y_true.mean(axis=0), "train_share": train_prior, "ap": metrics.per_genre_ap(y_true, scores),
                               "roc_auc": metrics.per_genre_auc(y_true, scores),
                               "threshold": trained.thresholds})
     result = {"model": name, "model_folder": str(trained.folder), "set": set_name,
@@ -269,11 +269,30 @@ def markdown_report(result: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def of_this_data(paths: Paths, names: list[str]) -> list[str]:
+    """The models trained on this project's splits (their manifests' data hash); the others are named and left out:
+    a model of other data may have trained on these test posters, and never compares like with like."""
+    from ..data.encode import SPLITS
+    from ..inference.manifest import data_hash
+    from ..inference.model_folder import read_manifest
+    splits = [paths.split_csv(s) for s in SPLITS]
+    if not all(p.exists() for p in splits):
+        return names
+    current = data_hash(splits)
+    kept = [n for n in names if read_manifest(paths.models / n).get("data_hash") == current]
+    others = [n for n in names if n not in kept]
+    if others:
+        print(f"left out, trained on other data than this project's splits: {', '.join(others)} "
+              f"(name a model with --model to evaluate it anyway)")
+    return kept
+
+
 def compare_models(names: list[str] | None = None, data: str | Path | None = None, paths: Paths | None = None,
                    n_boot: int = 200, figures: bool = True, **adaptation) -> tuple[pd.DataFrame, list[dict]]:
-    """Evaluate several model folders on the same posters; the comparison table and the results."""
+    """Evaluate several model folders on the same posters; the comparison table and the results. Without names:
+    every model trained on this project's splits."""
     paths = paths or Paths.default()
-    names = names or model_names(paths)
+    names = names or of_this_data(paths, model_names(paths))
     if not names:
         raise UserError(f"{paths.models}: no trained model to evaluate (run `postergenre train` first)")
     results = [evaluate(name, data, paths, n_boot=n_boot, figures=figures, progress=False, **adaptation)
@@ -284,6 +303,8 @@ def compare_models(names: list[str] | None = None, data: str | Path | None = Non
 def print_saved_comparison(paths: Paths, set_name: str = "test") -> pd.DataFrame | None:
     """The comparison table from the eval_<set>.json files the evaluation wrote."""
     files = sorted(paths.models.glob(f"*/eval_{set_name}.json")) if paths.models.exists() else []
+    kept = set(of_this_data(paths, [f.parent.name for f in files]))
+    files = [f for f in files if f.parent.name in kept]
     if not files:
         return None
     comparison = table([json.loads(f.read_text()) for f in files])

@@ -2,6 +2,7 @@
 gallery of right and wrong posters. Each returns its matplotlib Figure."""
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
 
 import numpy as np
@@ -14,15 +15,43 @@ from ..scoring.calibration import expected_calibration_error, reliability_table
 
 
 def ap_vs_frequency(per_genre: pd.DataFrame, folder: Path | None = None):
-    fig, ax = plt.subplots(figsize=(6.5, 4.5))
-    ax.scatter(per_genre.train_share, per_genre.ap, color="tab:blue", label="model AP")
-    ax.plot([0, per_genre.train_share.max()], [0, per_genre.train_share.max()], "--", color="gray",
-            label="chance (AP = frequency)")
-    for row in per_genre.itertuples():
-        ax.annotate(row.genre, (row.train_share, row.ap), fontsize=8, xytext=(3, 3), textcoords="offset points")
-    ax.set(xlabel="genre frequency in training", ylabel="average precision", title="Per-genre AP against frequency")
-    ax.legend()
+    """Each genre's AP against its share of these posters, which is what a random ranking's AP equals (the chance
+    line). Log scale: the rare genres, where labels would pile up, spread out."""
+    shown = per_genre.dropna(subset=["ap"])
+    frequency = shown.prevalence if "prevalence" in shown else shown.train_share
+    fig, ax = plt.subplots(figsize=(7, 4.8))
+    ax.scatter(frequency, shown.ap, color="tab:blue", label="model AP")
+    grid = np.geomspace(frequency.min(), 1, 50)
+    ax.plot(grid, grid, "--", color="gray", label="chance (AP = frequency)")
+    ax.set_xscale("log")
+    ax.set(xlabel="genre frequency in these posters (log scale)", ylabel="average precision", ylim=(0, 1.05),
+           title="Per-genre AP against frequency")
+    for genre, x, y, dy in zip(shown.genre, frequency, shown.ap, label_offsets(ax, frequency, shown.ap)):
+        ax.annotate(genre, (x, y), fontsize=8, xytext=(8, dy), textcoords="offset points", va="center",
+                    arrowprops=dict(arrowstyle="-", lw=0.5, color="gray") if abs(dy) > 1 else None)
+    ax.legend(loc="upper left")
     return save_figure(fig, folder, "ap_vs_frequency.png")
+
+
+def label_offsets(ax, xs, ys, height: float = 10.0, width: float = 60.0) -> list[float]:
+    """Vertical offsets (points) for labels beside points, so that no two labels within `width` points of each
+    other sideways come closer than `height` points: each is pushed up past the one below it."""
+    fig = ax.figure
+    fig.canvas.draw()
+    points = ax.transData.transform(np.column_stack([np.asarray(xs, float), np.asarray(ys, float)]))
+    points = points * 72 / fig.dpi  # pixels to points
+    order = np.argsort(points[:, 1])
+    placed: list[tuple[float, float]] = []  # (x, label y) of the labels placed so far
+    offsets = np.zeros(len(points))
+    for i in order:
+        x, y = points[i]
+        label = y
+        for other_x, other_y in sorted(placed, key=lambda p: p[1]):
+            if abs(other_x - x) < width and abs(other_y - label) < height:
+                label = other_y + height
+        placed.append((x, label))
+        offsets[i] = label - y
+    return offsets.tolist()
 
 
 def learning_curve_figure(curve: pd.DataFrame, folder: Path | None = None):
@@ -69,10 +98,12 @@ def reliability_diagram(y_true, raw, calibrated=None, folder: Path | None = None
 
 def best_and_worst_genres(per_genre: pd.DataFrame, folder: Path | None = None):
     ordered = per_genre.dropna(subset=["ap"]).sort_values("ap")
+    chance = ordered.prevalence if "prevalence" in ordered else ordered.train_share
     fig, ax = plt.subplots(figsize=(6.5, 0.3 * len(ordered) + 1))
-    lift = ordered.ap - ordered.train_share
+    lift = ordered.ap - chance
     ax.barh(ordered.genre, ordered.ap, color=np.where(lift > 0.1, "tab:green", "tab:orange"))
-    ax.scatter(ordered.train_share, ordered.genre, color="black", marker="|", s=200, label="chance (frequency)")
+    ax.scatter(chance, ordered.genre, color="black", marker="|", s=200, label="chance (frequency here)")
+    ax.invert_yaxis()  # read top to bottom: the worst genre first
     ax.set(xlabel="average precision", title="Genres from worst to best")
     ax.legend(loc="lower right")
     return save_figure(fig, folder, "best_and_worst_genres.png")
@@ -98,7 +129,8 @@ def poster_gallery(frame: pd.DataFrame, y_true, scores, genres, folder: Path | N
             ax.imshow(open_rgb(frame.poster_path.iloc[i]))
             truth = ", ".join(g for g, t in zip(genres, y_true[i]) if t)
             guess = ", ".join(f"{genres[j]} {scores[i, j]:.2f}" for j in top3[i])
-            ax.set_title(f"{kind}: {str(frame.title.iloc[i])[:28]}\ntrue: {truth}\npred: {guess}", fontsize=8,
+            title = textwrap.shorten(str(frame.title.iloc[i]), 30, placeholder="...")  # cut between words
+            ax.set_title(f"{kind}: {title}\ntrue: {truth}\npred: {guess}", fontsize=8,
                          color="tab:green" if kind == "right" else "tab:red")
     fig.tight_layout()
     return save_figure(fig, folder, "gallery.png")

@@ -8,8 +8,13 @@ import pandas as pd
 from ..data.figures import plt, save_figure  # pyplot, headless where nothing shows figures
 
 
-def training_curves(histories: dict[str, pd.DataFrame], path: Path | None = None):
-    """Loss and PR-AUC (macro AP estimate) per epoch, train against validation, one row per phase."""
+PHASES = {"history": "training", "history_finetune": "fine-tuning the top layers"}  # history file stem -> title
+
+
+def training_curves(histories: dict[str, pd.DataFrame], path: Path | None = None, show: bool = True):
+    """Loss and PR-AUC (macro AP estimate) per epoch, train against validation, one row per phase (keyed by the
+    history file's stem). show=False: saved and closed, never displayed (training draws it; the notebook shows it)."""
+    from matplotlib.ticker import MaxNLocator
     histories = {k: v for k, v in histories.items() if len(v)}
     fig, axes = plt.subplots(max(1, len(histories)), 2, figsize=(10, 3.2 * max(1, len(histories))), squeeze=False)
     for row, (phase, history) in zip(axes, histories.items()):
@@ -19,10 +24,14 @@ def training_curves(histories: dict[str, pd.DataFrame], path: Path | None = None
                 ax.plot(epochs, history[metric], "o-", label="train")
             if f"val_{metric}" in history:
                 ax.plot(epochs, history[f"val_{metric}"], "o-", label="validation")
-            ax.set(title=f"{phase}: {label}", xlabel="epoch")
+            ax.set(title=f"{PHASES.get(phase, phase)}: {label}", xlabel="epoch")
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs are whole
             ax.legend()
     fig.tight_layout()
-    return save_figure(fig, path and path.parent, path and path.name, dpi=100)
+    save_figure(fig, path and path.parent, path and path.name, dpi=100)
+    if not show:
+        plt.close(fig)
+    return fig
 
 
 def diagnosis_curves(variants: dict[str, list[dict]], path: Path | None = None):

@@ -411,7 +411,7 @@ def save_model_folder(folder, model, genres_info, thresholds, config, paths, sec
     save(model, folder)
     histories = {p.stem: read_history(p) for p in sorted(folder.glob("history*.csv"))}
     if histories:
-        training_curves(histories, folder / CURVES_FILE)
+        training_curves(histories, folder / CURVES_FILE, show=False)  # the notebook shows it, once
     manifest = build_manifest(config, [paths.split_csv(s) for s in SPLITS], paths.root, model=config.model,
                               input_size=list(config.input_size), fit=config.fit,
                               full_model=bool(config.fine_tune_epochs) or not registry.is_pretrained(config.model),
