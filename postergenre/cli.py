@@ -4,8 +4,10 @@ from __future__ import annotations
 import argparse
 import functools
 import os
+import signal
 import sys
 import tempfile
+import threading
 import traceback
 from pathlib import Path
 
@@ -107,23 +109,43 @@ def cmd_evaluate(args, paths):
 
 def cmd_predict(args, paths):
     """Results on stdout (lines for posters named one by one, a CSV for a folder or a CSV of posters, JSON with
-    --json), or into --output; each failed poster once on stderr, and exit code 1 when any failed."""
-    from .inference.predict import predict, render, write_predictions
+    --json), or into --output; each failed poster once on stderr, and exit code 1 when any failed. Ctrl-C or
+    SIGTERM writes the posters finished so far; --resume goes on from them."""
+    from .inference.predict import Interrupted, expand_inputs, predict, render, resumable, write_output
     if args.output is not None:
         check_writable(args.output)
-    predictions = predict(args.posters, args.model, args.top, paths, adapt_prior=args.adapt_prior, prior=args.prior,
-                          estimator=args.estimator, runtime=args.runtime, text=not args.no_text)
+    if args.resume and args.output is None:
+        raise UserError("--resume needs --output: the file the interrupted run wrote")
+    earlier, skip = resumable(args.output) if args.resume else ([], set())
+    many = any(Path(p).is_dir() or str(p).endswith(".csv") for p in args.posters)
+    to_file = args.output is not None or many or args.json  # a table or records, not lines
+    order = [str(p) for p in expand_inputs(args.posters).poster] if to_file else None
+    options = dict(adapt_prior=args.adapt_prior, prior=args.prior, estimator=args.estimator, runtime=args.runtime,
+                   text=not args.no_text)
+    try:
+        predictions = predict(args.posters, args.model, args.top, paths, skip=skip, **options)
+    except Interrupted as stop:
+        table, total = stop.done.table, stop.total
+        text = write_output(table, args.output, args.json, args.words, earlier, order, interrupted=True) \
+            if to_file else render(table, "lines", words=args.words)
+        sys.stdout.write(text)
+        done = len(table) + len(earlier)
+        where = f"written to {args.output}; run the same command with --resume to predict the other " \
+            f"{total - len(table)}" if args.output else "printed above; give --output FILE to be able to resume"
+        print(f"postergenre predict: interrupted: {done} of {total + len(earlier)} posters done, {where}",
+              file=sys.stderr)
+        return 143 if _terminated.is_set() else 130
     table, adaptation = predictions.table, predictions.adaptation
     if adaptation:
         print(f"postergenre predict: {adaptation.note}", file=sys.stderr)
         print(adaptation.mix_table().to_string(index=False), file=sys.stderr)
-    many = any(Path(p).is_dir() or str(p).endswith(".csv") for p in args.posters)
-    form = "json" if args.json else "csv" if many else "lines"
     if args.output is not None:
-        write_predictions(table, args.output, as_json=args.json, words=args.words)
-        print(f"postergenre predict: {len(table)} posters -> {args.output}", file=sys.stderr)
+        write_output(table, args.output, args.json, args.words, earlier, order)
+        print(f"postergenre predict: {len(table) + len(earlier)} posters -> {args.output}", file=sys.stderr)
+    elif to_file:
+        sys.stdout.write(write_output(table, None, args.json, args.words, earlier, order))
     else:
-        sys.stdout.write(render(table, form, words=args.words))
+        sys.stdout.write(render(table, "lines", words=args.words))
     failed = table.error.fillna("").ne("")
     for error in table.error[failed]:
         print(f"postergenre predict: error: {error}", file=sys.stderr)
@@ -144,6 +166,8 @@ def check_writable(output: Path) -> None:
         folder = folder.parent
     if not folder.is_dir():
         raise UserError(f"--output {output}: {folder} is not a folder")
+    if output.exists() and not output.is_file():
+        raise UserError(f"--output {output}: not a regular file (a device?); give a file name")
     if not os.access(folder, os.W_OK) or (output.exists() and not os.access(output, os.W_OK)):
         raise UserError(f"--output {output}: no permission to write there")
 
@@ -375,6 +399,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="JSON for programs: per poster, labels and above_threshold as [{label, score}], every "
                         "genre's probabilities, the words read (README: the JSON output)")
     p.add_argument("--words", action="store_true", help="also show the words read on each poster (lines and CSV)")
+    p.add_argument("--resume", action="store_true",
+                   help="go on from the --output an interrupted run wrote: its posters (same path and file) are kept, "
+                        "the others predicted, and the file written as one uninterrupted run would")
     p.add_argument("--runtime", choices=("litert", "keras"), default="litert",
                    help="litert (default): the model folder's model.tflite, without TensorFlow; keras: the Keras network")
     _add_adaptation_options(p)
@@ -480,8 +507,28 @@ def without_option(argv: list[str], flag: str) -> list[str]:
     return kept
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where the work is, so that it stops as Ctrl-C does: what is finished is kept."""
+
+
+_terminated = threading.Event()
+
+
+def _on_sigterm(signum, frame):
+    _terminated.set()
+    raise Terminated()
+
+
+RESUMES = {"predict": "give --output and --resume", "read-text": "run it again: it goes on from its cache",
+           "train": "run it again: it resumes from its last epoch", "get-data": "run it again: it fetches what is missing",
+           "rebuild": "run it again: it resumes in the stage it stopped in",
+           "evaluate": "run it again: the words read so far are cached"}
+
+
 def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _on_sigterm)
     args = build_parser().parse_args(argv)
     args.argv = list(sys.argv[1:] if argv is None else argv)
     try:
@@ -489,9 +536,11 @@ def main(argv: list[str] | None = None) -> int:
     except UserError as exc:
         print(f"postergenre {args.stage}: error: {exc}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print(f"postergenre {args.stage}: interrupted", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as stop:
+        how = RESUMES.get(args.stage)
+        print(f"postergenre {args.stage}: interrupted" + (f"; what was finished is kept: {how}" if how else ""),
+              file=sys.stderr)
+        return 143 if isinstance(stop, Terminated) else 130
     except Exception as exc:  # a bug: one line for the user, the traceback kept in a file for the report
         with tempfile.NamedTemporaryFile("w", prefix="postergenre-error-", suffix=".txt", delete=False) as log:
             traceback.print_exc(file=log)

@@ -71,7 +71,7 @@ def clean(paths: Paths | None = None, config: CleanConfig | None = None, workers
         raise UserError(f"{paths.movies_csv}: no usable movies left after cleaning "
                         f"({len(report)} dropped; see reasons in {paths.clean_report})")
     paths.interim.mkdir(parents=True, exist_ok=True)
-    write_csv(report, paths.clean_report)
+    write_csv(report, paths.clean_report, for_people=True)
     write_csv(kept, paths.clean_csv)
     print(f"clean: kept {len(kept)} of {len(movies)} movies, dropped {len(report)} -> {paths.clean_csv}")
     if len(report):

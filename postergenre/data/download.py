@@ -197,5 +197,5 @@ def summary_line(report: pd.DataFrame) -> str:
 def download_posters(jobs: pd.DataFrame, posters_dir: Path, report_path: Path,
                      config: DownloadConfig | None = None, progress: bool = True) -> pd.DataFrame:
     report = Downloader(posters_dir, config).run(jobs, progress=progress)
-    write_csv(report, report_path)
+    write_csv(report, report_path, for_people=True)
     return report

@@ -297,7 +297,7 @@ def get_data(source: str | Path | list, paths: Paths | None = None, images: Path
     movies = pd.DataFrame(merged, columns=MOVIE_COLUMNS)
     paths.raw.mkdir(parents=True, exist_ok=True)
     report = pd.DataFrame(problems, columns=REPORT_COLUMNS).sort_values(["file", "line"], kind="stable")
-    write_csv(report, paths.get_data_report)
+    write_csv(report, paths.get_data_report, for_people=True)
     previous = paths.movies_csv.with_name("movies.previous.csv")
     replaced = paths.movies_csv.exists()
     if replaced:

@@ -6,10 +6,17 @@ import warnings
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageOps, PngImagePlugin, UnidentifiedImageError
+from pillow_heif import register_heif_opener
 
+register_heif_opener()  # HEIC/HEIF, as phones save photos
 Image.MAX_IMAGE_PIXELS = 100_000_000  # posters are small; refuse decompression bombs early
 MAX_ASPECT = 20  # a poster is about 2:3; sides further apart than 20:1 are refused from the header, before decoding
+# A PNG's compressed chunks (an ICC colour profile, text): print workflows embed profiles of several MB, over
+# Pillow's 1 MB default; up to 64 MB in all is read, and a chunk that inflates past that is still refused.
+MAX_METADATA = 64 * 2**20
+PngImagePlugin.MAX_TEXT_CHUNK = MAX_METADATA
+PngImagePlugin.MAX_TEXT_MEMORY = MAX_METADATA
 
 
 class PosterError(ValueError):
@@ -52,7 +59,8 @@ def to_rgb(image: Image.Image) -> Image.Image:
 
 
 def decode(source: str | Path | bytes, name: str | Path | None = None, max_pixels: int | None = None) -> Image.Image:
-    """Fully decode an image from a file or bytes (a header check alone misses truncated files).
+    """Fully decode an image from a file or bytes (a header check alone misses truncated files), turned upright by
+    its EXIF orientation.
 
     Raises PosterError naming `name` (default: the path) and the kind of failure. Sides over MAX_ASPECT apart and,
     where given, more than max_pixels pixels are refused from the header, before anything is decoded.
@@ -71,7 +79,7 @@ def decode(source: str | Path | bytes, name: str | Path | None = None, max_pixel
                                                        f"the {max_pixels / 1e6:.0f} megapixel limit (a decompression "
                                                        "bomb?)")
                 image.load()
-                return image
+                return ImageOps.exif_transpose(image)  # upright, as a phone's EXIF orientation says (1-8)
     except PosterError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:

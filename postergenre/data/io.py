@@ -37,8 +37,40 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
             Path(tmp).unlink(missing_ok=True)
 
 
-def write_csv(df: pd.DataFrame, path: Path) -> Path:
-    atomic_write_bytes(Path(path), df.to_csv(index=False).encode("utf-8"))
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")  # what a spreadsheet may read as the start of a formula
+
+
+def spreadsheet_cell(value):
+    """A text cell a spreadsheet would run as a formula, prefixed with a single quote (OWASP's advice for CSV
+    injection); anything else, numbers written as text included ("-3.5"), as it is."""
+    if not isinstance(value, str) or not value.startswith(FORMULA_STARTS):
+        return value
+    try:
+        float(value)
+        return value  # a negative number is not a formula
+    except ValueError:
+        return "'" + value
+
+
+def plain_cell(value):
+    """spreadsheet_cell undone: the text as it was before the quote."""
+    if isinstance(value, str) and value.startswith("'") and value[1:].startswith(FORMULA_STARTS):
+        return value[1:]
+    return value
+
+
+def spreadsheet_safe(df: pd.DataFrame) -> pd.DataFrame:
+    """Every text cell through spreadsheet_cell: for a CSV a person opens (predictions, reports)."""
+    safe = df.copy()
+    for column in safe.columns:
+        if safe[column].dtype == object or pd.api.types.is_string_dtype(safe[column]):
+            safe[column] = safe[column].map(spreadsheet_cell)
+    return safe
+
+
+def write_csv(df: pd.DataFrame, path: Path, for_people: bool = False) -> Path:
+    """Atomically; for_people: a CSV a person opens in a spreadsheet, its formula-like text cells quoted."""
+    atomic_write_bytes(Path(path), (spreadsheet_safe(df) if for_people else df).to_csv(index=False).encode("utf-8"))
     return Path(path)
 
 

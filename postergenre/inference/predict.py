@@ -12,13 +12,22 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..config import SHARED_SAMPLE, Paths, UserError
-from ..data.io import read_csv, write_csv
+from ..config import SHARED_SAMPLE, Paths, UserError, progress_bar
+from ..data.io import (
+    atomic_write_bytes,
+    file_sha256,
+    plain_cell,
+    read_csv,
+    read_json,
+    spreadsheet_safe,
+    write_csv,
+    write_json,
+)
 from .model_folder import resolve_model
 from .predictor import Predictions, load
 
 DEFAULT_MODEL = "default"
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff")
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff", ".heic", ".heif")
 
 
 def expand_inputs(inputs: list[str | Path]) -> pd.DataFrame:
@@ -40,20 +49,61 @@ def expand_inputs(inputs: list[str | Path]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["poster", "title"])
 
 
+CHUNK = 256  # posters predicted at a time: an interrupted run keeps every chunk it finished
+
+
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C or SIGTERM during a prediction: `done` holds the posters finished, `total` how many there were."""
+
+    def __init__(self, done: Predictions, total: int):
+        super().__init__()
+        self.done, self.total = done, total
+
+
 def predict(inputs: list[str | Path], model: str | Path = DEFAULT_MODEL, top: int = 3, paths: Paths | None = None,
             progress: bool | None = None, adapt_prior: bool = False, prior=None,
-            estimator: str | None = None, runtime: str = "litert", text: bool = True) -> Predictions:
+            estimator: str | None = None, runtime: str = "litert", text: bool = True,
+            skip: set[str] | None = None) -> Predictions:
     """runtime: litert (model.tflite, no TensorFlow) or keras; text: fuse the words on the poster where the model
-    has a text head."""
+    has a text head; skip: posters already predicted (a resumed run), left out.
+
+    Posters go through the network CHUNK at a time; Ctrl-C or SIGTERM raises Interrupted with those finished. A run
+    adapted to the posters' genre mix needs every poster's probabilities first, so it is predicted whole."""
     posters = expand_inputs(inputs)
     if posters.empty:
         raise UserError(f"no posters found in {', '.join(map(str, inputs))}")
+    if skip:
+        posters = posters[~posters.poster.astype(str).isin(skip)].reset_index(drop=True)
+        if posters.empty:
+            return Predictions(pd.DataFrame(columns=["poster", "title", "error"]))
     predictor = load(resolve_model(model, paths or Paths.default()), runtime, text=text)
-    predictions = predictor.predict(posters, top=top, progress=len(posters) > 20 if progress is None else progress,
-                                    adapt_prior=adapt_prior, prior=prior, estimator=estimator)
-    empty = posters.poster.astype(str).str.strip().eq("").to_numpy()
-    predictions.table.loc[empty, "error"] = posters.title[empty] + ": empty poster_path cell"
+    show = len(posters) > 20 if progress is None else progress
+    if adapt_prior or prior is not None or len(posters) <= CHUNK:
+        predictions = predictor.predict(posters, top=top, progress=show, adapt_prior=adapt_prior, prior=prior,
+                                        estimator=estimator)
+    else:
+        tables = []
+        bar = progress_bar(total=len(posters), desc="predict", unit="poster", disable=not show)
+        try:
+            for start in range(0, len(posters), CHUNK):
+                tables.append(predictor.predict(posters.iloc[start:start + CHUNK], top=top).table)
+                bar.update(len(tables[-1]))
+        except KeyboardInterrupt:
+            bar.close()
+            done = pd.concat(tables, ignore_index=True) if tables else pd.DataFrame(columns=["poster", "title"])
+            raise Interrupted(Predictions(_mark_empty(done)), len(posters)) from None
+        bar.close()
+        predictions = Predictions(pd.concat(tables, ignore_index=True))
+    predictions.table = _mark_empty(predictions.table)
     return predictions
+
+
+def _mark_empty(table: pd.DataFrame) -> pd.DataFrame:
+    """A CSV row without a poster path says so (its title names the CSV and the row)."""
+    if len(table):
+        empty = table.poster.astype(str).str.strip().eq("").to_numpy()
+        table.loc[empty, "error"] = table.title[empty] + ": empty poster_path cell"
+    return table
 
 
 def format_line(row: dict, words: bool = False) -> str:
@@ -108,7 +158,7 @@ def write_predictions(table: pd.DataFrame, path: Path, as_json: bool = False, wo
         from ..data.io import atomic_write_bytes
         atomic_write_bytes(Path(path), render(table, "json", words).encode())
         return Path(path)
-    return write_csv(csv_table(table, words), path)
+    return write_csv(csv_table(table, words), path, for_people=True)
 
 
 def render(table: pd.DataFrame, form: str, words: bool = False) -> str:
@@ -117,8 +167,62 @@ def render(table: pd.DataFrame, form: str, words: bool = False) -> str:
     if form == "json":
         return json.dumps([json_record(r, words=True) for r in rows], indent=1) + "\n"
     if form == "csv":
-        return csv_table(table, words).to_csv(index=False)
+        return spreadsheet_safe(csv_table(table, words)).to_csv(index=False)
     return "".join(format_line(r, words) + "\n" for r in rows if not _failed(r))
+
+
+def resume_record(output: Path) -> Path:
+    """Beside an output an interrupted run wrote: the posters it holds, each with the SHA-256 of its file."""
+    return Path(f"{output}.resume.json")
+
+
+def _digest(poster: str) -> str:
+    return file_sha256(Path(poster)) if Path(poster).is_file() else ""
+
+
+def resumable(output: Path) -> tuple[list[dict], set[str]]:
+    """The rows an interrupted run wrote to `output` (as written: CSV cells or JSON records) whose poster is still
+    the same file (path and SHA-256), and those posters; a poster changed since is predicted again."""
+    record = resume_record(output)
+    if not record.exists() or not Path(output).exists():
+        raise UserError(f"--resume: {output} has no record of an interrupted run ({record.name}); run without --resume")
+    digests = read_json(record)["posters"]
+    if str(output).endswith(".json"):
+        rows = read_json(output)
+    else:
+        rows = pd.read_csv(output, dtype=str, keep_default_na=False).map(plain_cell).to_dict("records")
+    same = {p for p, digest in digests.items() if _digest(p) == digest}
+    kept = [row for row in rows if str(row["poster"]) in same]
+    return kept, {str(row["poster"]) for row in kept}
+
+
+def write_output(table: pd.DataFrame, output: Path | None, as_json: bool, words: bool, earlier: list[dict] = (),
+                 order: list[str] | None = None, interrupted: bool = False) -> str:
+    """The predictions, with rows a resumed run kept (`earlier`, as written), in the inputs' `order`: into `output`
+    (atomically; an interrupted run also records its posters' hashes beside it, for --resume) or returned as text.
+    A run resumed after an interruption writes what one uninterrupted run would."""
+    if as_json:
+        rows = [json_record(r) for r in table.to_dict("records")]
+    else:
+        rows = csv_table(table, words).astype(object).where(lambda f: f.notna(), "").to_dict("records")
+    rows = [*earlier, *rows]
+    if order is not None:
+        position = {poster: i for i, poster in enumerate(order)}
+        rows.sort(key=lambda row: position.get(str(row["poster"]), len(position)))
+    if as_json:
+        text = json.dumps(rows, indent=1) + "\n"
+    else:
+        columns = list(csv_table(table, words).columns) if len(table.columns) > 2 else list(rows[0]) if rows else []
+        text = spreadsheet_safe(pd.DataFrame(rows, columns=columns)).to_csv(index=False)
+    if output is None:
+        return text
+    atomic_write_bytes(Path(output), text.encode("utf-8"))
+    record = resume_record(output)
+    if interrupted:
+        write_json({"posters": {str(row["poster"]): _digest(str(row["poster"])) for row in rows}}, record)
+    else:
+        record.unlink(missing_ok=True)
+    return ""
 
 
 def print_predictions(table: pd.DataFrame, as_json: bool = False, out=None, words: bool = False) -> None:

@@ -1,0 +1,189 @@
+"""Posters from the wild (issue 33): EXIF orientation, HEIC, large colour profiles, spreadsheet-safe CSVs, an output
+refused before any work, and interrupted runs that keep what they finished and resume to the same file."""
+import io
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+import tracemalloc
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from PIL import Image
+
+from postergenre.cli import main
+from postergenre.config import REPO_ROOT
+from postergenre.data.images import PosterError, decode, open_rgb
+from postergenre.data.io import FORMULA_STARTS, plain_cell, spreadsheet_cell
+from tests.conftest import real_posters
+
+DEFAULT = REPO_ROOT / "models" / "default"
+pytestmark = pytest.mark.shared
+
+# How a camera stores an upright picture under each EXIF orientation (the tag tells a viewer how to turn it back)
+STORED = {1: lambda a: a, 2: lambda a: a[:, ::-1], 3: lambda a: a[::-1, ::-1], 4: lambda a: a[::-1],
+          5: lambda a: a.transpose(1, 0, 2), 6: lambda a: np.rot90(a, 1), 7: lambda a: a[::-1, ::-1].transpose(1, 0, 2),
+          8: lambda a: np.rot90(a, -1)}
+
+
+def stored_as(upright: np.ndarray, orientation: int, path: Path, fmt: str = "PNG") -> Path:
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    Image.fromarray(np.ascontiguousarray(STORED[orientation](upright))).save(path, fmt, exif=exif.tobytes())
+    return path
+
+
+def run(capsys, *args) -> tuple[int, str, str]:
+    code = main(list(map(str, args)))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@settings(max_examples=24, deadline=None)
+@given(orientation=st.integers(1, 8), which=st.integers(0, 7))
+def test_every_exif_orientation_reads_upright(orientation, which, tmp_path_factory):
+    upright = np.asarray(open_rgb(real_posters(8)[which]).resize((40, 60)))  # 2:3, so a turn changes the shape
+    path = stored_as(upright, orientation, tmp_path_factory.mktemp("o") / "poster.png")
+    assert np.array_equal(np.asarray(open_rgb(path)), upright), f"orientation {orientation}"
+
+
+def test_a_sideways_phone_photo_is_predicted_as_the_upright_poster(capsys, tmp_path):
+    upright = np.asarray(open_rgb(real_posters(1)[0]))
+    Image.fromarray(upright).save(tmp_path / "upright.png")
+    stored_as(upright, 6, tmp_path / "sideways.png")
+    code, out, err = run(capsys, "predict", tmp_path / "upright.png", tmp_path / "sideways.png", "--json",
+                         "--no-text")
+    first, second = json.loads(out)
+    assert code == 0 and first["probabilities"] == second["probabilities"], err
+
+
+def test_heic_posters_are_read_with_their_orientation(capsys, tmp_path):
+    upright = np.asarray(open_rgb(real_posters(1)[0]))
+    Image.fromarray(upright).save(tmp_path / "poster.heic", quality=95)
+    heic = np.asarray(open_rgb(tmp_path / "poster.heic"))
+    assert heic.shape == upright.shape and np.abs(heic.astype(int) - upright).mean() < 6, "the same picture"
+    stored_as(upright, 8, tmp_path / "turned.heic", "HEIF")
+    assert np.asarray(open_rgb(tmp_path / "turned.heic")).shape == upright.shape, "turned upright"
+    code, out, err = run(capsys, "predict", tmp_path, "--json", "--no-text")
+    records = json.loads(out)
+    assert code == 0 and len(records) == 2 and all("labels" in r for r in records), err
+
+
+def test_a_large_colour_profile_is_read_in_bounded_memory_and_a_bomb_in_a_chunk_is_refused(tmp_path):
+    poster = open_rgb(real_posters(1)[0])
+    profile = np.random.default_rng(0).bytes(5 * 2**20)  # 5 MB that do not compress, as print profiles embed
+    poster.save(tmp_path / "print.png", icc_profile=profile)
+    tracemalloc.start()
+    image = decode(tmp_path / "print.png")
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert image.size == poster.size and image.info["icc_profile"] == profile
+    print(f"a PNG with a 5 MB colour profile: {peak / 2**20:.0f} MB at most while read")
+    assert peak < 64 * 2**20, "bounded: the profile and the pixels, not a multiple"
+    poster.save(tmp_path / "bomb.png", icc_profile=bytes(80 * 2**20))  # 80 MB of zeros, a few KB compressed
+    assert (tmp_path / "bomb.png").stat().st_size < 2**20
+    with pytest.raises(PosterError, match="bomb.png: cannot decode image .*too large") as refused:
+        decode(tmp_path / "bomb.png")
+    assert "\n" not in str(refused.value)
+
+
+@given(text=st.text(max_size=12), start=st.sampled_from(["", *FORMULA_STARTS]))
+def test_a_cell_a_spreadsheet_would_run_is_quoted_and_comes_back(text, start):
+    cell = start + text
+    safe = spreadsheet_cell(cell)
+    try:
+        float(cell)
+        number = True
+    except ValueError:
+        number = False
+    if number:
+        assert safe == cell, "a number written as text is left alone"
+    else:
+        assert not safe.startswith(FORMULA_STARTS), safe
+    assert plain_cell(safe) == cell
+
+
+def test_prediction_csvs_are_safe_to_open_and_json_stays_raw(capsys, tmp_path):
+    posters = tmp_path / "posters.csv"
+    titles = ["=HYPERLINK(\"http://x\")", "+1 Night", "-5", "@home", "Plain"]
+    pd.DataFrame({"poster_path": [str(p) for p in real_posters(5)], "title": titles}).to_csv(posters, index=False)
+    code, out, err = run(capsys, "predict", posters, "--no-text")
+    written = pd.read_csv(io.StringIO(out), dtype=str, keep_default_na=False)
+    assert code == 0 and written.title.tolist() == ["'=HYPERLINK(\"http://x\")", "'+1 Night", "-5", "'@home", "Plain"]
+    code, out, err = run(capsys, "predict", posters, "--no-text", "--json")
+    assert [r["title"] for r in json.loads(out)] == titles
+
+
+@pytest.mark.parametrize("target", ["/dev/full", "FILE/out.csv", "FOLDER"])
+def test_an_output_that_cannot_be_written_is_refused_before_any_poster_is_read(capsys, tmp_path, target,
+                                                                                 monkeypatch):
+    (tmp_path / "FILE").write_text("a file where a folder should be")
+    (tmp_path / "FOLDER").mkdir()
+    import postergenre.inference.predict as predict_module
+    monkeypatch.setattr(predict_module, "load", lambda *a, **k: pytest.fail("a poster was read first"))
+    output = Path(target) if target.startswith("/") else tmp_path / target
+    code, out, err = run(capsys, "predict", *real_posters(2), "--output", output)
+    assert code == 2 and err.count("\n") == 1 and str(output) in err, err
+
+
+def test_an_interrupted_run_keeps_its_chunks_and_its_resume_writes_the_same_file(capsys, tmp_path, monkeypatch):
+    import postergenre.inference.predict as predict_module
+    from postergenre.inference.predictor import Predictor
+    folder = tmp_path / "many"
+    folder.mkdir()
+    for poster in real_posters(40):
+        (folder / poster.name).symlink_to(poster)
+    monkeypatch.setattr(predict_module, "CHUNK", 16)
+    whole = tmp_path / "whole.csv"
+    assert run(capsys, "predict", folder, "--no-text", "--output", whole)[0] == 0
+    calls, original = [], Predictor.predict
+
+    def interrupted_at_the_third_chunk(self, *args, **kwargs):
+        calls.append(1)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(Predictor, "predict", interrupted_at_the_third_chunk)
+    part = tmp_path / "part.csv"
+    code, out, err = run(capsys, "predict", folder, "--no-text", "--output", part)
+    assert code == 130 and "interrupted: 32 of 40 posters done, written to" in err and "--resume" in err
+    assert len(pd.read_csv(part)) == 32 and (tmp_path / "part.csv.resume.json").exists()
+    monkeypatch.setattr(Predictor, "predict", original)
+    code, out, err = run(capsys, "predict", folder, "--no-text", "--output", part, "--resume")
+    assert code == 0 and part.read_bytes() == whole.read_bytes(), "interrupted + resumed = one whole run"
+    assert not (tmp_path / "part.csv.resume.json").exists()
+
+
+@pytest.mark.xdist_group("processes")
+def test_sigterm_writes_what_is_done_and_says_how_to_go_on(tmp_path):
+    folder = tmp_path / "many"
+    folder.mkdir()
+    for poster in real_posters(1500):
+        (folder / poster.name).symlink_to(poster)
+    output = tmp_path / "out.json"
+    command = [sys.executable, "-m", "postergenre.cli", "predict", str(folder), "--no-text", "--json",
+               "--output", str(output)]
+    process = subprocess.Popen(command, stderr=subprocess.PIPE, text=True, env={**os.environ, "COLUMNS": "80"})
+    seen = ""
+    while not re.search(r"\| [1-9]\d*/1500", seen):  # the progress bar says a chunk or more is finished
+        char = process.stderr.read(1)
+        assert char, f"the run ended before it was stopped: {seen[-500:]}"
+        seen += char
+    time.sleep(0.5)
+    process.send_signal(signal.SIGTERM)
+    rest = process.stderr.read()
+    assert process.wait(60) == 143, rest
+    line = [line for line in rest.splitlines() if "interrupted" in line][-1]
+    done = len(json.loads(output.read_text()))
+    assert 0 < done < 1500 and f"interrupted: {done} of 1500 posters done, written to {output}" in line
+    finished = subprocess.run(command + ["--resume"], capture_output=True, text=True)
+    assert finished.returncode == 0, finished.stderr
+    assert len(json.loads(output.read_text())) == 1500
