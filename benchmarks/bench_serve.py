@@ -49,6 +49,23 @@ class MemoryWatch(threading.Thread):
             self.peak = max(self.peak, self.rss_mb())
 
 
+ONE_POSTER_OUTPUTS = ("label", "bars", "gradcam", "above", "poster", "status", "words")  # Page.one's, in order
+
+
+def answered(answer, gradcam: bool) -> bool:
+    """Whether the one-poster endpoint's answer is a prediction; an answer of another shape stops the benchmark
+    (counting it as unanswered would measure the benchmark, not the page)."""
+    if not isinstance(answer, (list, tuple)) or len(answer) != len(ONE_POSTER_OUTPUTS):
+        raise SystemExit(f"bench_serve: the endpoint answered {type(answer).__name__} of "
+                         f"{len(answer) if hasattr(answer, '__len__') else '?'} values, not the page's "
+                         f"{len(ONE_POSTER_OUTPUTS)} ({', '.join(ONE_POSTER_OUTPUTS)}): fix the benchmark")
+    values = dict(zip(ONE_POSTER_OUTPUTS, answer))
+    if not isinstance(values["status"], str):
+        raise SystemExit(f"bench_serve: the status is {values['status']!r}, not text: fix the benchmark")
+    return values["status"].startswith("Predicted") and bool(values["label"]) and \
+        (len(values["gradcam"]) == 3 if gradcam else True)
+
+
 def client(url: str, posters: list, gradcam: bool, deadline: float) -> list[tuple[float, bool]]:
     from gradio_client import Client, handle_file
     session = Client(url, verbose=False)
@@ -56,11 +73,10 @@ def client(url: str, posters: list, gradcam: bool, deadline: float) -> list[tupl
     for poster in posters:
         start = time.perf_counter()
         try:
-            label, _, overlays, *_, status = session.predict("default", handle_file(str(poster)), gradcam,
-                                                             api_name="/predict_one")
-            ok = status.startswith("Predicted") and bool(label) and (len(overlays) == 3 if gradcam else True)
+            answer = session.predict("default", handle_file(str(poster)), gradcam, None, api_name="/predict_one")
         except Exception:  # noqa: BLE001  an unanswered request is what this counts
-            ok = False
+            answer = None
+        ok = answer is not None and answered(answer, gradcam)
         took = time.perf_counter() - start
         results.append((took, ok and took <= deadline))
     return results

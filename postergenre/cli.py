@@ -94,7 +94,8 @@ def cmd_evaluate(args, paths):
     names = args.model or None
     comparison, results = compare_models(names, args.data, paths, n_boot=args.bootstrap, figures=not args.no_figures,
                                          adapt_prior=args.adapt_prior, prior=args.prior, estimator=args.estimator,
-                                         source=args.source, text=not args.no_text)
+                                         source=args.source, text=not args.no_text,
+                                         find_poster=not args.no_find_poster)
     for result in results:
         print(f"{result['model']}: {result['posters_evaluated']} posters of {result['set']} -> "
               f"{result['model_folder']}/eval_{result['set']}.json, .md")
@@ -121,7 +122,7 @@ def cmd_predict(args, paths):
     to_file = args.output is not None or many or args.json  # a table or records, not lines
     order = [str(p) for p in expand_inputs(args.posters).poster] if to_file else None
     options = dict(adapt_prior=args.adapt_prior, prior=args.prior, estimator=args.estimator, runtime=args.runtime,
-                   text=not args.no_text)
+                   text=not args.no_text, find_poster=not args.no_find_poster)
     try:
         predictions = predict(args.posters, args.model, args.top, paths, skip=skip, **options)
     except Interrupted as stop:
@@ -254,6 +255,9 @@ def cmd_pipeline(args, paths):
 def _add_text_option(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-text", action="store_true",
                    help="the image alone, even where the model has a text head (no words read)")
+    p.add_argument("--no-find-poster", action="store_true",
+                   help="take each picture whole: do not look for the poster in a photo of it (a poster on a wall or "
+                        "a table, photographed at an angle)")
 
 
 def _add_adaptation_options(p: argparse.ArgumentParser) -> None:

@@ -11,6 +11,7 @@ import zipfile
 import zlib
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 from PIL import Image
@@ -244,3 +245,40 @@ def test_one_poster_shows_the_poster_and_every_genre_against_its_threshold(tmp_p
     assert bars.count("#2ca02c") == len(expected["above_threshold"]), "green exactly for the genres above"
     original = Image.open(poster)
     assert shown.shape[2] == 3 and abs(shown.shape[0] / shown.shape[1] - original.height / original.width) < 0.02
+
+
+def photo_of_a_poster(poster: Path, target: Path) -> Path:
+    """A plain photo of a poster: on a grey-beige table, margins around it, turned a little, a JPEG."""
+    import cv2
+    image = np.asarray(Image.open(poster).convert("RGB"), dtype=np.float32)
+    height, width = image.shape[:2]
+    canvas = (round(width * 1.6), round(height * 1.5))
+    corners = np.float32([[0.25 * width, 0.2 * height], [1.3 * width, 0.27 * height], [1.28 * width, 1.26 * height],
+                          [0.3 * width, 1.22 * height]])
+    matrix = cv2.getPerspectiveTransform(np.float32([[0, 0], [width, 0], [width, height], [0, height]]), corners)
+    warped = cv2.warpPerspective(image, matrix, canvas)
+    mask = cv2.warpPerspective(np.ones((height, width), np.float32), matrix, canvas)[..., None]
+    picture = warped * mask + np.float32([176, 168, 150]) * (1 - mask)
+    Image.fromarray(picture.astype(np.uint8)).save(target, quality=90)
+    return target
+
+
+@pytest.mark.shared
+def test_a_camera_photo_is_found_straightened_and_shown_and_the_benchmark_reads_the_answer(tmp_path):
+    from postergenre.app.serve import Page
+    from postergenre.config import Paths
+    poster = real_posters(4)[3]
+    photo = photo_of_a_poster(poster, tmp_path / "camera.jpg")
+    page = Page(Paths.default(), workspace=tmp_path / "workspace")
+    answer = page.one("default", None, heatmaps=False, camera=str(photo))
+    label, bars, overlays, above, shown, status, words = answer
+    assert "found in the photo and straightened" in status, status
+    original = Image.open(poster)
+    assert abs(shown.shape[0] / shown.shape[1] - original.height / original.width) < 0.08, "the poster's own shape"
+    whole = page.one("default", str(poster), heatmaps=False)
+    assert "found in the photo" not in whole[5], "a poster file is taken whole"
+    sys.path.insert(0, str(REPO_ROOT / "benchmarks"))
+    from bench_serve import ONE_POSTER_OUTPUTS, answered
+    assert len(answer) == len(ONE_POSTER_OUTPUTS) and answered(answer, gradcam=False)
+    with pytest.raises(SystemExit, match="fix the benchmark"):
+        answered(answer[:-1], gradcam=False)

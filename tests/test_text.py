@@ -118,7 +118,7 @@ def test_the_cache_survives_a_kill_and_is_not_read_twice(tmp_path, monkeypatch):
         f.write('{"sha256": "abc", "lines": [["HALF')  # a run killed mid-line
     calls = []
     real = ocr.read_poster
-    monkeypatch.setattr(ocr, "read_poster", lambda engine, poster, s: calls.append(poster) or real(engine, poster, s))
+    monkeypatch.setattr(ocr, "read_poster", lambda engine, poster, s, *more: calls.append(poster) or real(engine, poster, s, *more))
     again = ocr.Reader(threads=2, cache_dir=tmp_path).read(posters)
     assert [t.text for t in again[:4]] == [t.text for t in first], "the cached words come back as read"
     assert sorted(map(str, calls)) == sorted(map(str, posters[4:])), "only the posters not cached are read"

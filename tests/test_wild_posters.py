@@ -187,3 +187,18 @@ def test_sigterm_writes_what_is_done_and_says_how_to_go_on(tmp_path):
     finished = subprocess.run(command + ["--resume"], capture_output=True, text=True)
     assert finished.returncode == 0, finished.stderr
     assert len(json.loads(output.read_text())) == 1500
+
+
+def test_the_poster_is_found_in_a_photo_and_a_poster_file_is_taken_whole(tmp_path):
+    from postergenre.data.photo import find_poster
+    from tests.test_serve import photo_of_a_poster
+    for poster in real_posters(12):
+        assert find_poster(open_rgb(poster)).corners is None, f"{poster.name}: a poster file is taken whole"
+    poster = real_posters(3)[2]
+    found = find_poster(open_rgb(photo_of_a_poster(poster, tmp_path / "photo.jpg")))
+    assert found.corners is not None
+    original = open_rgb(poster)
+    crop = found.image.resize(original.size)
+    assert np.abs(np.asarray(crop, dtype=int) - np.asarray(original, dtype=int)).mean() < 25, "the poster itself"
+    busy = np.random.default_rng(0).integers(0, 256, (600, 400, 3), dtype=np.uint8)  # no plain background
+    assert find_poster(Image.fromarray(busy)).corners is None

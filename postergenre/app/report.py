@@ -14,6 +14,7 @@ docs/results/ (each section names its file), and the table of networks in docs/m
   benchmarks/results/ocr.json          how fast the words on posters are read, and the text head on each setting
   benchmarks/results/text.json         the default's image, text and fused figures, the gain per genre
   benchmarks/results/rebuild_default.json   `make default` on a fresh clone: each stage's time, the check
+  benchmarks/results/photos.json       phone photos of posters: the loss before and after finding the poster
 A section whose file is missing is left out. Tests hold the committed README and pages to what these files say.
 """
 from __future__ import annotations
@@ -37,7 +38,7 @@ SOURCES = {"default": "models/default/manifest.json", "backbones": "benchmarks/r
            "ocr": "benchmarks/results/ocr.json", "text": "benchmarks/results/text.json",
            "litert_training": "benchmarks/results/litert_training.json",
            "source_answers": "benchmarks/results/source_shortcut_recompressed.json",
-           "rebuild": "benchmarks/results/rebuild_default.json"}
+           "rebuild": "benchmarks/results/rebuild_default.json", "photos": "benchmarks/results/photos.json"}
 
 
 def _ci(values) -> str:
@@ -303,7 +304,26 @@ def rebuild_section(results: dict, source: str) -> list[str]:
             *[f"\nNote: {note}." for note in check.get("notes", [])]]
 
 
-SECTIONS = {"rebuild": rebuild_section, "default": default_section, "source_answers": source_answers_section,
+def photos_section(results: dict, source: str) -> list[str]:
+    def cell(values) -> str:
+        return "{:+.3f} [{:+.3f}, {:+.3f}]".format(*values)
+
+    rows = {name: {figure: cell(part["difference"][figure]) for figure in ("macro_ap", "top3_hit_rate", "micro_f1")}
+            for name, part in results["sets"].items()}
+    timing = results.get("one_poster_s") or {}
+    return [f"**Phone photos of posters**: `{results['model']}` on {results['posters']} test posters of the sample as "
+            f"stored and on photo-like versions of them (`benchmarks/bench_photos.py`: its own seeded generator, "
+            f"settings fixed before any fix: `as measured` copies the issue's photos, `stronger` goes further), each "
+            f"figure's change from the first set named to the second with a paired 95% bootstrap interval "
+            f"({results['bootstrap']} resamples of the same posters); `before`: each picture taken whole, `after`: "
+            f"the poster found in the picture and straightened (the default); measured on {_cores(results)} on "
+            f"{results['when'][:10]}; from `{source}`:", "",
+            *_table(rows, ["macro_ap", "top3_hit_rate", "micro_f1"], "posters"), "",
+            "One photo from process start (`postergenre predict PHOTO`, the median of 5): "
+            + ", ".join(f"{k} {v:.2f} s" for k, v in timing.items()) + "."]
+
+
+SECTIONS = {"photos": photos_section, "rebuild": rebuild_section, "default": default_section, "source_answers": source_answers_section,
             "litert_training": litert_training_section, "ocr": ocr_section, "text": text_section, "backbones": backbones_section,
             "backbones_both_sources": backbones_both_sources_section, "shift": shift_section,
             "custom_cnn": custom_cnn_section, "pipeline": pipeline_section, "pipeline_sources": pipeline_section,
@@ -324,7 +344,8 @@ def results_block(root: Path, keys=None) -> str:
 # docs/results/<file>: its title, a sentence on what it holds, and its sections
 PAGES = {
     "index.md": ("Results: the shipped default", "The shipped default on each test set beside the constant guesses, "
-                 "and `make default` rebuilding it from its recipe.", ("default", "rebuild")),
+                 "on phone photos of posters, and `make default` rebuilding it from its recipe.",
+                 ("default", "photos", "rebuild")),
     "models.md": ("Results: backbones and CNNs", "Each backbone and the CNNs trained from scratch on the same splits; "
                   "how training's passes run on LiteRT; whether a model's answers follow how a file was compressed.",
                   ("backbones", "backbones_both_sources", "custom_cnn", "litert_training", "source_answers")),

@@ -28,6 +28,7 @@ from PIL import Image
 from ..config import MIN_POSTERS_TO_ADAPT, Paths, UserError, describe
 from ..data.images import PosterError, decode, fit_image, to_rgb
 from ..data.io import read_csv
+from ..data.photo import Found, find_poster, poster_in
 from ..inference.model_folder import model_names, model_row, read_manifest, read_test_figures, resolve_model
 from ..inference.predict import IMAGE_SUFFIXES, write_predictions
 from ..inference.predictor import load, poster_row
@@ -164,16 +165,20 @@ class Page:
         height, width = predictor.input_size
         predictor.gradcam(np.zeros((height, width, 3), np.uint8), [0, 1, 2][:len(predictor.genres)])
 
-    def one(self, name: str, upload: str | None, heatmaps: bool = True):
-        """(label dict, bars (HTML), Grad-CAM overlays, genres above thresholds, the poster, status message, the
-        words read from it)."""
+    def one(self, name: str, upload: str | None, heatmaps: bool = True, camera: str | None = None):
+        """(label dict, bars (HTML), Grad-CAM overlays, genres above thresholds, the poster as the model saw it,
+        status message, the words read from it). camera: a photo from the camera, taken when no file is given; in a
+        photo the poster is found and straightened, and the page shows that crop."""
+        upload = upload or camera
         if not upload:
-            return None, "", [], "", None, "Choose a poster first.", ""
+            return None, "", [], "", None, "Choose a poster or take a photo of one first.", ""
         predictor = self.predictor(name)
         try:
             poster = read_upload(upload)
         except PosterError as exc:
             return None, "", [], "", None, f"**Error:** {exc}", ""
+        found = find_poster(poster) if predictor.find_poster else Found(poster, None)
+        poster = found.image
         image = fit_image(poster, predictor.input_size, predictor.fit)
         texts = predictor.texts([poster]) if predictor.text_head is not None else None
         probabilities, _ = predictor.probabilities([image], texts=texts)
@@ -184,8 +189,10 @@ class Page:
             maps = predictor.gradcam(image, [genre for genre, _ in row["top"]])
             overlays = [(overlay(image, heatmap), f"{genre} ({p:.2f})") for heatmap, (genre, p) in zip(maps, row["top"])]
         above = ", ".join(row["above_threshold"]) or "none"
-        return (label, genre_bars_html(row, predictor), overlays, above, shown(poster), f"Predicted with `{name}`.",
-                words_shown(texts))
+        crop = " The poster was found in the photo and straightened: the picture shows what the model saw." \
+            if found.corners is not None else ""
+        return (label, genre_bars_html(row, predictor), overlays, above, shown(poster),
+                f"Predicted with `{name}`.{crop}", words_shown(texts))
 
     def many(self, name: str, files: list[str] | None, adapt: bool = False):
         """(table, CSV path, status message): one row per poster; a bad file gets its error in its row."""
@@ -200,7 +207,9 @@ class Page:
                     errors[i] = item.error
                     continue
                 try:  # decoded once (checked for size and bombs) and held at the network's input size
-                    images.append(fit_image(read_upload(item.path, item.name), predictor.input_size, predictor.fit))
+                    picture = read_upload(item.path, item.name)
+                    picture = poster_in(picture) if predictor.find_poster else picture
+                    images.append(fit_image(picture, predictor.input_size, predictor.fit))
                 except PosterError as exc:
                     errors[i] = str(exc)
             good = [item for i, item in enumerate(items) if i not in errors]
@@ -291,14 +300,17 @@ def build_app(paths: Paths | None = None, model: str | None = None, page: Page |
         with gr.Tab("One poster"):
             with gr.Row():
                 with gr.Column(scale=1):
-                    poster = gr.File(label="poster (JPEG, PNG, WebP, ...)", file_types=["image"], type="filepath",
-                                     elem_id="poster-upload")
+                    poster = gr.File(label="poster (JPEG, PNG, WebP, HEIC, ...)",
+                                     file_types=["image", ".heic", ".heif"], type="filepath", elem_id="poster-upload")
+                    camera = gr.Image(label="or take a photo of a poster", sources=["webcam"], type="filepath",
+                                      elem_id="poster-camera")
                     if examples:
                         gr.Examples([[str(p)] for p in examples], inputs=[poster], label="or try a poster of the "
                                     "test split", elem_id="examples", examples_per_page=EXAMPLES)
                     heatmaps = gr.Checkbox(True, label="Grad-CAM heatmaps")
                     go = gr.Button("Predict genres", variant="primary", elem_id="predict-one")
-                    shown_poster = gr.Image(label="the poster", type="numpy", interactive=False, height=360,
+                    shown_poster = gr.Image(label="the poster as the model saw it", type="numpy", interactive=False,
+                                            height=360,
                                             format="jpeg", elem_id="poster-shown")
                 with gr.Column(scale=2):
                     status = gr.Markdown(elem_id="status-one")
@@ -310,8 +322,8 @@ def build_app(paths: Paths | None = None, model: str | None = None, page: Page |
                                       object_fit="contain", height="auto", format="jpeg", elem_id="gradcam")
                     gr.Markdown("**every genre against its tuned threshold**")
                     bars = gr.HTML(elem_id="genre-bars")
-            go.click(page.one, [picker, poster, heatmaps], [label, bars, cams, above, shown_poster, status, words],
-                     api_name="predict_one")
+            go.click(page.one, [picker, poster, heatmaps, camera],
+                     [label, bars, cams, above, shown_poster, status, words], api_name="predict_one")
         with gr.Tab("Many posters"):
             files = gr.File(label="posters or a zip of posters", file_count="multiple", type="filepath",
                             elem_id="many-upload")

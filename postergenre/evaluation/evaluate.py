@@ -126,7 +126,8 @@ def bootstrap(y_true, score_sets: dict, thresholds: dict, n_boot: int = 200, see
 
 def evaluate(model: str | Path, data: str | Path | None = None, paths: Paths | None = None, n_boot: int = 200,
              figures: bool = True, progress: bool = True, adapt_prior: bool = False, prior: str | Path | None = None,
-             estimator: str = DEFAULT_PRIOR_ESTIMATOR, source: str | None = None, text: bool = True) -> dict:
+             estimator: str = DEFAULT_PRIOR_ESTIMATOR, source: str | None = None, text: bool = True,
+             find_poster: bool = True) -> dict:
     """Evaluate one model folder; writes eval_<set>.json, eval_<set>.md and figures into it.
 
     source: only the posters of that source (for a project merged from several), as set <set>_<source>;
@@ -139,7 +140,7 @@ def evaluate(model: str | Path, data: str | Path | None = None, paths: Paths | N
     """
     paths = paths or Paths.default()
     folder = resolve_model(model, paths)
-    trained = load(folder, text=text, text_cache=paths.cache / "text")
+    trained = load(folder, text=text, text_cache=paths.cache / "text", find_poster=find_poster)
     posters, set_name = load_eval_data(data, paths)
     posters, set_name = of_source(posters, set_name, source, data or paths.split_csv("test"))
     if not text and has_text_head(folder):

