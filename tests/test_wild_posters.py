@@ -202,3 +202,27 @@ def test_the_poster_is_found_in_a_photo_and_a_poster_file_is_taken_whole(tmp_pat
     assert np.abs(np.asarray(crop, dtype=int) - np.asarray(original, dtype=int)).mean() < 25, "the poster itself"
     busy = np.random.default_rng(0).integers(0, 256, (600, 400, 3), dtype=np.uint8)  # no plain background
     assert find_poster(Image.fromarray(busy)).corners is None
+
+
+@pytest.mark.xdist_group("processes")
+def test_sigterm_during_read_text_keeps_the_words_read_and_the_next_run_reads_the_rest(encoded_project, tmp_path):
+    from tests.conftest import clone_project
+    paths = clone_project(encoded_project, tmp_path)
+    command = [sys.executable, "-m", "postergenre.cli", "--root", str(paths.root), "read-text"]
+    process = subprocess.Popen(command, stderr=subprocess.PIPE, text=True)
+    seen = ""
+    while not re.search(r"read text \(train\):.*\| (6[4-9]|[7-9]\d|1\d\d)/", seen):  # a cache write or more
+        char = process.stderr.read(1)
+        assert char, f"the run ended before it was stopped: {seen[-500:]}"
+        seen += char
+    process.send_signal(signal.SIGTERM)
+    rest = process.stderr.read()
+    assert process.wait(60) == 143, rest
+    assert "interrupted; what was finished is kept: run it again: it goes on from its cache" in rest
+    cached = sum(1 for _ in next((paths.cache / "text").glob("*.jsonl")).open())
+    assert cached >= 64
+    again = subprocess.run(command, capture_output=True, text=True)
+    assert again.returncode == 0, again.stderr
+    train = pd.read_csv(paths.split_csv("train"))
+    assert re.search(rf"read text \(train\):.*\| {len(train) - cached}/{len(train) - cached}", again.stderr), \
+        "only the posters not read before"
