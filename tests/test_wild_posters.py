@@ -87,6 +87,8 @@ def test_a_large_colour_profile_is_read_in_bounded_memory_and_a_bomb_in_a_chunk_
     assert image.size == poster.size and image.info["icc_profile"] == profile
     print(f"a PNG with a 5 MB colour profile: {peak / 2**20:.0f} MB at most while read")
     assert peak < 64 * 2**20, "bounded: the profile and the pixels, not a multiple"
+    poster.save(tmp_path / "print.jpg", icc_profile=profile)  # a JPEG carries it in 81 APP2 segments
+    assert decode(tmp_path / "print.jpg").info["icc_profile"] == profile
     poster.save(tmp_path / "bomb.png", icc_profile=bytes(80 * 2**20))  # 80 MB of zeros, a few KB compressed
     assert (tmp_path / "bomb.png").stat().st_size < 2**20
     with pytest.raises(PosterError, match="bomb.png: cannot decode image .*too large") as refused:
