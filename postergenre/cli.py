@@ -27,6 +27,7 @@ from .config import (
     describe,
 )
 from . import __version__
+from .inference.quantize import QUANTIZATIONS
 from .networks import registry
 from .text.ocr import OcrSettings
 
@@ -223,16 +224,11 @@ def cmd_rebuild(args, paths):
 
 
 def cmd_ship(args, paths):
-    from .evaluation.evaluate import evaluate
+    from .app.rebuild import ship_model
     from .inference.model_folder import resolve_model
-    from .inference.ship import ship
     folder = resolve_model(args.model, paths)
-    result = evaluate(folder, paths=paths, figures=False, progress=False, adapt_prior=True)
-    image_only = None
-    if result.get("text"):  # the same model without its words, on the same posters
-        image_only = evaluate(folder, paths=paths, figures=False, progress=False, adapt_prior=True, text=False)
-    target = ship(folder, args.to or paths.models / "default", result, paths.root, image_only)
-    print(f"shipped {args.model} -> {target}")
+    target = ship_model(folder, args.to or paths.models / "default", paths, args.quantize)
+    print(f"shipped {args.model} -> {target}" + (f" ({args.quantize})" if args.quantize != "none" else ""))
 
 
 def cmd_pipeline(args, paths):
@@ -471,11 +467,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.set_defaults(func=cmd_rebuild)
 
-    p = stages.add_parser("ship", help="make a trained head-only model the default for predict",
-                          description="Copy a head-only pretrained model's small files (head, genres, thresholds, "
-                                      "manifest with its test metrics) into models/default.")
+    p = stages.add_parser("ship", help="make a trained pretrained model or blend the default for predict",
+                          description="Copy a pretrained model's or a blend's small files (head or weights, genres, "
+                                      "thresholds, manifest with its test metrics) into models/default, its "
+                                      "model.tflite quantized if asked.")
     p.add_argument("--model", default="efficientnet_lite0", help="model folder or name under models/")
     p.add_argument("--to", type=Path, default=None, help="target folder (default: models/default)")
+    p.add_argument("--quantize", choices=QUANTIZATIONS, default="none",
+                   help="model.tflite with float16 weights, int8 weights (dynamic), or integers throughout (int8, "
+                        "ranges from training posters); the shipped network is evaluated again")
     p.set_defaults(func=cmd_ship)
 
     p = stages.add_parser("report", help="write the README's results from the JSON files the runs wrote",

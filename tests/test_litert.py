@@ -14,6 +14,7 @@ from postergenre.training.train import TrainConfig, train
 from tests.conftest import clone_project, real_posters
 
 DEFAULT = REPO_ROOT / "models" / "default"
+QUANTIZED = (json.loads((DEFAULT / "manifest.json").read_text()).get("quantization") or {}).get("mode", "none")
 
 
 @pytest.mark.shared
@@ -21,9 +22,15 @@ def test_shipped_litert_model_gives_the_keras_probabilities_on_50_real_posters()
     posters = pd.DataFrame({"poster_path": [str(p) for p in real_posters(50)]})
     lite, keras_model = load(DEFAULT, "litert"), load(DEFAULT, "keras")
     assert isinstance(lite.network, LiteNetwork), f"{DEFAULT / TFLITE_FILE} ships and matches the weights"
-    difference = np.abs(lite.scores(posters)[1] - keras_model.scores(posters)[1]).max()
-    print(f"LiteRT against Keras on 50 posters: max absolute difference {difference:.2e}")
-    assert difference < 1e-4
+    lite_p, keras_p = lite.scores(posters)[1], keras_model.scores(posters)[1]
+    difference = np.abs(lite_p - keras_p)
+    print(f"LiteRT against Keras on 50 posters: absolute difference {difference.mean():.2e} on average, "
+          f"{difference.max():.2e} at most")
+    if QUANTIZED == "none":
+        assert difference.max() < 1e-4, "the same float32 network"
+    else:  # integers approximate the float network: close on the whole, the same leading genre nearly always
+        assert difference.mean() < 0.01 and difference.max() < 0.25, QUANTIZED
+        assert (lite_p.argmax(axis=1) == keras_p.argmax(axis=1)).mean() >= 0.9
 
 
 @pytest.mark.shared
@@ -38,8 +45,10 @@ def test_predict_never_imports_tensorflow_and_agrees_with_keras():
     probabilities = keras_model.probabilities([poster])[0][0]
     keras_top = sorted(zip(keras_model.genres, probabilities), key=lambda pair: -pair[1])[:3]
     lite_top = json.loads(lite.stdout)[0]["labels"]
-    assert [entry["label"] for entry in lite_top] == [g for g, _ in keras_top]
-    assert np.allclose([entry["score"] for entry in lite_top], [p for _, p in keras_top], atol=1e-3)
+    tolerance = 1e-3 if QUANTIZED == "none" else 0.05  # an integer network approximates the float one
+    assert lite_top[0]["label"] == keras_top[0][0]
+    assert set(entry["label"] for entry in lite_top) == {g for g, _ in keras_top} or QUANTIZED != "none"
+    assert np.allclose([entry["score"] for entry in lite_top], [p for _, p in keras_top], atol=tolerance)
 
 
 @pytest.mark.trains

@@ -73,6 +73,7 @@ def test_the_default_recipe_describes_the_shipped_default():
     rules = read_json(SHIPPED / "genres.json")["rules"]
     assert {k: v for k, v in vars(recipe.vocabulary_rules()).items() if k in rules} == rules
     assert recipe.split_config().seed == read_json(SHIPPED / "genres.json")["split"]["seed"]
+    assert recipe.section("ship").get("quantize", "none") == (shipped.get("quantization") or {}).get("mode", "none")
 
 
 def test_the_recipe_finds_its_sources_from_its_own_folder():
@@ -89,6 +90,8 @@ BAD_RECIPES = {
                              "members[1].vocabulary: differs from the recipe's [vocabulary]: members of different "
                              "vocabularies"),
     "value out of range": ("feature_variants = -1", "members[1].feature_variants: must be 0 or more, not -1"),
+    "unknown quantization": ('learning_rate = 0.001\n[ship]\nquantize = "int4"',
+                             "ship.quantize: 'int4' is not one of none, float16, dynamic, int8"),
 }
 
 

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Callable
 
 from ..config import DEFAULT_PRIOR_ESTIMATOR, REPO_ROOT, Paths, UserError
-from ..data.io import file_sha256, read_json, write_json
+from ..data.io import file_sha256, read_csv, read_json, write_json
 from ..inference.manifest import LOCK_FILE, lock_hash, project_relative
 from ..inference.model_folder import (CALIBRATION_FILE, GENRES_FILE, NETWORK_FILES, THRESHOLDS_FILE, read_manifest,
                                       write_manifest)
@@ -352,12 +352,13 @@ class Rebuild:
         return f"{inside} of {len(report['rows'])} figures inside the shipped model's 95% interval"
 
     def ship(self) -> Path:
-        from ..inference.ship import ship
         if self.log.get("check").get("status") != "done":
             raise UserError("--ship: the rebuild has not finished; run it to the end first")
-        return ship(self.folder, self.paths.models / "default", read_json(self.folder / "eval_test.json"),
-                    self.paths.root, read_json(self.folder / "eval_test_image.json")
-                    if (self.folder / "eval_test_image.json").exists() else None)
+        image_only = self.folder / "eval_test_image.json"
+        return ship_model(self.folder, self.paths.models / "default", self.paths,
+                          self.recipe.section("ship").get("quantize", "none"),
+                          read_json(self.folder / "eval_test.json"), read_json(image_only) if image_only.exists()
+                          else None, **{k: v for k, v in self.evaluation_options().items() if k != "figures"})
 
 
 def train_arguments(config, root: Path) -> list[str]:
@@ -428,6 +429,27 @@ def report_markdown(report: dict) -> str:
                      f"[{row['low']:.3f}, {row['high']:.3f}] | {'yes' if row['inside'] else '**no**'} |")
     lines += [f"\nNote: {note}." for note in report["notes"]]
     return "\n".join(lines) + "\n"
+
+
+def ship_model(folder: Path, target: Path, paths: Paths, quantize: str = "none", result: dict | None = None,
+               image_only: dict | None = None, **options) -> Path:
+    """Ship `folder` to `target` with its test figures (evaluated here unless given). A quantized network is a
+    different network: the shipped folder is evaluated again, so that its manifest and card give its own figures."""
+    from ..evaluation.evaluate import evaluate
+    from ..inference.model_card import write_model_card
+    from ..inference.ship import ship, with_test_results
+    options = {"figures": False, "progress": False, "adapt_prior": True, **options}
+    if result is None:
+        result = evaluate(folder, paths=paths, **options)
+        image_only = evaluate(folder, paths=paths, text=False, **options) if result.get("text") else None
+    train = read_csv(paths.split_csv("train"), ["poster_path"]).poster_path.tolist() if quantize == "int8" else None
+    target = ship(folder, target, result, paths.root, image_only, quantize=quantize, training_posters=train)
+    if quantize != "none":
+        result = evaluate(target, paths=paths, **options)
+        image_only = evaluate(target, paths=paths, text=False, **options) if result.get("text") else None
+        write_manifest(with_test_results(read_manifest(target), result, image_only), target)
+        write_model_card(target)
+    return target
 
 
 def evaluate_shipped(recipe: Recipe, paths: Paths, progress: bool = True, out=print) -> Path:

