@@ -35,9 +35,10 @@ def order_corners(points: np.ndarray) -> np.ndarray:
 
 def poster_corners(image: Image.Image) -> np.ndarray | None:
     """The corners of the poster in a photo of it (in the picture's pixels), or None when none is convincing."""
-    scale = WORK_SIDE / max(image.size)
-    small = np.asarray(image.convert("RGB").resize((max(1, round(image.width * scale)),
-                                                    max(1, round(image.height * scale))), Image.BILINEAR),
+    scale = min(1.0, WORK_SIDE / max(image.size))  # a thumbnail is searched at its own size, never enlarged
+    rgb = image.convert("RGB")
+    small = np.asarray(rgb if scale == 1.0 else rgb.resize((max(1, round(image.width * scale)),
+                                                            max(1, round(image.height * scale))), Image.BILINEAR),
                        dtype=np.float32)
     height, width = small.shape[:2]
     band = max(2, round(BORDER * min(height, width)))
