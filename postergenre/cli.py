@@ -113,7 +113,7 @@ def cmd_predict(args, paths):
     """Results on stdout (lines for posters named one by one, a CSV for a folder or a CSV of posters, JSON with
     --json), or into --output; each failed poster once on stderr, and exit code 1 when any failed. Ctrl-C or
     SIGTERM writes the posters finished so far; --resume goes on from them."""
-    from .inference.predict import Interrupted, expand_inputs, predict, render, resumable, write_output
+    from .inference.predict import Interrupted, expand_inputs, predict, render_lines, resumable, write_output
     if args.output is not None:
         check_writable(args.output)
     if args.resume and args.output is None:
@@ -121,22 +121,23 @@ def cmd_predict(args, paths):
     earlier, skip = resumable(args.output) if args.resume else ([], set())
     many = any(Path(p).is_dir() or str(p).endswith(".csv") for p in args.posters)
     to_file = args.output is not None or many or args.json  # a table or records, not lines
-    order = [str(p) for p in expand_inputs(args.posters).poster] if to_file else None
+    posters = expand_inputs(args.posters)
+    order = [str(p) for p in posters.poster] if to_file else None
     options = dict(adapt_prior=args.adapt_prior, prior=args.prior, estimator=args.estimator, runtime=args.runtime,
                    text=not args.no_text, find_poster=not args.no_find_poster)
     try:
-        predictions = predict(args.posters, args.model, args.top, paths, skip=skip, **options)
+        predictions = predict(posters, args.model, args.top, paths, skip=skip, **options)
     except Interrupted as stop:
         table, total = stop.done.table, stop.total
         text = write_output(table, args.output, args.json, args.words, earlier, order, interrupted=True) \
-            if to_file else render(table, "lines", words=args.words)
+            if to_file else render_lines(table, words=args.words)
         sys.stdout.write(text)
         done = len(table) + len(earlier)
         where = f"written to {args.output}; run the same command with --resume to predict the other " \
             f"{total - len(table)}" if args.output else "printed above; give --output FILE to be able to resume"
         print(f"postergenre predict: interrupted: {done} of {total + len(earlier)} posters done, {where}",
               file=sys.stderr)
-        return 143 if _terminated.is_set() else 130
+        return 143 if isinstance(stop.__cause__, Terminated) else 130
     table, adaptation = predictions.table, predictions.adaptation
     if adaptation:
         print(f"postergenre predict: {adaptation.note}", file=sys.stderr)
@@ -147,7 +148,7 @@ def cmd_predict(args, paths):
     elif to_file:
         sys.stdout.write(write_output(table, None, args.json, args.words, earlier, order))
     else:
-        sys.stdout.write(render(table, "lines", words=args.words))
+        sys.stdout.write(render_lines(table, words=args.words))
     failed = table.error.fillna("").ne("")
     for error in table.error[failed]:
         print(f"postergenre predict: error: {error}", file=sys.stderr)
@@ -515,11 +516,7 @@ class Terminated(KeyboardInterrupt):
     """SIGTERM, raised where the work is, so that it stops as Ctrl-C does: what is finished is kept."""
 
 
-_terminated = threading.Event()
-
-
 def _on_sigterm(signum, frame):
-    _terminated.set()
     raise Terminated()
 
 

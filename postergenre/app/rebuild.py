@@ -439,15 +439,17 @@ def ship_model(folder: Path, target: Path, paths: Paths, quantize: str = "none",
     from ..inference.model_card import write_model_card
     from ..inference.ship import ship, with_test_results
     options = {"figures": False, "progress": False, "adapt_prior": True, **options}
+
+    def with_and_without_words(model: Path) -> tuple[dict, dict | None]:
+        result = evaluate(model, paths=paths, **options)
+        return result, evaluate(model, paths=paths, text=False, **options) if result.get("text") else None
+
     if result is None:
-        result = evaluate(folder, paths=paths, **options)
-        image_only = evaluate(folder, paths=paths, text=False, **options) if result.get("text") else None
+        result, image_only = with_and_without_words(folder)
     train = read_csv(paths.split_csv("train"), ["poster_path"]).poster_path.tolist() if quantize == "int8" else None
     target = ship(folder, target, result, paths.root, image_only, quantize=quantize, training_posters=train)
     if quantize != "none":
-        result = evaluate(target, paths=paths, **options)
-        image_only = evaluate(target, paths=paths, text=False, **options) if result.get("text") else None
-        write_manifest(with_test_results(read_manifest(target), result, image_only), target)
+        write_manifest(with_test_results(read_manifest(target), *with_and_without_words(target)), target)
         write_model_card(target)
     return target
 

@@ -120,9 +120,7 @@ def export_litert(model: keras.Model, folder: Path) -> Path | None:
     if refused:
         print(f"{folder}: no {litert.TFLITE_FILE} ({refused}); predictions will use Keras")
         return None
-    tmp.replace(folder / litert.TFLITE_FILE)
-    litert.record_sources(folder, network_files(folder))
-    return folder / litert.TFLITE_FILE
+    return litert.publish(tmp, folder, network_files(folder))
 
 
 def save_network(model: keras.Model, folder: Path) -> None:

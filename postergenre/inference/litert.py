@@ -31,6 +31,14 @@ def record_sources(folder: Path, network_files: tuple[str, ...]) -> None:
     write_json({n: file_sha256(folder / n) for n in network_files if (folder / n).exists()}, folder / SOURCES_FILE)
 
 
+def publish(partial: Path, folder: Path, network_files: tuple[str, ...]) -> Path:
+    """A finished export moved into place as the folder's model.tflite (an atomic rename), with the network files
+    it was exported from."""
+    partial.replace(Path(folder) / TFLITE_FILE)
+    record_sources(folder, network_files)
+    return Path(folder) / TFLITE_FILE
+
+
 def is_current(folder: Path, network_files: tuple[str, ...]) -> bool:
     """model.tflite was exported from the network files the folder holds now (by content: a clone's file times
     say nothing)."""

@@ -6,10 +6,8 @@ gives one line naming it; the other posters are still predicted. The predicting 
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from ..config import SHARED_SAMPLE, Paths, UserError, progress_bar
@@ -20,7 +18,6 @@ from ..data.io import (
     read_csv,
     read_json,
     spreadsheet_safe,
-    write_csv,
     write_json,
 )
 from .model_folder import resolve_model
@@ -31,7 +28,8 @@ IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".tif", ".ti
 
 
 def expand_inputs(inputs: list[str | Path]) -> pd.DataFrame:
-    """Posters named directly, every image in a folder, or the rows of a CSV with a poster_path column."""
+    """Posters named directly, every image in a folder, or the rows of a CSV with a poster_path column; UserError
+    when there is none."""
     rows = []
     for item in map(Path, inputs):
         if item.is_dir():
@@ -46,6 +44,8 @@ def expand_inputs(inputs: list[str | Path]) -> pd.DataFrame:
                      for n, (p, t) in enumerate(zip(table.poster_path, titles), start=2)]
         else:
             rows.append({"poster": str(item), "title": item.stem})
+    if not rows:
+        raise UserError(f"no posters found in {', '.join(map(str, inputs))}")
     return pd.DataFrame(rows, columns=["poster", "title"])
 
 
@@ -60,19 +60,19 @@ class Interrupted(KeyboardInterrupt):
         self.done, self.total = done, total
 
 
-def predict(inputs: list[str | Path], model: str | Path = DEFAULT_MODEL, top: int = 3, paths: Paths | None = None,
+def predict(inputs: list[str | Path] | pd.DataFrame, model: str | Path = DEFAULT_MODEL, top: int = 3,
+            paths: Paths | None = None,
             progress: bool | None = None, adapt_prior: bool = False, prior=None,
             estimator: str | None = None, runtime: str = "litert", text: bool = True,
             skip: set[str] | None = None, find_poster: bool = True) -> Predictions:
-    """runtime: litert (model.tflite, no TensorFlow) or keras; text: fuse the words on the poster where the model
+    """inputs: poster files, folders and CSVs, or expand_inputs' table of them; runtime: litert (model.tflite, no
+    TensorFlow) or keras; text: fuse the words on the poster where the model
     has a text head; skip: posters already predicted (a resumed run), left out; find_poster: look for the poster in
     a photo of it.
 
     Posters go through the network CHUNK at a time; Ctrl-C or SIGTERM raises Interrupted with those finished. A run
     adapted to the posters' genre mix needs every poster's probabilities first, so it is predicted whole."""
-    posters = expand_inputs(inputs)
-    if posters.empty:
-        raise UserError(f"no posters found in {', '.join(map(str, inputs))}")
+    posters = inputs if isinstance(inputs, pd.DataFrame) else expand_inputs(inputs)
     if skip:
         posters = posters[~posters.poster.astype(str).isin(skip)].reset_index(drop=True)
         if posters.empty:
@@ -89,10 +89,10 @@ def predict(inputs: list[str | Path], model: str | Path = DEFAULT_MODEL, top: in
             for start in range(0, len(posters), CHUNK):
                 tables.append(predictor.predict(posters.iloc[start:start + CHUNK], top=top).table)
                 bar.update(len(tables[-1]))
-        except KeyboardInterrupt:
+        except KeyboardInterrupt as stop:  # Ctrl-C, or SIGTERM as the command line raises it (its __cause__ says)
             bar.close()
             done = pd.concat(tables, ignore_index=True) if tables else pd.DataFrame(columns=["poster", "title"])
-            raise Interrupted(Predictions(_mark_empty(done)), len(posters)) from None
+            raise Interrupted(Predictions(_mark_empty(done)), len(posters)) from stop
         bar.close()
         predictions = Predictions(pd.concat(tables, ignore_index=True))
     predictions.table = _mark_empty(predictions.table)
@@ -154,22 +154,14 @@ def csv_table(table: pd.DataFrame, words: bool = False) -> pd.DataFrame:
 
 
 def write_predictions(table: pd.DataFrame, path: Path, as_json: bool = False, words: bool = False) -> Path:
-    """The predictions into a file, atomically: JSON records or a CSV."""
-    if as_json:
-        from ..data.io import atomic_write_bytes
-        atomic_write_bytes(Path(path), render(table, "json", words).encode())
-        return Path(path)
-    return write_csv(csv_table(table, words), path, for_people=True)
+    """The predictions into a file, atomically: JSON records or a spreadsheet-safe CSV (write_output's forms)."""
+    write_output(table, path, as_json, words)
+    return Path(path)
 
 
-def render(table: pd.DataFrame, form: str, words: bool = False) -> str:
-    """The predictions as text: 'lines' for a person (failed posters left to stderr), 'csv' or 'json'."""
-    rows = table.to_dict("records")
-    if form == "json":
-        return json.dumps([json_record(r, words=True) for r in rows], indent=1) + "\n"
-    if form == "csv":
-        return spreadsheet_safe(csv_table(table, words)).to_csv(index=False)
-    return "".join(format_line(r, words) + "\n" for r in rows if not _failed(r))
+def render_lines(table: pd.DataFrame, words: bool = False) -> str:
+    """The predictions as lines for a person, a poster a line (failed posters are left to stderr)."""
+    return "".join(format_line(r, words) + "\n" for r in table.to_dict("records") if not _failed(r))
 
 
 def resume_record(output: Path) -> Path:
@@ -202,10 +194,11 @@ def write_output(table: pd.DataFrame, output: Path | None, as_json: bool, words:
     """The predictions, with rows a resumed run kept (`earlier`, as written), in the inputs' `order`: into `output`
     (atomically; an interrupted run also records its posters' hashes beside it, for --resume) or returned as text.
     A run resumed after an interruption writes what one uninterrupted run would."""
+    cells = None if as_json else csv_table(table, words)
     if as_json:
         rows = [json_record(r) for r in table.to_dict("records")]
     else:
-        rows = csv_table(table, words).astype(object).where(lambda f: f.notna(), "").to_dict("records")
+        rows = cells.astype(object).where(lambda f: f.notna(), "").to_dict("records")
     rows = [*earlier, *rows]
     if order is not None:
         position = {poster: i for i, poster in enumerate(order)}
@@ -213,7 +206,7 @@ def write_output(table: pd.DataFrame, output: Path | None, as_json: bool, words:
     if as_json:
         text = json.dumps(rows, indent=1) + "\n"
     else:
-        columns = list(csv_table(table, words).columns) if len(table.columns) > 2 else list(rows[0]) if rows else []
+        columns = list(cells.columns) if len(table.columns) > 2 else list(rows[0]) if rows else []
         text = spreadsheet_safe(pd.DataFrame(rows, columns=columns)).to_csv(index=False)
     if output is None:
         return text
@@ -224,11 +217,6 @@ def write_output(table: pd.DataFrame, output: Path | None, as_json: bool, words:
     else:
         record.unlink(missing_ok=True)
     return ""
-
-
-def print_predictions(table: pd.DataFrame, as_json: bool = False, out=None, words: bool = False) -> None:
-    out = out or sys.stdout  # looked up now: a caller may have redirected it
-    out.write(render(table, "json" if as_json else "lines", words))
 
 
 def poster_labels(paths: Paths, poster: str | Path) -> dict | None:

@@ -268,8 +268,7 @@ def load(folder: str | Path, runtime: str = "litert", text: bool = True, text_ca
     key = (network, text, str(text_cache))
     predictor = _loaded.pop(key, None)
     if predictor is None:
-        predictor = _load(folder, runtime, text, text_cache)
-        predictor.find_poster = find_poster
+        predictor = _load(folder, runtime, text, text_cache, find_poster)
         twin = next((p for (n, *_), p in _loaded.items() if n == network), None)
         if twin is not None:  # the same network with(out) its words: one set of image outputs
             predictor._outputs = twin._outputs
@@ -279,7 +278,8 @@ def load(folder: str | Path, runtime: str = "litert", text: bool = True, text_ca
     return predictor
 
 
-def _load(folder: Path, runtime: str, text: bool = True, text_cache: Path | None = None) -> Predictor:
+def _load(folder: Path, runtime: str, text: bool = True, text_cache: Path | None = None,
+          find_poster: bool = True) -> Predictor:
     manifest = read_manifest(folder)
     vocabulary = read_vocabulary(folder)
     genres = vocabulary["genres"]
@@ -308,4 +308,4 @@ def _load(folder: Path, runtime: str, text: bool = True, text_cache: Path | None
         thresholds = np.asarray(fusion.get("thresholds", thresholds), dtype=float)
         confusion = fusion.get("confusion", confusion)
     return Predictor(folder, network, genres, thresholds, manifest, vocabulary, calibration, confusion, text_head,
-                     text_cache)
+                     text_cache, find_poster)

@@ -78,9 +78,8 @@ def quantize_folder(folder: Path, mode: str, training_posters: list[str] | None 
     data = quantized_tflite(model, mode, representative)
     tmp = folder / f".partial.{litert.TFLITE_FILE}"
     tmp.write_bytes(data)
-    tmp.replace(folder / litert.TFLITE_FILE)
-    litert.record_sources(folder, network_files(folder))
+    path = litert.publish(tmp, folder, network_files(folder))
     manifest["quantization"] = {"mode": mode, "tflite_bytes": len(data),
                                 "representative_posters": 0 if representative is None else len(representative)}
     write_manifest(manifest, folder)
-    return folder / litert.TFLITE_FILE
+    return path
