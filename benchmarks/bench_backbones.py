@@ -19,7 +19,7 @@ import argparse
 import json
 import time
 
-from bench_predict import measure
+from bench_predict import model_timing
 from common import require_sample, write_results
 
 BACKBONES = ("efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2")
@@ -119,14 +119,11 @@ def main():
     else:
         results = head_and_fine_tuned_rows(args, paths)
     if args.litert or args.litert_only:
-        import sys
-        from pathlib import Path
         posters = sorted((sample / "images").glob("*.jpg"))
         for name in [n for n in results if not n.startswith("baseline")]:
-            cli = [str(Path(sys.executable).parent / "postergenre"), "predict", "--model", str(paths.models / name)]
-            timing = measure(cli, posters, runs=5, n_posters=500)
+            timing = model_timing(paths.models / name, posters, runs=5, n_posters=500)
             results[name].update({"litert_one_poster_s": timing["single_poster_median_s"],
-                                  "litert_posters_per_s": timing["batch_posters_per_s_after_startup"]})
+                                  "litert_posters_per_s": timing["folder_posters_per_s_after_startup"]})
             print(name, "LiteRT:", timing, flush=True)
     write_results(args.results, results)
 

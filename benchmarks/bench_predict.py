@@ -1,11 +1,15 @@
 """Prediction speed with the shipped default model, `postergenre predict` as a user runs it: one poster from
-process start to output (median of --runs; target 2 s), and a CSV of 1,000 posters (target 150 posters/s after
-start-up), on LiteRT (the default, no TensorFlow) and, for comparison, on Keras; with the words read (the default)
-and, as `litert_image_only`, the image network alone (`--no-text`).
+process start to output (median of --runs), and 1,000 posters in a folder (median of --folder-runs, start-up
+included), with the words read (the default) and the image alone (`--no-text`), on LiteRT.
 
-    python benchmarks/bench_predict.py [--posters 1000] [--runs 5] [--runtimes litert keras] [--image-only litert]
+--vs OLD: the same commands on another checkout of the project (its own code and its own models/default, e.g. a
+`git worktree` of an earlier commit), run in turn with this one (new, old, new, old, ...), so that each ratio
+new/old is taken from runs side by side: this machine's speed drifts between and within sessions.
+
+    python benchmarks/bench_predict.py [--vs OLD_CHECKOUT] [--posters 1000] [--runs 5] [--folder-runs 3]
 """
 import argparse
+import os
 import statistics
 import subprocess
 import sys
@@ -13,56 +17,90 @@ import tempfile
 import time
 from pathlib import Path
 
-import pandas as pd
 from common import REPO, require_sample, write_results
 
+TARGETS = {"single_poster_ratio": 0.7, "folder_image_alone_posters_per_s_ratio": 2.0,
+           "folder_with_words_posters_per_s_ratio": 1.7}
+CASES = {"with_words": [], "image_alone": ["--no-text"]}
 
-TARGETS = {"single_poster_s": 2.0, "posters_per_s": 150}
+
+def run(checkout: Path, args: list[str]) -> tuple[float, float]:
+    """(wall seconds, peak memory in MB) of `postergenre predict ARGS` run from `checkout` (its code, its models/)."""
+    env = {**os.environ, "PYTHONPATH": str(checkout)}
+    start = time.perf_counter()
+    process = subprocess.Popen([sys.executable, "-m", "postergenre.cli", "predict", *args], cwd=checkout, env=env,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(process.pid, 0)
+    wall = time.perf_counter() - start
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise SystemExit(f"{checkout}: postergenre predict {' '.join(args[:3])} ... failed: "
+                         f"{process.stderr.read().decode()[-1500:]}")
+    return wall, usage.ru_maxrss / 1024
 
 
-def measure(cli: list[str], images: list[Path], runs: int, n_posters: int) -> dict:
-    singles = []
+def measure(checkouts: dict[str, Path], options: list[str], images: list[Path], folder: Path, runs: int,
+            folder_runs: int) -> dict:
+    """Each checkout's single-poster and folder figures, the checkouts taking turns."""
+    singles = {name: [] for name in checkouts}
+    folders = {name: [] for name in checkouts}
+    peaks = {name: 0.0 for name in checkouts}
     for poster in images[:runs]:
-        start = time.perf_counter()
-        subprocess.run(cli + [str(poster)], check=True, capture_output=True, cwd=REPO)
-        singles.append(time.perf_counter() - start)
-    single = statistics.median(singles)
+        for name, checkout in checkouts.items():
+            singles[name].append(run(checkout, [*options, str(poster)])[0])
+    for _ in range(folder_runs):
+        for name, checkout in checkouts.items():
+            with tempfile.TemporaryDirectory() as tmp:
+                wall, peak = run(checkout, [*options, str(folder), "--output", str(Path(tmp) / "out.csv")])
+            folders[name].append(wall)
+            peaks[name] = max(peaks[name], peak)
+    n = len(list(folder.iterdir()))
+    figures = {}
+    for name in checkouts:
+        single, whole = statistics.median(singles[name]), statistics.median(folders[name])
+        figures[name] = {"single_poster_s": [round(s, 2) for s in singles[name]], "single_poster_median_s": round(single, 2),
+                         "folder_posters": n, "folder_s": [round(s, 1) for s in folders[name]],
+                         "folder_median_s": round(whole, 1), "folder_posters_per_s": round(n / whole, 1),
+                         "folder_posters_per_s_after_startup": round(n / max(whole - single, 1e-9), 1),
+                         "folder_peak_mb": round(peaks[name])}
+    if "old" in checkouts:  # ratios pair by pair: each new run against the old run beside it
+        figures["ratios"] = {
+            "single_poster_time": round(statistics.median(a / b for a, b in zip(singles["new"], singles["old"])), 2),
+            "folder_posters_per_s": round(statistics.median(b / a for a, b in zip(folders["new"], folders["old"])), 2)}
+    return figures
+
+
+def model_timing(model: Path, posters: list[Path], runs: int = 5, n_posters: int = 500) -> dict:
+    """One model folder's figures on this checkout (image and words as the folder has them): single-poster and
+    folder times, as measure() gives them."""
     with tempfile.TemporaryDirectory() as tmp:
-        listing = Path(tmp) / "posters.csv"
-        pd.DataFrame({"poster_path": [str(p) for p in images[:n_posters]]}).to_csv(listing, index=False)
-        start = time.perf_counter()
-        subprocess.run(cli + [str(listing), "--output", str(Path(tmp) / "out.csv")], check=True, capture_output=True,
-                       cwd=REPO)
-        total = time.perf_counter() - start
-        predicted = len(pd.read_csv(Path(tmp) / "out.csv"))
-    # the batch rate excludes the fixed start-up, measured above as the single-poster time
-    rate = predicted / max(total - single, 1e-9)
-    return {"single_poster_s": [round(s, 2) for s in singles], "single_poster_median_s": round(single, 2),
-            "batch_posters": predicted, "batch_total_s": round(total, 1),
-            "batch_posters_per_s_after_startup": round(rate, 1),
-            "batch_posters_per_s_including_startup": round(predicted / total, 1)}
+        for poster in posters[:n_posters]:
+            (Path(tmp) / poster.name).symlink_to(poster)
+        return measure({"new": REPO}, ["--model", str(model)], posters[-runs:], Path(tmp), runs, 1)["new"]
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__)
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--vs", type=Path, default=None, help="another checkout, measured in turn with this one")
     parser.add_argument("--posters", type=int, default=1000)
     parser.add_argument("--runs", type=int, default=5)
-    parser.add_argument("--runtimes", nargs="*", default=["litert", "keras"])
-    parser.add_argument("--image-only", nargs="*", default=["litert"],
-                        help="runtimes also measured with --no-text: the image network alone, without reading words")
+    parser.add_argument("--folder-runs", type=int, default=3)
+    parser.add_argument("--cases", nargs="+", default=list(CASES), choices=list(CASES))
     args = parser.parse_args()
     sample = require_sample()
     images = sorted((sample / "images").glob("*.jpg"))
-    figures = {"targets": TARGETS}
-    runs = [(runtime, []) for runtime in args.runtimes] + [(runtime, ["--no-text"]) for runtime in args.image_only]
-    for runtime, options in runs:
-        cli = [str(Path(sys.executable).parent / "postergenre"), "predict", "--runtime", runtime, *options]
-        key = runtime + ("_image_only" if options else "")
-        figures[key] = measure(cli, images, args.runs, args.posters)
-        print(f"{key}: one poster from process start, median {figures[key]['single_poster_median_s']:.2f}s "
-              f"(target {TARGETS['single_poster_s']}); {figures[key]['batch_posters']} posters at "
-              f"{figures[key]['batch_posters_per_s_after_startup']:.0f}/s after start-up "
-              f"(target {TARGETS['posters_per_s']})", flush=True)
+    checkouts = {"new": REPO, **({"old": args.vs.resolve()} if args.vs else {})}
+    figures = {"targets": TARGETS, "posters": args.posters}
+    if args.vs:
+        commit = subprocess.run(["git", "-C", str(args.vs), "rev-parse", "--short", "HEAD"], capture_output=True,
+                                text=True).stdout.strip()
+        figures["old"] = {"checkout": str(args.vs), "commit": commit}
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        for poster in images[:args.posters]:
+            (folder / poster.name).symlink_to(poster)
+        for case in args.cases:
+            figures[case] = measure(checkouts, CASES[case], images[-args.runs:], folder, args.runs, args.folder_runs)
+            print(case, {k: v for k, v in figures[case].items()}, flush=True)
     write_results("predict", figures)
 
 

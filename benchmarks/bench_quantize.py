@@ -5,11 +5,12 @@ posters (1 and 2 threads), `postergenre predict` on one poster from process star
 the test figures of each source (with the words, as it ships) with a paired bootstrap of the difference against the
 shipped float32 file.
 
-    python benchmarks/bench_quantize.py --root PROJECT [--modes none float16 dynamic int8] [--representative 300]
+    python benchmarks/bench_quantize.py --root PROJECT --model MODEL [--modes none float16 dynamic int8]
 
 PROJECT: the project the default was trained in (both Kaggle sources: `postergenre rebuild recipes/default.toml
---evaluate-shipped --root PROJECT` makes one), whose train split gives int8's representative posters and whose
-test split is scored. Writes quantize.json.
+--root PROJECT` makes one), whose train split gives int8's representative posters and whose test split is scored.
+MODEL: the default's whole folder, as the rebuild leaves it (PROJECT/models/blend-ft44-l1q): the shipped
+models/default is lean and holds no float32 network to quantize. Writes quantize.json.
 """
 import argparse
 import shutil
@@ -22,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from common import REPO, require_sample, write_results
+from common import require_sample, write_results
 
 from postergenre.config import Paths
 from postergenre.data.images import load_poster
@@ -74,7 +75,7 @@ def cli_seconds(arguments: list[str], repeats: int = 3) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--root", type=Path, required=True)
-    parser.add_argument("--model", type=Path, default=REPO / "models" / "default")
+    parser.add_argument("--model", type=Path, required=True, help="the default's whole folder (not the lean one)")
     parser.add_argument("--modes", nargs="+", default=list(QUANTIZATIONS), choices=QUANTIZATIONS)
     parser.add_argument("--representative", type=int, default=300)
     parser.add_argument("--bootstrap", type=int, default=1000)

@@ -1,10 +1,13 @@
 """`postergenre serve` under load: 8 clients (gradio_client) send 20 real posters each at once to the one-poster
 endpoint, without Grad-CAM or with it (--gradcam); every request must be answered within --deadline seconds.
 Reports the server's start time, throughput, p50/p95 latency and the server's memory (resident set, sampled).
+--vs OLD: the same on another checkout of the project (its code, its models/default), the two taking turns for
+--rounds rounds; the ratios new/old are taken round by round.
 
-    python benchmarks/bench_serve.py [--clients 8] [--posters 20] [--gradcam] [--deadline 150]
+    python benchmarks/bench_serve.py [--clients 8] [--posters 20] [--gradcam] [--deadline 150] [--vs OLD --rounds 2]
 """
 import argparse
+import os
 import statistics
 import subprocess
 import sys
@@ -19,10 +22,11 @@ from common import REPO, require_sample, write_results
 from postergenre.training.cluster import free_ports
 
 
-def start_server(port: int, gradcam: bool) -> subprocess.Popen:
+def start_server(port: int, gradcam: bool, checkout=REPO) -> subprocess.Popen:
     flags = [] if gradcam else ["--no-gradcam"]
     process = subprocess.Popen([sys.executable, "-m", "postergenre.cli", "serve", "--port", str(port), *flags],
-                               cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                               cwd=checkout, env={**os.environ, "PYTHONPATH": str(checkout)},
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 180
     while time.monotonic() < deadline:
         try:
@@ -69,11 +73,14 @@ def answered(answer, gradcam: bool) -> bool:
 def client(url: str, posters: list, gradcam: bool, deadline: float) -> list[tuple[float, bool]]:
     from gradio_client import Client, handle_file
     session = Client(url, verbose=False)
+    inputs = len(session.view_api(print_info=False, return_format="dict")["named_endpoints"]["/predict_one"]
+                 ["parameters"])  # model, poster, heatmaps[, camera]: an earlier page took no camera photo
     results = []
     for poster in posters:
         start = time.perf_counter()
         try:
-            answer = session.predict("default", handle_file(str(poster)), gradcam, None, api_name="/predict_one")
+            answer = session.predict(*("default", handle_file(str(poster)), gradcam, None)[:inputs],
+                                     api_name="/predict_one")
         except Exception:  # noqa: BLE001  an unanswered request is what this counts
             answer = None
         ok = answer is not None and answered(answer, gradcam)
@@ -82,17 +89,11 @@ def client(url: str, posters: list, gradcam: bool, deadline: float) -> list[tupl
     return results
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--clients", type=int, default=8)
-    parser.add_argument("--posters", type=int, default=20)
-    parser.add_argument("--gradcam", action="store_true")
-    parser.add_argument("--deadline", type=float, default=150.0, help="seconds a request may take to count answered")
-    args = parser.parse_args()
-    images = sorted((require_sample() / "images").glob("*.jpg"))
+def measure(args, images: list, checkout=REPO) -> dict:
+    """One server of `checkout`: started, clicked once, then under load."""
     port = free_ports(1)[0]
     started = time.perf_counter()
-    server = start_server(port, args.gradcam)
+    server = start_server(port, args.gradcam, checkout)
     start_s = time.perf_counter() - started
     watch = MemoryWatch(server.pid)
     try:
@@ -112,14 +113,42 @@ def main():
         server.wait(timeout=30)
     latencies = sorted(t for t, _ in results)
     answered = sum(ok for _, ok in results)
-    figures = {"clients": args.clients, "posters_per_client": args.posters, "gradcam": args.gradcam,
-               "server_start_s": round(start_s, 1), "first_request_s": round(first, 2),
-               "requests": len(results), "answered": answered, "deadline_s": args.deadline, "wall_s": round(wall, 1),
-               "requests_per_s": round(len(results) / wall, 2),
-               "p50_s": round(statistics.median(latencies), 3),
-               "p95_s": round(latencies[int(0.95 * (len(latencies) - 1))], 3),
-               "server_rss_mb_after_first": round(idle_mb), "server_rss_mb_peak": round(max(watch.peak, idle_mb))}
-    print(figures)
+    return {"clients": args.clients, "posters_per_client": args.posters, "gradcam": args.gradcam,
+            "server_start_s": round(start_s, 1), "first_request_s": round(first, 2),
+            "requests": len(results), "answered": answered, "deadline_s": args.deadline, "wall_s": round(wall, 1),
+            "requests_per_s": round(len(results) / wall, 2),
+            "p50_s": round(statistics.median(latencies), 3),
+            "p95_s": round(latencies[int(0.95 * (len(latencies) - 1))], 3),
+            "server_rss_mb_after_first": round(idle_mb), "server_rss_mb_peak": round(max(watch.peak, idle_mb))}
+
+
+RATIOS = ("p50_s", "p95_s", "server_start_s", "server_rss_mb_peak")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--clients", type=int, default=8)
+    parser.add_argument("--posters", type=int, default=20)
+    parser.add_argument("--gradcam", action="store_true")
+    parser.add_argument("--deadline", type=float, default=150.0, help="seconds a request may take to count answered")
+    parser.add_argument("--vs", type=os.path.abspath, default=None, help="another checkout, measured in turn")
+    parser.add_argument("--rounds", type=int, default=2, help="with --vs: new then old, this many times")
+    args = parser.parse_args()
+    images = sorted((require_sample() / "images").glob("*.jpg"))
+    if args.vs is None:
+        figures = measure(args, images)
+        print(figures)
+    else:
+        rounds = []
+        for _ in range(args.rounds):
+            rounds.append({"new": measure(args, images), "old": measure(args, images, args.vs)})
+            print(rounds[-1], flush=True)
+        commit = subprocess.run(["git", "-C", args.vs, "rev-parse", "--short", "HEAD"], capture_output=True,
+                                text=True).stdout.strip()
+        figures = {**rounds[-1]["new"], "old": {**rounds[-1]["old"], "checkout": args.vs, "commit": commit},
+                   "rounds": rounds, "ratios": {key: round(statistics.median(r["new"][key] / r["old"][key]
+                                                                            for r in rounds), 2) for key in RATIOS}}
+        print(figures["ratios"])
     write_results("serve_gradcam" if args.gradcam else "serve", figures)
 
 

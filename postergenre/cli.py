@@ -17,6 +17,7 @@ from .config import (
     LOSSES,
     MIN_POSTERS_TO_ADAPT,
     PRIOR_ESTIMATORS,
+    QUANTIZATIONS,
     SHARED_SAMPLE,
     CleanConfig,
     DownloadConfig,
@@ -27,7 +28,6 @@ from .config import (
     describe,
 )
 from . import __version__
-from .inference.quantize import QUANTIZATIONS
 from .networks import registry
 from .text.ocr import OcrSettings
 
@@ -113,7 +113,7 @@ def cmd_predict(args, paths):
     """Results on stdout (lines for posters named one by one, a CSV for a folder or a CSV of posters, JSON with
     --json), or into --output; each failed poster once on stderr, and exit code 1 when any failed. Ctrl-C or
     SIGTERM writes the posters finished so far; --resume goes on from them."""
-    from .inference.predict import Interrupted, expand_inputs, predict, render_lines, resumable, write_output
+    from .inference.predict import Interrupted, errors, expand_inputs, predict, render_lines, resumable, write_output
     if args.output is not None:
         check_writable(args.output)
     if args.resume and args.output is None:
@@ -122,39 +122,38 @@ def cmd_predict(args, paths):
     many = any(Path(p).is_dir() or str(p).endswith(".csv") for p in args.posters)
     to_file = args.output is not None or many or args.json  # a table or records, not lines
     posters = expand_inputs(args.posters)
-    order = [str(p) for p in posters.poster] if to_file else None
+    order = [str(row["poster"]) for row in posters] if to_file else None
     options = dict(adapt_prior=args.adapt_prior, prior=args.prior, estimator=args.estimator, runtime=args.runtime,
                    text=not args.no_text, find_poster=not args.no_find_poster)
     try:
         predictions = predict(posters, args.model, args.top, paths, skip=skip, **options)
     except Interrupted as stop:
-        table, total = stop.done.table, stop.total
-        text = write_output(table, args.output, args.json, args.words, earlier, order, interrupted=True) \
-            if to_file else render_lines(table, words=args.words)
+        rows, total = stop.done.rows, stop.total
+        text = write_output(rows, args.output, args.json, args.words, earlier, order, interrupted=True) \
+            if to_file else render_lines(rows, words=args.words)
         sys.stdout.write(text)
-        done = len(table) + len(earlier)
+        done = len(rows) + len(earlier)
         where = f"written to {args.output}; run the same command with --resume to predict the other " \
-            f"{total - len(table)}" if args.output else "printed above; give --output FILE to be able to resume"
+            f"{total - len(rows)}" if args.output else "printed above; give --output FILE to be able to resume"
         print(f"postergenre predict: interrupted: {done} of {total + len(earlier)} posters done, {where}",
               file=sys.stderr)
         return 143 if isinstance(stop.__cause__, Terminated) else 130
-    table, adaptation = predictions.table, predictions.adaptation
+    rows, adaptation = predictions.rows, predictions.adaptation
     if adaptation:
         print(f"postergenre predict: {adaptation.note}", file=sys.stderr)
         print(adaptation.mix_table().to_string(index=False), file=sys.stderr)
     if args.output is not None:
-        write_output(table, args.output, args.json, args.words, earlier, order)
-        print(f"postergenre predict: {len(table) + len(earlier)} posters -> {args.output}", file=sys.stderr)
+        write_output(rows, args.output, args.json, args.words, earlier, order)
+        print(f"postergenre predict: {len(rows) + len(earlier)} posters -> {args.output}", file=sys.stderr)
     elif to_file:
-        sys.stdout.write(write_output(table, None, args.json, args.words, earlier, order))
+        sys.stdout.write(write_output(rows, None, args.json, args.words, earlier, order))
     else:
-        sys.stdout.write(render_lines(table, words=args.words))
-    failed = table.error.fillna("").ne("")
-    for error in table.error[failed]:
+        sys.stdout.write(render_lines(rows, words=args.words))
+    failed = errors(rows)
+    for error in failed:
         print(f"postergenre predict: error: {error}", file=sys.stderr)
-    if failed.any():
-        print(f"postergenre predict: {int(failed.sum())} of {len(table)} posters could not be predicted",
-              file=sys.stderr)
+    if failed:
+        print(f"postergenre predict: {len(failed)} of {len(rows)} posters could not be predicted", file=sys.stderr)
         return 1
     return 0
 
@@ -228,8 +227,9 @@ def cmd_ship(args, paths):
     from .app.rebuild import ship_model
     from .inference.model_folder import resolve_model
     folder = resolve_model(args.model, paths)
-    target = ship_model(folder, args.to or paths.models / "default", paths, args.quantize)
-    print(f"shipped {args.model} -> {target}" + (f" ({args.quantize})" if args.quantize != "none" else ""))
+    target = ship_model(folder, args.to or paths.models / "default", paths, args.quantize, lean=args.lean)
+    how = [args.quantize] * (args.quantize != "none") + ["lean"] * args.lean
+    print(f"shipped {args.model} -> {target}" + (f" ({', '.join(how)})" if how else ""))
 
 
 def cmd_pipeline(args, paths):
@@ -477,6 +477,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quantize", choices=QUANTIZATIONS, default="none",
                    help="model.tflite with float16 weights, int8 weights (dynamic), or integers throughout (int8, "
                         "ranges from training posters); the shipped network is evaluated again")
+    p.add_argument("--lean", action="store_true",
+                   help="a blend keeps model.tflite and only the member network that draws Grad-CAM (one rebuilt "
+                        "from a head), its text head in float16; evaluated again")
     p.set_defaults(func=cmd_ship)
 
     p = stages.add_parser("report", help="write the README's results from the JSON files the runs wrote",

@@ -22,6 +22,7 @@ EPOCHS = {"custom_cnn": 4, "seed_cnn": 10}
 HEAD_EPOCHS = 40  # a head on cached features (early stopping ends it sooner)
 LOSSES = ("bce", "weighted", "focal", "asymmetric")
 CALIBRATION_METHODS = ("none", "temperature", "platt", "isotonic")  # postergenre.calibration
+QUANTIZATIONS = ("none", "float16", "dynamic", "int8")  # model.tflite as shipped (inference/quantize.py)
 PRIOR_ESTIMATORS = ("cc", "em", "em_shrunk", "bbse", "gated")  # postergenre.label_shift
 DEFAULT_PRIOR_ESTIMATOR = "gated"  # measured: notebook 06, benchmarks/results/shift.json
 MIN_POSTERS_TO_ADAPT = 50  # smaller collections keep the training genre mix (postergenre.scoring.label_shift)
@@ -127,7 +128,25 @@ HEADLESS = "POSTERGENRE_HEADLESS"  # set while `make all` executes the notebooks
 def progress_bar(iterable=None, **options):
     """tqdm (a widget in a notebook, text in a terminal); none in a notebook run headless, whose saved copy would
     show a widget's first state, 0%, however far the work went."""
-    from tqdm.auto import tqdm
     if os.environ.get(HEADLESS):
         options["disable"] = True
+    if options.get("disable"):
+        return _NoBar(iterable)
+    from tqdm.auto import tqdm
     return tqdm(iterable, **options)
+
+
+class _NoBar:
+    """A disabled bar without importing tqdm (a tenth of a one-poster prediction's start-up)."""
+
+    def __init__(self, iterable=None):
+        self.iterable = iterable
+
+    def __iter__(self):
+        return iter(self.iterable)
+
+    def update(self, n: int = 1) -> None:
+        pass
+
+    def close(self) -> None:
+        pass

@@ -108,3 +108,49 @@ def test_members_of_other_genres_or_too_few_are_refused(project, tmp_path):
     with pytest.raises(UserError, match="other_genres: its genres differ"):
         blend(["efficientnet_lite0", str(other)], "mixed", project)
     assert not (project.models / "mixed").exists(), "a refused blend writes nothing"
+
+
+def test_a_lean_blend_keeps_one_network_for_grad_cam_and_predicts_the_same(blended, project, tmp_path):
+    from postergenre.inference.keras_network import folder_network
+    from postergenre.inference.lean import make_lean
+    from postergenre.inference.ship import ship
+    result = evaluate(blended, paths=project, n_boot=20, figures=False, progress=False)
+    whole, lean = (ship(blended, tmp_path / name, result, project.root, lean=name == "lean") for name in ("whole", "lean"))
+    manifest = read_manifest(lean)
+    kept = manifest["lean"]["gradcam_member"]
+    heaviest = max(range(2), key=lambda i: (manifest["members"][i]["weight"], -i))
+    assert kept == manifest["members"][heaviest]["folder"], "the heaviest member that has a head draws Grad-CAM"
+    left_out = [f"{m['folder']}/head.keras" for m in manifest["members"] if m["folder"] != kept]
+    assert manifest["lean"]["left_out"] == left_out and not any((lean / f).exists() for f in left_out)
+    assert (lean / kept / "head.keras").exists()
+    size = sum(p.stat().st_size for p in lean.rglob("*") if p.is_file())
+    assert size < sum(p.stat().st_size for p in whole.rglob("*") if p.is_file())
+    assert litert.is_current(lean, network_files(lean)), "model.tflite is still the folder's network"
+    images = np.random.default_rng(3).integers(0, 256, (3, 128, 88, 3)).astype(np.float32)
+    assert np.array_equal(load(lean).network(images), load(whole).network(images))
+    with pytest.raises(UserError, match="shipped lean.*left out.*make default"):
+        folder_network(lean, manifest)
+    with pytest.raises(UserError, match="shipped lean"):
+        load(lean, "keras")
+    poster = load_poster(real_posters(1)[0], (128, 88))
+    predictor = load(lean)
+    assert predictor.gradcam_drawn_by == kept.split("/")[-1]
+    heatmap = predictor.gradcam(poster, int(np.argmax(predictor.probabilities([poster])[0][0])))
+    assert heatmap.shape == (128, 88) and heatmap.max() == pytest.approx(1) and (heatmap < 0.99).mean() > 0.5
+    assert "lean" in (lean / "README.md").read_text()
+    with pytest.raises(UserError, match="only a blend ships lean"):
+        make_lean(project.models / "efficientnet_lite0")
+
+
+def test_a_lean_text_head_keeps_its_weights_in_float16(tmp_path):
+    from postergenre.config import REPO_ROOT
+    from postergenre.inference.lean import _text_head_as_float16
+    from postergenre.text.head import HEAD_ARRAYS
+    source = REPO_ROOT / "models" / "default" / HEAD_ARRAYS
+    shutil.copy2(source, tmp_path / HEAD_ARRAYS)
+    assert _text_head_as_float16(tmp_path) == "float16"
+    before, after = np.load(source), np.load(tmp_path / HEAD_ARRAYS)
+    assert after["coef"].dtype == np.float16 and (tmp_path / HEAD_ARRAYS).stat().st_size < source.stat().st_size
+    assert np.allclose(after["coef"].astype(float), before["coef"], rtol=1e-3, atol=1e-4)
+    assert all(np.array_equal(before[k], after[k]) for k in before.files if k != "coef")
+    assert _text_head_as_float16(tmp_path / "none") is None

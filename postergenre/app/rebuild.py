@@ -358,7 +358,8 @@ class Rebuild:
         return ship_model(self.folder, self.paths.models / "default", self.paths,
                           self.recipe.section("ship").get("quantize", "none"),
                           read_json(self.folder / "eval_test.json"), read_json(image_only) if image_only.exists()
-                          else None, **{k: v for k, v in self.evaluation_options().items() if k != "figures"})
+                          else None, lean=self.recipe.section("ship").get("lean", False), outside=self.recipe.outside(),
+                          **{k: v for k, v in self.evaluation_options().items() if k != "figures"})
 
 
 def train_arguments(config, root: Path) -> list[str]:
@@ -432,9 +433,11 @@ def report_markdown(report: dict) -> str:
 
 
 def ship_model(folder: Path, target: Path, paths: Paths, quantize: str = "none", result: dict | None = None,
-               image_only: dict | None = None, **options) -> Path:
-    """Ship `folder` to `target` with its test figures (evaluated here unless given). A quantized network is a
-    different network: the shipped folder is evaluated again, so that its manifest and card give its own figures."""
+               image_only: dict | None = None, lean: bool = False, outside: list[Path] = (), **options) -> Path:
+    """Ship `folder` to `target` with its test figures (evaluated here unless given). A quantized network, or a
+    lean folder's text head, is a different model: the shipped folder is evaluated again, on its test split and the
+    `outside` collections (figures of other outside collections, the float network's, are dropped), so that its
+    manifest and card give its own figures."""
     from ..evaluation.evaluate import evaluate
     from ..inference.model_card import write_model_card
     from ..inference.ship import ship, with_test_results
@@ -447,9 +450,13 @@ def ship_model(folder: Path, target: Path, paths: Paths, quantize: str = "none",
     if result is None:
         result, image_only = with_and_without_words(folder)
     train = read_csv(paths.split_csv("train"), ["poster_path"]).poster_path.tolist() if quantize == "int8" else None
-    target = ship(folder, target, result, paths.root, image_only, quantize=quantize, training_posters=train)
-    if quantize != "none":
-        write_manifest(with_test_results(read_manifest(target), *with_and_without_words(target)), target)
+    target = ship(folder, target, result, paths.root, image_only, quantize=quantize, training_posters=train, lean=lean)
+    if quantize != "none" or lean:
+        manifest = with_test_results(read_manifest(target), *with_and_without_words(target))
+        evaluated = {Path(p).name: evaluate(target, Path(p), paths, **options) for p in outside}
+        manifest["outside_metrics"] = {name: r["metrics"] for name, r in evaluated.items()} or None
+        manifest["genres_averaged"].update({name: r["genres_averaged"] for name, r in evaluated.items()})
+        write_manifest(manifest, target)
         write_model_card(target)
     return target
 

@@ -12,8 +12,16 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..config import CALIBRATION_METHODS, LOSSES, PRIOR_ESTIMATORS, CleanConfig, SplitConfig, UserError, VocabularyRules
-from ..inference.quantize import QUANTIZATIONS
+from ..config import (
+    CALIBRATION_METHODS,
+    LOSSES,
+    PRIOR_ESTIMATORS,
+    QUANTIZATIONS,
+    CleanConfig,
+    SplitConfig,
+    UserError,
+    VocabularyRules,
+)
 from ..networks import registry
 from ..text.ocr import OcrSettings
 
@@ -36,7 +44,7 @@ SECTIONS = {
     "text": {"side": int},
     "blend": {"calibration": str},
     "evaluate": {"bootstrap": int, "adapt_prior": bool, "estimator": str},
-    "ship": {"quantize": str},
+    "ship": {"quantize": str, "lean": bool},
     "members": list,
 }
 REQUIRED = ("name", "data", "members")

@@ -191,8 +191,10 @@ class Page:
         above = ", ".join(row["above_threshold"]) or "none"
         crop = " The poster was found in the photo and straightened: the picture shows what the model saw." \
             if found.corners is not None else ""
+        drawn = f" Heatmaps drawn by its member network `{predictor.gradcam_drawn_by}`." \
+            if overlays and predictor.gradcam_drawn_by else ""
         return (label, genre_bars_html(row, predictor), overlays, above, shown(poster),
-                f"Predicted with `{name}`.{crop}", words_shown(texts))
+                f"Predicted with `{name}`.{crop}{drawn}", words_shown(texts))
 
     def many(self, name: str, files: list[str] | None, adapt: bool = False):
         """(table, CSV path, status message): one row per poster; a bad file gets its error in its row."""

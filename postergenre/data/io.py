@@ -7,10 +7,12 @@ import json
 import os
 import tempfile
 from pathlib import Path
-
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from ..config import UserError, describe
+
+if TYPE_CHECKING:  # pandas is imported where a table is read or written: a one-poster prediction needs none
+    import pandas as pd
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
@@ -61,6 +63,7 @@ def plain_cell(value):
 
 def spreadsheet_safe(df: pd.DataFrame) -> pd.DataFrame:
     """Every text cell through spreadsheet_cell: for a CSV a person opens (predictions, reports)."""
+    import pandas as pd
     safe = df.copy()
     for column in safe.columns:
         if safe[column].dtype == object or pd.api.types.is_string_dtype(safe[column]):
@@ -92,6 +95,7 @@ def read_json(path: Path):
 def read_csv(path: Path, required: list[str] | tuple[str, ...] = (), encoding: str = "utf-8",
              hint: str = "") -> pd.DataFrame:
     """Read a CSV as strings, or stop with one line naming the file and the problem."""
+    import pandas as pd
     path = Path(path)
     if not path.exists():
         raise UserError(f"{path}: file not found{hint}")

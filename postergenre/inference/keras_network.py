@@ -15,10 +15,11 @@ import numpy as np
 import tensorflow as tf
 
 from ..config import UserError, describe
-from ..networks.blend import blend_network, member_name
+from ..networks.blend import blend_network
 from ..networks.pretrained import backbone, genre_network, with_head
 from ..networks.registry import BACKBONES, is_pretrained
 from . import litert
+from .lean import gradcam_member, lean_error
 from .model_folder import (
     ENSEMBLE,
     FINE_TUNED_WEIGHTS,
@@ -86,6 +87,8 @@ def folder_network(folder: Path, manifest: dict) -> keras.Model:
     folder = Path(folder)
     name, config = manifest.get("model"), manifest.get("config", {})
     if name == ENSEMBLE:
+        if lean_error(folder, manifest):
+            raise UserError(lean_error(folder, manifest))
         members = [folder_network(member, read_manifest(member)) for member in member_folders(folder, manifest)]
         return blend_network(members, [m["weight"] for m in manifest["members"]], tuple(manifest["input_size"]))
     size, tta = tuple(manifest.get("input_size", (0, 0))), bool(config.get("tta"))
@@ -165,20 +168,22 @@ def ship_member(source: Path, target: Path) -> None:
 
 
 class GradCam:
-    """Heatmaps of where the evidence for a genre lies, with the gradient graph traced once and kept."""
+    """Heatmaps of where the evidence for a genre lies, with the gradient graph traced once and kept. A blend's
+    are drawn by one member (lean.gradcam_member: the heaviest-weighted that keeps its network), on the poster
+    resized for it; `drawn_by` names it."""
 
-    def __init__(self, network: keras.Model, model_name: str, folder: Path):
-        if model_name == ENSEMBLE:  # the heaviest-weighted member's evidence, on the poster resized for it
-            manifest = read_manifest(folder)
-            heaviest = int(np.argmax([m["weight"] for m in manifest["members"]]))
-            network = network.get_layer(member_name(heaviest))
-            model_name = read_manifest(member_folders(folder, manifest)[heaviest])["model"]
+    def __init__(self, folder: Path):
+        folder = Path(folder)
+        member = gradcam_member(folder, read_manifest(folder))
+        manifest = read_manifest(member)
+        network = folder_network(member, manifest)
+        self.drawn_by = member.name if member != folder else None
         self.input_size = tuple(network.input_shape[1:3])
-        layer_name = BACKBONES[model_name].last_conv if model_name in BACKBONES else None
+        layer_name = BACKBONES[manifest["model"]].last_conv if manifest.get("model") in BACKBONES else None
         try:
             conv = network.get_layer(layer_name)
         except ValueError:
-            raise UserError(f"{folder}: no layer {layer_name!r} for Grad-CAM in this model") from None
+            raise UserError(f"{member}: no layer {layer_name!r} for Grad-CAM in this model") from None
         grad_model = keras.Model(network.inputs, [conv.output, network.output])
 
         @tf.function(reduce_retracing=True)

@@ -117,11 +117,17 @@ def model_card(folder: Path) -> str:
 
 def _quantization(manifest: dict) -> str:
     quantization = manifest.get("quantization") or {}
+    lean = manifest.get("lean") or {}
+    leaner = (f" The folder is lean: `model.tflite` is its only whole network; of the members' Keras networks only "
+              f"`{lean['gradcam_member']}`'s is kept, to draw Grad-CAM ({', '.join(lean['left_out']) or 'nothing'} "
+              f"left out; `make default` rebuilds them)"
+              + (f", and the text head's weights are stored as {lean['text_head_weights']}"
+                 if lean.get("text_head_weights") else "") + "." if lean else "")
     if quantization.get("mode", "none") == "none":
-        return " Its `model.tflite` holds float32 weights."
+        return " Its `model.tflite` holds float32 weights." + leaner
     return (f" Its `model.tflite` is quantized ({quantization['mode']}, {quantization['tflite_bytes'] / 2**20:.1f} MB"
             + (f"; activation ranges from {quantization['representative_posters']} training posters"
-               if quantization.get("representative_posters") else "") + "); the figures below are its own.")
+               if quantization.get("representative_posters") else "") + "); the figures below are its own." + leaner)
 
 
 def _recipe_lines(manifest: dict, name: str) -> list[str]:

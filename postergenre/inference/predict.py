@@ -7,8 +7,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from ..config import SHARED_SAMPLE, Paths, UserError, progress_bar
 from ..data.io import (
@@ -23,13 +22,16 @@ from ..data.io import (
 from .model_folder import resolve_model
 from .predictor import Predictions, load
 
+if TYPE_CHECKING:  # pandas is imported where a CSV is read or written: a poster's line on a terminal needs none
+    import pandas as pd
+
 DEFAULT_MODEL = "default"
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff", ".heic", ".heif")
 
 
-def expand_inputs(inputs: list[str | Path]) -> pd.DataFrame:
-    """Posters named directly, every image in a folder, or the rows of a CSV with a poster_path column; UserError
-    when there is none."""
+def expand_inputs(inputs: list[str | Path]) -> list[dict]:
+    """Posters named directly, every image in a folder, or the rows of a CSV with a poster_path column, as
+    {"poster", "title"} rows; UserError when there is none."""
     rows = []
     for item in map(Path, inputs):
         if item.is_dir():
@@ -46,7 +48,17 @@ def expand_inputs(inputs: list[str | Path]) -> pd.DataFrame:
             rows.append({"poster": str(item), "title": item.stem})
     if not rows:
         raise UserError(f"no posters found in {', '.join(map(str, inputs))}")
-    return pd.DataFrame(rows, columns=["poster", "title"])
+    return rows
+
+
+def _as_rows(inputs) -> list[dict]:
+    """{"poster", "title"} rows from expand_inputs' rows, a table with those columns, or what it expands."""
+    if hasattr(inputs, "columns"):  # a DataFrame
+        return [{"poster": p, "title": t} for p, t in zip(inputs.poster, inputs.title)]
+    inputs = list(inputs)
+    if inputs and all(isinstance(item, dict) for item in inputs):
+        return inputs
+    return expand_inputs(inputs)
 
 
 CHUNK = 256  # posters predicted at a time: an interrupted run keeps every chunk it finished
@@ -60,51 +72,55 @@ class Interrupted(KeyboardInterrupt):
         self.done, self.total = done, total
 
 
-def predict(inputs: list[str | Path] | pd.DataFrame, model: str | Path = DEFAULT_MODEL, top: int = 3,
+def predict(inputs: list[str | Path] | list[dict] | pd.DataFrame, model: str | Path = DEFAULT_MODEL, top: int = 3,
             paths: Paths | None = None,
             progress: bool | None = None, adapt_prior: bool = False, prior=None,
             estimator: str | None = None, runtime: str = "litert", text: bool = True,
             skip: set[str] | None = None, find_poster: bool = True) -> Predictions:
-    """inputs: poster files, folders and CSVs, or expand_inputs' table of them; runtime: litert (model.tflite, no
-    TensorFlow) or keras; text: fuse the words on the poster where the model
-    has a text head; skip: posters already predicted (a resumed run), left out; find_poster: look for the poster in
-    a photo of it.
+    """inputs: poster files, folders and CSVs, expand_inputs' rows of them, or a table with poster and title
+    columns; runtime: litert (model.tflite, no TensorFlow) or keras; text: fuse the words on the poster where the
+    model has a text head; skip: posters already predicted (a resumed run), left out; find_poster: look for the
+    poster in a photo of it.
 
     Posters go through the network CHUNK at a time; Ctrl-C or SIGTERM raises Interrupted with those finished. A run
     adapted to the posters' genre mix needs every poster's probabilities first, so it is predicted whole."""
-    posters = inputs if isinstance(inputs, pd.DataFrame) else expand_inputs(inputs)
+    posters = _as_rows(inputs)
     if skip:
-        posters = posters[~posters.poster.astype(str).isin(skip)].reset_index(drop=True)
-        if posters.empty:
-            return Predictions(pd.DataFrame(columns=["poster", "title", "error"]))
+        posters = [row for row in posters if str(row["poster"]) not in skip]
+        if not posters:
+            return Predictions([])
     predictor = load(resolve_model(model, paths or Paths.default()), runtime, text=text, find_poster=find_poster)
     show = len(posters) > 20 if progress is None else progress
+
+    def run(part: list[dict], **options) -> Predictions:
+        return predictor.predict([row["poster"] for row in part], top=top, titles=[row["title"] for row in part],
+                                 **options)
+
     if adapt_prior or prior is not None or len(posters) <= CHUNK:
-        predictions = predictor.predict(posters, top=top, progress=show, adapt_prior=adapt_prior, prior=prior,
-                                        estimator=estimator)
+        predictions = run(posters, progress=show, adapt_prior=adapt_prior, prior=prior, estimator=estimator)
     else:
-        tables = []
+        rows = []
         bar = progress_bar(total=len(posters), desc="predict", unit="poster", disable=not show)
         try:
             for start in range(0, len(posters), CHUNK):
-                tables.append(predictor.predict(posters.iloc[start:start + CHUNK], top=top).table)
-                bar.update(len(tables[-1]))
+                done = run(posters[start:start + CHUNK]).rows
+                rows += done
+                bar.update(len(done))
         except KeyboardInterrupt as stop:  # Ctrl-C, or SIGTERM as the command line raises it (its __cause__ says)
             bar.close()
-            done = pd.concat(tables, ignore_index=True) if tables else pd.DataFrame(columns=["poster", "title"])
-            raise Interrupted(Predictions(_mark_empty(done)), len(posters)) from stop
+            raise Interrupted(Predictions(_mark_empty(rows)), len(posters)) from stop
         bar.close()
-        predictions = Predictions(pd.concat(tables, ignore_index=True))
-    predictions.table = _mark_empty(predictions.table)
+        predictions = Predictions(rows)
+    predictions.rows = _mark_empty(predictions.rows)
     return predictions
 
 
-def _mark_empty(table: pd.DataFrame) -> pd.DataFrame:
+def _mark_empty(rows: list[dict]) -> list[dict]:
     """A CSV row without a poster path says so (its title names the CSV and the row)."""
-    if len(table):
-        empty = table.poster.astype(str).str.strip().eq("").to_numpy()
-        table.loc[empty, "error"] = table.title[empty] + ": empty poster_path cell"
-    return table
+    for row in rows:
+        if not str(row["poster"]).strip():
+            row["error"] = f"{row['title']}: empty poster_path cell"
+    return rows
 
 
 def format_line(row: dict, words: bool = False) -> str:
@@ -121,6 +137,11 @@ def format_line(row: dict, words: bool = False) -> str:
 
 def _failed(row: dict) -> bool:
     return isinstance(row.get("error"), str) and row["error"] != ""
+
+
+def errors(rows: list[dict]) -> list[str]:
+    """The error of each poster that could not be predicted."""
+    return [row["error"] for row in rows if _failed(row)]
 
 
 def json_record(row: dict, words: bool = True) -> dict:
@@ -141,10 +162,11 @@ def json_record(row: dict, words: bool = True) -> dict:
     return record
 
 
-def csv_table(table: pd.DataFrame, words: bool = False) -> pd.DataFrame:
-    """The table as CSV cells: top as 'Drama:0.5962|Comedy:0.3100', above_threshold as 'Drama|Comedy' (by
+def csv_table(rows: list[dict] | pd.DataFrame, words: bool = False) -> pd.DataFrame:
+    """The predictions as CSV cells: top as 'Drama:0.5962|Comedy:0.3100', above_threshold as 'Drama|Comedy' (by
     probability), p_<genre> columns; the words only when asked for."""
-    flat = table.copy()
+    import pandas as pd
+    flat = rows.copy() if isinstance(rows, pd.DataFrame) else Predictions(list(rows)).table
     if "top" in flat:
         flat["top"] = flat["top"].map(lambda t: "|".join(f"{g}:{p:.4f}" for g, p in t) if isinstance(t, list) else "")
         flat["above_threshold"] = flat["above_threshold"].map(lambda t: "|".join(t) if isinstance(t, list) else "")
@@ -153,15 +175,15 @@ def csv_table(table: pd.DataFrame, words: bool = False) -> pd.DataFrame:
     return flat
 
 
-def write_predictions(table: pd.DataFrame, path: Path, as_json: bool = False, words: bool = False) -> Path:
+def write_predictions(rows: list[dict] | pd.DataFrame, path: Path, as_json: bool = False, words: bool = False) -> Path:
     """The predictions into a file, atomically: JSON records or a spreadsheet-safe CSV (write_output's forms)."""
-    write_output(table, path, as_json, words)
+    write_output(rows, path, as_json, words)
     return Path(path)
 
 
-def render_lines(table: pd.DataFrame, words: bool = False) -> str:
+def render_lines(rows: list[dict], words: bool = False) -> str:
     """The predictions as lines for a person, a poster a line (failed posters are left to stderr)."""
-    return "".join(format_line(r, words) + "\n" for r in table.to_dict("records") if not _failed(r))
+    return "".join(format_line(r, words) + "\n" for r in rows if not _failed(r))
 
 
 def resume_record(output: Path) -> Path:
@@ -183,37 +205,40 @@ def resumable(output: Path) -> tuple[list[dict], set[str]]:
     if str(output).endswith(".json"):
         rows = read_json(output)
     else:
-        rows = pd.read_csv(output, dtype=str, keep_default_na=False).map(plain_cell).to_dict("records")
+        rows = read_csv(output).map(plain_cell).to_dict("records")
     same = {p for p, digest in digests.items() if _digest(p) == digest}
     kept = [row for row in rows if str(row["poster"]) in same]
     return kept, {str(row["poster"]) for row in kept}
 
 
-def write_output(table: pd.DataFrame, output: Path | None, as_json: bool, words: bool, earlier: list[dict] = (),
-                 order: list[str] | None = None, interrupted: bool = False) -> str:
+def write_output(rows: list[dict] | pd.DataFrame, output: Path | None, as_json: bool, words: bool,
+                 earlier: list[dict] = (), order: list[str] | None = None, interrupted: bool = False) -> str:
     """The predictions, with rows a resumed run kept (`earlier`, as written), in the inputs' `order`: into `output`
     (atomically; an interrupted run also records its posters' hashes beside it, for --resume) or returned as text.
     A run resumed after an interruption writes what one uninterrupted run would."""
-    cells = None if as_json else csv_table(table, words)
+    if hasattr(rows, "columns"):  # a DataFrame
+        rows = rows.to_dict("records")
+    cells = None if as_json else csv_table(rows, words)
     if as_json:
-        rows = [json_record(r) for r in table.to_dict("records")]
+        written = [json_record(r) for r in rows]
     else:
-        rows = cells.astype(object).where(lambda f: f.notna(), "").to_dict("records")
-    rows = [*earlier, *rows]
+        written = cells.astype(object).where(lambda f: f.notna(), "").to_dict("records")
+    written = [*earlier, *written]
     if order is not None:
         position = {poster: i for i, poster in enumerate(order)}
-        rows.sort(key=lambda row: position.get(str(row["poster"]), len(position)))
+        written.sort(key=lambda row: position.get(str(row["poster"]), len(position)))
     if as_json:
-        text = json.dumps(rows, indent=1) + "\n"
+        text = json.dumps(written, indent=1) + "\n"
     else:
-        columns = list(cells.columns) if len(table.columns) > 2 else list(rows[0]) if rows else []
-        text = spreadsheet_safe(pd.DataFrame(rows, columns=columns)).to_csv(index=False)
+        import pandas as pd
+        columns = list(dict.fromkeys(key for row in written for key in row)) if written else list(cells.columns)
+        text = spreadsheet_safe(pd.DataFrame(written, columns=columns)).to_csv(index=False)
     if output is None:
         return text
     atomic_write_bytes(Path(output), text.encode("utf-8"))
     record = resume_record(output)
     if interrupted:
-        write_json({"posters": {str(row["poster"]): _digest(str(row["poster"])) for row in rows}}, record)
+        write_json({"posters": {str(row["poster"]): _digest(str(row["poster"])) for row in written}}, record)
     else:
         record.unlink(missing_ok=True)
     return ""
@@ -222,6 +247,8 @@ def write_output(table: pd.DataFrame, output: Path | None, as_json: bool, words:
 def poster_labels(paths: Paths, poster: str | Path) -> dict | None:
     """A poster's title and true genres where one of the project's splits holds it ({"title", "genres", "split"}),
     else None."""
+    import pandas as pd
+
     from ..data.encode import SPLITS
     for split in SPLITS:
         path = paths.split_csv(split)
@@ -238,6 +265,7 @@ def poster_labels(paths: Paths, poster: str | Path) -> dict | None:
 
 def example_poster(paths: Paths) -> str:
     """A poster no model trained on: the first of the test split, else the first of the sample."""
+    import pandas as pd
     test = paths.split_csv("test")
     if test.exists():
         return str(pd.read_csv(test, usecols=["poster_path"]).poster_path[0])

@@ -13,9 +13,9 @@ import hashlib
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 
 from ..config import DEFAULT_PRIOR_ESTIMATOR, UserError
 from ..data.photo import poster_in
@@ -26,6 +26,7 @@ from ..text.ocr import OcrSettings, PosterText, Reader
 from . import litert
 from .batches import run_network
 from .model_folder import (
+    ENSEMBLE,
     LOADED_FILES,
     network_files,
     read_calibration,
@@ -34,6 +35,9 @@ from .model_folder import (
     read_vocabulary,
 )
 
+if TYPE_CHECKING:
+    import pandas as pd
+
 RUNTIMES = ("keras", "litert")
 
 
@@ -41,8 +45,14 @@ RUNTIMES = ("keras", "litert")
 class Predictions:
     """One row per poster (top genres, genres above the thresholds, every probability as p_<genre>, error) and,
     when asked for, how the probabilities were adapted to the posters' genre mix."""
-    table: pd.DataFrame
+    rows: list[dict]
     adaptation: label_shift.Adaptation | None = None
+
+    @property
+    def table(self):
+        """The rows as a pandas DataFrame (pandas is imported here: a poster's lines on a terminal need none)."""
+        import pandas as pd
+        return pd.DataFrame(self.rows) if self.rows else pd.DataFrame(columns=["poster", "title", "error"])
 
 
 @dataclass
@@ -179,32 +189,33 @@ class Predictor:
 
     def predict(self, posters, top: int = 3, batch_size: int = 64, progress: bool = False, adapt_prior: bool = False,
                 prior: str | Path | None = None, estimator: str | None = None, tta: bool = False,
-                texts: list[PosterText] | None = None) -> Predictions:
-        """posters: a table with poster and title columns, or a list of paths or images; texts: their words, where
-        already read."""
-        if not isinstance(posters, pd.DataFrame):
-            posters = list(posters)
+                texts: list[PosterText] | None = None, titles: list[str] | None = None) -> Predictions:
+        """posters: a table with poster and title columns, or a list of paths or images (titles: theirs, else the
+        files' names); texts: their words, where already read."""
+        if hasattr(posters, "columns"):  # a DataFrame
+            posters, titles = list(posters.poster), list(posters.title)
+        posters = list(posters)
+        if titles is None:
             titles = [Path(p).stem if isinstance(p, (str, Path)) else f"image {i}" for i, p in enumerate(posters)]
-            posters = pd.DataFrame({"poster": posters, "title": titles})
-        if self.text_head is not None and texts is None and self._key(list(posters.poster)) is None:
-            texts = self.texts(posters.poster, progress)  # images in memory: read once, here
-        probabilities, errors = self.probabilities(posters.poster, batch_size, progress, tta, texts)
+        if self.text_head is not None and texts is None and self._key(posters) is None:
+            texts = self.texts(posters, progress)  # images in memory: read once, here
+        probabilities, errors = self.probabilities(posters, batch_size, progress, tta, texts)
         if self.text_head is not None and texts is None:
-            texts = self.texts(posters.poster)  # read beside the network, kept by poster list
+            texts = self.texts(posters)  # read beside the network, kept by poster list
         ok = ~np.isnan(probabilities).any(axis=1)
         thresholds, adaptation = self.thresholds, None
         if ok.any() and (adapt_prior or prior is not None):
             adaptation = self.adapt(probabilities[ok], prior, estimator or DEFAULT_PRIOR_ESTIMATOR)
             probabilities[ok], thresholds = adaptation.probabilities, adaptation.thresholds
         rows = [poster_row(poster, title, p if good else None, error, self.genres, thresholds, top)
-                for poster, title, p, good, error in zip(posters.poster, posters.title, probabilities, ok, errors)]
+                for poster, title, p, good, error in zip(posters, titles, probabilities, ok, errors)]
         if self.text_head is not None:
             for row, text, good in zip(rows, texts, ok):
                 if good:
                     row["words"] = text.text
                     row["text_note"] = "" if text.text.strip() else \
                         f"no words read ({text.error or 'none found'}): genres from the image alone"
-        return Predictions(pd.DataFrame(rows), adaptation)
+        return Predictions(rows, adaptation)
 
     def keras_model(self):
         """The Keras network (Grad-CAM needs its gradients), loaded now if this model runs on LiteRT."""
@@ -216,12 +227,20 @@ class Predictor:
 
     def gradcam(self, image: np.ndarray, genre: int | str | list) -> np.ndarray:
         """A heatmap (image height x width, 0..1) of where the evidence for one genre lies; for a list of genres,
-        a stack of heatmaps from one pass through the network."""
+        a stack of heatmaps from one pass through the network (a blend's: one member's, `gradcam_drawn_by`)."""
         if self._gradcam is None:
             from .keras_network import GradCam
-            self._gradcam = GradCam(self.keras_model(), self.name, self.folder)
+            self._gradcam = GradCam(self.folder)
         index = [self._genre_index(g) for g in genre] if isinstance(genre, (list, tuple)) else self._genre_index(genre)
         return self._gradcam(image, index)
+
+    @property
+    def gradcam_drawn_by(self) -> str | None:
+        """The blend member whose network draws the heatmaps (None: the model's own network)."""
+        if self.manifest.get("model") != ENSEMBLE:
+            return None
+        from .lean import gradcam_member
+        return gradcam_member(self.folder, self.manifest).name
 
     def _genre_index(self, genre: int | str) -> int:
         return self.genres.index(genre) if isinstance(genre, str) else int(genre)

@@ -8,12 +8,11 @@ from pathlib import Path
 
 import numpy as np
 
-from ..config import UserError
+from ..config import QUANTIZATIONS, UserError
 from ..data.images import PosterError, load_poster
 from . import litert
 from .model_folder import read_manifest, write_manifest
 
-QUANTIZATIONS = ("none", "float16", "dynamic", "int8")
 REPRESENTATIVE_POSTERS = 300  # training posters whose activations set int8's ranges
 
 

