@@ -6,7 +6,9 @@ included), with the words read (the default) and the image alone (`--no-text`), 
 `git worktree` of an earlier commit), run in turn with this one (new, old, new, old, ...), so that each ratio
 new/old is taken from runs side by side: this machine's speed drifts between and within sessions.
 
-    python benchmarks/bench_predict.py [--vs OLD_CHECKOUT] [--posters 1000] [--runs 5] [--folder-runs 3]
+--threads 1 2: the folder again with each of these LiteRT thread counts (POSTERGENRE_LITERT_THREADS), to choose it.
+
+    python benchmarks/bench_predict.py [--vs OLD_CHECKOUT] [--posters 1000] [--runs 5] [--folder-runs 3] [--threads 1 2]
 """
 import argparse
 import os
@@ -56,7 +58,8 @@ def measure(checkouts: dict[str, Path], options: list[str], images: list[Path], 
     n = len(list(folder.iterdir()))
     figures = {}
     for name in checkouts:
-        single, whole = statistics.median(singles[name]), statistics.median(folders[name])
+        single = statistics.median(singles[name]) if singles[name] else 0.0
+        whole = statistics.median(folders[name])
         figures[name] = {"single_poster_s": [round(s, 2) for s in singles[name]], "single_poster_median_s": round(single, 2),
                          "folder_posters": n, "folder_s": [round(s, 1) for s in folders[name]],
                          "folder_median_s": round(whole, 1), "folder_posters_per_s": round(n / whole, 1),
@@ -85,6 +88,7 @@ def main():
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--folder-runs", type=int, default=3)
     parser.add_argument("--cases", nargs="+", default=list(CASES), choices=list(CASES))
+    parser.add_argument("--threads", nargs="*", type=int, default=[], help="LiteRT thread counts to compare")
     args = parser.parse_args()
     sample = require_sample()
     images = sorted((sample / "images").glob("*.jpg"))
@@ -101,6 +105,14 @@ def main():
         for case in args.cases:
             figures[case] = measure(checkouts, CASES[case], images[-args.runs:], folder, args.runs, args.folder_runs)
             print(case, {k: v for k, v in figures[case].items()}, flush=True)
+        for case in args.cases if args.threads else []:
+            figures.setdefault("threads", {})[case] = {}
+            for count in args.threads:
+                os.environ["POSTERGENRE_LITERT_THREADS"] = str(count)
+                timing = measure({"new": REPO}, CASES[case], [], folder, 0, args.folder_runs)["new"]
+                figures["threads"][case][count] = {k: timing[k] for k in ("folder_s", "folder_posters_per_s")}
+                print(case, "threads", count, figures["threads"][case][count], flush=True)
+            os.environ.pop("POSTERGENRE_LITERT_THREADS")
     write_results("predict", figures)
 
 

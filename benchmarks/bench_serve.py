@@ -72,7 +72,8 @@ def answered(answer, gradcam: bool) -> bool:
 
 def client(url: str, posters: list, gradcam: bool, deadline: float) -> list[tuple[float, bool]]:
     from gradio_client import Client, handle_file
-    session = Client(url, verbose=False)
+    session = Client(url, verbose=False, download_files=False, analytics_enabled=False)  # the answer's images are
+    # left on the server: fetching and saving them costs this machine's cores as much as the page's own work
     inputs = len(session.view_api(print_info=False, return_format="dict")["named_endpoints"]["/predict_one"]
                  ["parameters"])  # model, poster, heatmaps[, camera]: an earlier page took no camera photo
     results = []

@@ -100,3 +100,32 @@ def test_training_runs_many_posters_through_litert_with_the_keras_outputs(capsys
     with fast_network(refused, 100, min_posters=1) as network:
         assert isinstance(network, KerasNetwork)
     assert "python_inside: runs on Keras, LiteRT cannot take it" in capsys.readouterr().out
+
+
+def test_the_thread_count_is_one_a_core_unless_set(monkeypatch):
+    import os
+
+    from postergenre.inference.litert import THREADS_VARIABLE, thread_count
+    monkeypatch.delenv(THREADS_VARIABLE, raising=False)
+    assert thread_count() == os.cpu_count()
+    monkeypatch.setenv(THREADS_VARIABLE, "1")
+    assert thread_count() == 1 and LiteNetwork(DEFAULT / TFLITE_FILE).interpreter is not None
+    for bad in ("0", "two", "-1"):
+        monkeypatch.setenv(THREADS_VARIABLE, bad)
+        with pytest.raises(UserError, match=f"{THREADS_VARIABLE}={bad!r}: give a whole number"):
+            thread_count()
+
+
+@pytest.mark.shared
+def test_grad_cam_of_several_genres_is_each_genres_own_map():
+    """One forward pass serves every genre asked: each map is the one that genre gets alone (a gradient of the
+    genres' sum would give every genre the same map)."""
+    from postergenre.data.images import load_poster
+    predictor = load(DEFAULT)
+    poster = load_poster(real_posters(1)[0], predictor.input_size)
+    top = list(np.argsort(-predictor.probabilities([poster])[0][0])[:3])
+    together = predictor.gradcam(poster, top)
+    alone = np.stack([predictor.gradcam(poster, int(genre)) for genre in top])
+    assert together.shape == (3, *predictor.input_size) and np.allclose(together, alone, atol=1e-4)
+    assert not np.allclose(together[0], together[1], atol=1e-2), "two genres, two maps"
+    assert predictor.gradcam_drawn_by == "lite1-q2", "the lean default's heatmaps: its Lite1 member"

@@ -21,6 +21,16 @@ from ..config import UserError, describe
 from ..data.io import file_sha256, write_json
 
 TFLITE_FILE = "model.tflite"
+THREADS_VARIABLE = "POSTERGENRE_LITERT_THREADS"  # the interpreter's threads; unset: one a core
+
+
+def thread_count() -> int:
+    """The interpreter's thread count: POSTERGENRE_LITERT_THREADS, else one a core (benchmarks/bench_predict.py
+    --threads measures the choice)."""
+    value = os.environ.get(THREADS_VARIABLE, "")
+    if value and not (value.isdigit() and int(value) > 0):
+        raise UserError(f"{THREADS_VARIABLE}={value!r}: give a whole number of threads, 1 or more")
+    return int(value) if value else os.cpu_count() or 1
 
 
 SOURCES_FILE = "litert.json"  # which network files (by SHA-256) model.tflite was exported from
@@ -79,7 +89,7 @@ class LiteNetwork:
     def __init__(self, path: Path, threads: int | None = None):
         from ai_edge_litert.interpreter import Interpreter
         try:
-            self.interpreter = Interpreter(model_path=str(path), num_threads=threads or os.cpu_count())
+            self.interpreter = Interpreter(model_path=str(path), num_threads=threads or thread_count())
         except (ValueError, RuntimeError) as exc:
             raise UserError(f"{path}: cannot load the LiteRT model ({describe(exc)})") from None
         self.path = Path(path)
