@@ -3,7 +3,7 @@ int8 weights, float activations; int8: integers throughout, float input and outp
 training posters), each in a copy of the model folder: file size, the network's posters per second on decoded
 posters (1 and 2 threads), `postergenre predict` on one poster from process start and on a folder of posters, and
 the test figures of each source (with the words, as it ships) with a paired bootstrap of the difference against the
-shipped float32 file.
+float32 export of the same network.
 
     python benchmarks/bench_quantize.py --root PROJECT --model MODEL [--modes none float16 dynamic int8]
 
@@ -11,6 +11,10 @@ PROJECT: the project the default was trained in (both Kaggle sources: `postergen
 --root PROJECT` makes one), whose train split gives int8's representative posters and whose test split is scored.
 MODEL: the default's whole folder, as the rebuild leaves it (PROJECT/models/blend-ft44-l1q): the shipped
 models/default is lean and holds no float32 network to quantize. Writes quantize.json.
+
+--also NAME=FOLDER scores other folders of the same network beside float32 (e.g. `shipped=models/default`, the lean
+int8 folder as it ships), each with its own paired interval; with `--modes` left empty and `--results
+quantize_shipped`, that is all it measures.
 """
 import argparse
 import shutil
@@ -34,6 +38,7 @@ from postergenre.inference.quantize import QUANTIZATIONS, quantize_folder
 from postergenre.scoring import metrics
 
 FIGURES = ("macro_ap", "top3_hit_rate")
+BASE = "float32"  # the whole network exported without quantization: what every other row is compared with
 
 
 def figures(y, p) -> dict:
@@ -76,7 +81,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--root", type=Path, required=True)
     parser.add_argument("--model", type=Path, required=True, help="the default's whole folder (not the lean one)")
-    parser.add_argument("--modes", nargs="+", default=list(QUANTIZATIONS), choices=QUANTIZATIONS)
+    parser.add_argument("--modes", nargs="*", default=list(QUANTIZATIONS), choices=QUANTIZATIONS)
+    parser.add_argument("--also", nargs="*", default=[], metavar="NAME=FOLDER", help="other folders scored beside")
+    parser.add_argument("--results", default="quantize", help="the results file's name")
     parser.add_argument("--representative", type=int, default=300)
     parser.add_argument("--bootstrap", type=int, default=1000)
     parser.add_argument("--rate-posters", type=int, default=512)
@@ -86,7 +93,10 @@ def main() -> None:
     train = pd.read_csv(paths.split_csv("train"), usecols=["poster_path"]).poster_path.tolist()
     test = pd.read_csv(paths.split_csv("test"), dtype=str, keep_default_na=False)
     work = Path(tempfile.mkdtemp(prefix="quantize_"))
-    folders = {"shipped float32": args.model}
+    base_folder = work / "float32"  # exported now: the model folder's own model.tflite may be quantized already
+    shutil.copytree(args.model, base_folder, ignore=shutil.ignore_patterns("eval_*", "figures_*", "text_gain_*"))
+    quantize_folder(base_folder, "none")
+    folders = {BASE: base_folder}
     for mode in args.modes:
         folder = work / mode
         shutil.copytree(args.model, folder, ignore=shutil.ignore_patterns("eval_*", "figures_*", "text_gain_*"))
@@ -95,6 +105,9 @@ def main() -> None:
         print(f"{mode}: {(folder / TFLITE_FILE).stat().st_size / 2**20:.1f} MB in {time.perf_counter() - start:.0f} s",
               flush=True)
         folders[mode] = folder
+    for item in args.also:
+        name, _, folder = item.partition("=")
+        folders[name] = Path(folder)
     shipped = load(args.model, text_cache=paths.cache / "text")
     frame, y, _ = map_labels(test, shipped.vocabulary)
     sources = frame["source"].to_numpy() if "source" in frame else np.array(["test"] * len(frame))
@@ -118,18 +131,19 @@ def main() -> None:
                       "folder_1000_image_alone_s": cli_seconds(["predict", str(folder_of_posters), "--model",
                                                                 str(folder), "--no-text"], repeats=1)}
         print(name, rows[name], flush=True)
-    base = scores["shipped float32"]
+    base = scores[BASE]
     for name in folders:
         for source in sorted(set(sources)):
             keep = sources == source
             rows[name][f"{source}: macro_ap"] = round(figures(y[keep], scores[name][keep])["macro_ap"], 4)
-            if name != "shipped float32":
+            if name != BASE:
                 rows[name][f"{source}: difference"] = paired_difference(y[keep], base[keep], scores[name][keep],
                                                                         args.bootstrap)
         rows[name]["max_abs_probability_change"] = round(float(np.nanmax(np.abs(scores[name] - base))), 4)
         print(name, {k: v for k, v in rows[name].items() if ":" in k}, flush=True)
-    write_results("quantize", {"model": args.model.name, "representative_posters": args.representative,
-                               "test_posters": len(frame), "rows": rows})
+    write_results(args.results, {"model": args.model.name, "modes": args.modes, "also": args.also,
+                                 "representative_posters": args.representative, "test_posters": len(frame),
+                                 "rows": rows})
     shutil.rmtree(work, ignore_errors=True)
 
 

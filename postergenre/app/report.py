@@ -40,7 +40,8 @@ SOURCES = {"default": "models/default/manifest.json", "backbones": "benchmarks/r
            "litert_training": "benchmarks/results/litert_training.json",
            "source_answers": "benchmarks/results/source_shortcut_recompressed.json",
            "rebuild": "benchmarks/results/rebuild_default.json", "photos": "benchmarks/results/photos.json",
-           "quantize": "benchmarks/results/quantize.json"}
+           "quantize": "benchmarks/results/quantize.json", "predict": "benchmarks/results/predict.json",
+           "quantize_shipped": "benchmarks/results/quantize_shipped.json"}
 
 
 def _ci(values) -> str:
@@ -208,12 +209,52 @@ def scale_section(results: dict, source: str) -> list[str]:
 
 def serve_section(results: dict, source: str) -> list[str]:
     heatmaps = "with Grad-CAM heatmaps" if results["gradcam"] else "without heatmaps"
-    return [f"**The page under load, {heatmaps}** ({results['when'][:10]}, {_cores(results)}): "
-            f"{results['clients']} clients x {results['posters_per_client']} posters at once on the one-poster "
-            f"endpoint: {results['answered']} of {results['requests']} answered, p50 {results['p50_s']:.1f} s, "
-            f"p95 {results['p95_s']:.1f} s, {results['requests_per_s']:.1f} requests/s; the server started in "
-            f"{results['server_start_s']:.0f} s and held {results['server_rss_mb_after_first']} MB after the first "
-            f"request, {results['server_rss_mb_peak']} MB at most; from `{source}`."]
+    lines = [f"**The page under load, {heatmaps}** ({results['when'][:10]}, {_cores(results)}): "
+             f"{results['clients']} clients x {results['posters_per_client']} posters at once on the one-poster "
+             f"endpoint: {results['answered']} of {results['requests']} answered, p50 {results['p50_s']:.1f} s, "
+             f"p95 {results['p95_s']:.1f} s, {results['requests_per_s']:.1f} requests/s; the server started in "
+             f"{results['server_start_s']:.0f} s and held {results['server_rss_mb_after_first']} MB after the first "
+             f"request, {results['server_rss_mb_peak']} MB at most; from `{source}`."]
+    if results.get("old"):
+        old = results["old"]
+        lines += ["", f"Against commit `{old['commit']}` on the same machine, the two servers taking turns for "
+                      f"{len(results['rounds'])} rounds (new / old, the median of the rounds' ratios): "
+                      + ", ".join(f"{key.replace('_', ' ')} {results['ratios'][key]:.2f}" for key in results["ratios"])
+                      + f" (the last round's old server: {old['answered']} of {old['requests']} answered, p95 "
+                        f"{old['p95_s']:.1f} s, {old['server_rss_mb_peak']} MB at most)."]
+    return lines
+
+
+def predict_section(results: dict, source: str) -> list[str]:
+    cases = [case for case in ("with_words", "image_alone") if case in results]
+    old = results.get("old")
+    rows = {}
+    for case in cases:
+        for name in ("new", "old") if old else ("new",):
+            figures = results[case][name]
+            rows[f"{case.replace('_', ' ')}, {'this commit' if name == 'new' else old['commit']}"] = {
+                "one poster (s)": figures["single_poster_median_s"],
+                f"{figures['folder_posters']:,} posters (s)": figures["folder_median_s"],
+                "posters/s": figures["folder_posters_per_s"], "peak MB": figures["folder_peak_mb"]}
+        if old:
+            ratios = results[case]["ratios"]
+            rows[f"{case.replace('_', ' ')}: new / old"] = {"one poster (s)": f"x{ratios['single_poster_time']}",
+                                                            "posters/s": f"x{ratios['folder_posters_per_s']}"}
+    columns = list(dict.fromkeys(c for row in rows.values() for c in row))
+    lines = [f"**`postergenre predict` with the shipped default** ({results['when'][:10]}, {_cores(results)}): one "
+             f"poster from process start (median of {len(results[cases[0]]['new']['single_poster_s'])}) and a folder "
+             f"of posters (median of {len(results[cases[0]]['new']['folder_s'])}, start-up included), with the words "
+             f"read and the image alone"
+             + (f", against commit `{old['commit']}` (its code and its default) run in turn on the same machine; "
+                f"ratios pair each run with the one beside it" if old else "") + f"; from `{source}`:", "",
+             *_table(rows, columns, "")]
+    if results.get("threads"):
+        lines += ["", "LiteRT's threads (`POSTERGENRE_LITERT_THREADS`), the folder: " + "; ".join(
+            f"{case.replace('_', ' ')}: " + ", ".join(f"{count} thread{'s' * (int(count) > 1)} "
+                                                      f"{figures['folder_posters_per_s']} posters/s"
+                                                      for count, figures in by_count.items())
+            for case, by_count in results["threads"].items()) + "."]
+    return lines
 
 
 def ocr_section(results: dict, source: str) -> list[str]:
@@ -337,6 +378,14 @@ def quantize_section(results: dict, source: str) -> list[str]:
                 for figure, values in value.items():
                     rows[name][f"{key.split(':')[0]}: {figure} change"] = cell(values)
     columns = list(dict.fromkeys(c for row in rows.values() for c in row))
+    if results.get("modes") == []:  # only folders as they ship, against the float32 export
+        return [f"**The default as it ships against its float32 network** (`benchmarks/bench_quantize.py --modes "
+                f"--also {' '.join(results['also'])}`): the shipped folder (its quantized `model.tflite` and what "
+                f"shipping lean changed) against the float32 export of the whole network `{results['model']}`, on "
+                f"each source's test posters with their words: macro AP and its change with a paired 95% interval, "
+                f"network rates on decoded test posters, `postergenre predict` on one poster and on 1,000 (image "
+                f"alone); measured on {_cores(results)} on {results['when'][:10]}; from `{source}`:", "",
+                *_table(rows, columns, "network")]
     return [f"**The default's network quantized** (`benchmarks/bench_quantize.py`): the same Keras network converted "
             f"four ways, each in a copy of the model folder; network rates on decoded posters of the test split, "
             f"`postergenre predict` on one poster from process start and on 1,000 posters (image alone, start-up "
@@ -351,7 +400,8 @@ SECTIONS = {"quantize": quantize_section, "photos": photos_section, "rebuild": r
             "backbones_both_sources": backbones_both_sources_section, "shift": shift_section,
             "custom_cnn": custom_cnn_section, "pipeline": pipeline_section, "pipeline_sources": pipeline_section,
             "scale": scale_section,
-            "serve": serve_section, "serve_gradcam": serve_section}
+            "serve": serve_section, "serve_gradcam": serve_section, "predict": predict_section,
+            "quantize_shipped": quantize_section}
 
 
 def results_block(root: Path, keys=None) -> str:
@@ -368,15 +418,16 @@ def results_block(root: Path, keys=None) -> str:
 PAGES = {
     "index.md": ("Results: the shipped default", "The shipped default on each test set beside the constant guesses, "
                  "on phone photos of posters, and `make default` rebuilding it from its recipe.",
-                 ("default", "photos", "quantize", "rebuild")),
+                 ("default", "photos", "quantize", "quantize_shipped", "rebuild")),
     "models.md": ("Results: backbones and CNNs", "Each backbone and the CNNs trained from scratch on the same splits; "
                   "how training's passes run on LiteRT; whether a model's answers follow how a file was compressed.",
                   ("backbones", "backbones_both_sources", "custom_cnn", "litert_training", "source_answers")),
     "label-shift.md": ("Results: other genre mixes", "Each prior estimator on no shift, known shifts, each source and "
                        "an outside collection.", ("shift",)),
     "words.md": ("Results: words on the poster", "How fast the words are read, and what they add.", ("ocr", "text")),
-    "speed.md": ("Results: time and memory", "`make all` from a fresh clone, each stage at scale, and the page "
-                 "under load.", ("pipeline", "pipeline_sources", "scale", "serve", "serve_gradcam")),
+    "speed.md": ("Results: time and memory", "Predicting with the shipped default, `make all` from a fresh clone, "
+                 "each stage at scale, and the page under load.",
+                 ("predict", "pipeline", "pipeline_sources", "scale", "serve", "serve_gradcam")),
 }
 PAGE_NOTE = ("<!-- generated by `postergenre report` from the JSON files each section names; do not edit by hand -->")
 
@@ -407,6 +458,32 @@ def headline(manifest: dict) -> str:
                                    "`models/default/manifest.json`; every other table is in the docs' results."])
 
 
+def readme_block(root: Path) -> str:
+    """The README's generated block: the headline table and, where measured, one line of speed."""
+    block = headline(json.loads((Path(root) / SOURCES["default"]).read_text()))
+    predict, serve = (Path(root) / SOURCES[key] for key in ("predict", "serve_gradcam"))
+    if predict.exists() and serve.exists():
+        block += "\n\n" + speed_line(json.loads(predict.read_text()), json.loads(serve.read_text()))
+    return block
+
+
+def speed_line(predict: dict, serve: dict) -> str:
+    """Prediction and page times in one sentence, against the earlier commit where both were measured so."""
+    words, alone = predict["with_words"], predict["image_alone"]
+    line = (f"**Speed** ({_cores(predict)}): one poster from process start {words['new']['single_poster_median_s']:.2f} s "
+            f"with its words, {alone['new']['single_poster_median_s']:.2f} s for the image alone; a folder "
+            f"{words['new']['folder_posters_per_s']:.0f} posters/s with the words, "
+            f"{alone['new']['folder_posters_per_s']:.0f}/s alone; the page with heatmaps under 8 clients, p95 "
+            f"{serve['p95_s']:.1f} s")
+    if predict.get("old") and serve.get("old"):
+        line += (f". Against commit `{predict['old']['commit']}` in turn on the same machine (new / old): one poster "
+                 f"x{words['ratios']['single_poster_time']} with words and x{alone['ratios']['single_poster_time']} "
+                 f"alone, posters/s x{words['ratios']['folder_posters_per_s']} and "
+                 f"x{alone['ratios']['folder_posters_per_s']}, the page's p95 x{serve['ratios']['p95_s']} and its "
+                 f"peak memory x{serve['ratios']['server_rss_mb_peak']}")
+    return line + "; from `benchmarks/results/predict.json` and `serve_gradcam.json` ([speed](docs/results/speed.md))."
+
+
 def replace_block(text: str, block: str, begin: str = BEGIN, end: str = END) -> str:
     if begin not in text or end not in text:
         raise ValueError(f"the README has no results markers ({begin} ... {end})")
@@ -422,7 +499,7 @@ def write_report(root: Path) -> list[Path]:
     readme = root / "README.md"
     manifest = root / SOURCES["default"]
     if readme.exists() and manifest.exists():
-        text = replace_block(readme.read_text(), headline(json.loads(manifest.read_text())))
+        text = replace_block(readme.read_text(), readme_block(root))
         atomic_write_bytes(readme, text.encode())
         written.append(readme)
     pages = root / "docs" / "results"

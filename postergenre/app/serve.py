@@ -38,6 +38,10 @@ MAX_UPLOAD_MB = 20
 MAX_UPLOAD_PIXELS = 25_000_000  # a poster is about 0.1 megapixels; a larger image is refused before decoding
 MAX_POSTERS_PER_REQUEST = 2_000
 EXAMPLES = 6  # posters of the test split offered on the page
+# Up to 4 requests run at once (the queue's limit) on the machine's cores, so each request's TensorFlow work (its
+# Grad-CAM pass) runs on one thread: 8 clients' p95 2.1 s against 2.4 s with TensorFlow's own thread counts on 2
+# cores (benchmarks/bench_serve.py --gradcam). Set either variable to choose otherwise.
+TENSORFLOW_THREADS = ("TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS")
 OVERLAY_SCALE = 2  # overlays drawn at twice the network's input size (224x152 -> 448x304), the poster's shape
 KEEP_CSVS = 20  # the newest prediction CSVs kept for download; older ones are removed
 PAGE_CSS = "#gradcam .thumbnail-item { aspect-ratio: 2 / 3; }"  # the gallery draws squares unless told
@@ -350,6 +354,8 @@ def serve(paths: Paths | None = None, model: str | None = None, host: str = "127
     paths = paths or Paths.default()
     page = Page(paths, text=text)
     os.environ["GRADIO_TEMP_DIR"] = str(page.workspace / "uploads")  # read when Gradio is first imported
+    for variable in TENSORFLOW_THREADS:  # read when TensorFlow starts (page.warm): see TENSORFLOW_THREADS
+        os.environ.setdefault(variable, "1")
     app, page, first = build_app(paths, model, page)
     print(f"postergenre serve: uploads and results kept in {page.workspace} until it stops", flush=True)
     if heatmaps:
