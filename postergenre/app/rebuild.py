@@ -282,17 +282,15 @@ class Rebuild:
 
     def evaluate(self) -> str:
         from ..evaluation.evaluate import evaluate
-        from ..inference.ship import with_test_results
+        from ..inference.ship import with_outside_results, with_test_results
         options = self.evaluation_options()
         result = evaluate(self.folder, paths=self.paths, progress=self.progress, **options)
         image_only = evaluate(self.folder, paths=self.paths, progress=self.progress, text=False, **options) \
             if result.get("text") else None
         outside = {p.name: evaluate(self.folder, p, self.paths, progress=self.progress, **options)
                    for p in self.recipe.outside()}
-        manifest = with_test_results(read_manifest(self.folder), result, image_only)
-        manifest["outside_metrics"] = {name: r["metrics"] for name, r in outside.items()} or None
-        manifest["genres_averaged"].update({name: r["genres_averaged"] for name, r in outside.items()})
-        write_manifest(manifest, self.folder)
+        write_manifest(with_outside_results(with_test_results(read_manifest(self.folder), result, image_only),
+                                            outside), self.folder)
         figures = {set_name: metrics[self.name]["macro_ap"][0]
                    for set_name, metrics in self.evaluated_sets(self.folder).items()}
         return "macro AP " + ", ".join(f"{k} {v:.3f}" for k, v in figures.items())
@@ -440,7 +438,7 @@ def ship_model(folder: Path, target: Path, paths: Paths, quantize: str = "none",
     manifest and card give its own figures."""
     from ..evaluation.evaluate import evaluate
     from ..inference.model_card import write_model_card
-    from ..inference.ship import ship, with_test_results
+    from ..inference.ship import ship, with_outside_results, with_test_results
     options = {"figures": False, "progress": False, "adapt_prior": True, **options}
 
     def with_and_without_words(model: Path) -> tuple[dict, dict | None]:
@@ -452,11 +450,9 @@ def ship_model(folder: Path, target: Path, paths: Paths, quantize: str = "none",
     train = read_csv(paths.split_csv("train"), ["poster_path"]).poster_path.tolist() if quantize == "int8" else None
     target = ship(folder, target, result, paths.root, image_only, quantize=quantize, training_posters=train, lean=lean)
     if quantize != "none" or lean:
-        manifest = with_test_results(read_manifest(target), *with_and_without_words(target))
         evaluated = {Path(p).name: evaluate(target, Path(p), paths, **options) for p in outside}
-        manifest["outside_metrics"] = {name: r["metrics"] for name, r in evaluated.items()} or None
-        manifest["genres_averaged"].update({name: r["genres_averaged"] for name, r in evaluated.items()})
-        write_manifest(manifest, target)
+        write_manifest(with_outside_results(with_test_results(read_manifest(target), *with_and_without_words(target)),
+                                            evaluated), target)
         write_model_card(target)
     return target
 

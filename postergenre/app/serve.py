@@ -195,8 +195,8 @@ class Page:
         above = ", ".join(row["above_threshold"]) or "none"
         crop = " The poster was found in the photo and straightened: the picture shows what the model saw." \
             if found.corners is not None else ""
-        drawn = f" Heatmaps drawn by its member network `{predictor.gradcam_drawn_by}`." \
-            if overlays and predictor.gradcam_drawn_by else ""
+        member = predictor.gradcam_drawn_by if overlays else None
+        drawn = f" Heatmaps drawn by its member network `{member}`." if member else ""
         return (label, genre_bars_html(row, predictor), overlays, above, shown(poster),
                 f"Predicted with `{name}`.{crop}{drawn}", words_shown(texts))
 

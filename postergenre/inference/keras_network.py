@@ -87,8 +87,8 @@ def folder_network(folder: Path, manifest: dict) -> keras.Model:
     folder = Path(folder)
     name, config = manifest.get("model"), manifest.get("config", {})
     if name == ENSEMBLE:
-        if lean_error(folder, manifest):
-            raise UserError(lean_error(folder, manifest))
+        if why := lean_error(folder, manifest):
+            raise UserError(why)
         members = [folder_network(member, read_manifest(member)) for member in member_folders(folder, manifest)]
         return blend_network(members, [m["weight"] for m in manifest["members"]], tuple(manifest["input_size"]))
     size, tta = tuple(manifest.get("input_size", (0, 0))), bool(config.get("tta"))
@@ -170,14 +170,13 @@ def ship_member(source: Path, target: Path) -> None:
 class GradCam:
     """Heatmaps of where the evidence for a genre lies, with the gradient graph traced once and kept. A blend's
     are drawn by one member (lean.gradcam_member: the heaviest-weighted that keeps its network), on the poster
-    resized for it; `drawn_by` names it."""
+    resized for it."""
 
     def __init__(self, folder: Path):
         folder = Path(folder)
         member = gradcam_member(folder, read_manifest(folder))
         manifest = read_manifest(member)
         network = folder_network(member, manifest)
-        self.drawn_by = member.name if member != folder else None
         self.input_size = tuple(network.input_shape[1:3])
         layer_name = BACKBONES[manifest["model"]].last_conv if manifest.get("model") in BACKBONES else None
         try:

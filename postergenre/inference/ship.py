@@ -30,6 +30,13 @@ def with_test_results(manifest: dict, test_result: dict, image_only: dict | None
     return manifest
 
 
+def with_outside_results(manifest: dict, evaluated: dict) -> dict:
+    """A manifest holding a model's figures on outside collections ({collection: evaluation's result})."""
+    manifest["outside_metrics"] = {name: result["metrics"] for name, result in evaluated.items()} or None
+    manifest["genres_averaged"].update({name: result["genres_averaged"] for name, result in evaluated.items()})
+    return manifest
+
+
 def ship(folder: Path, target: Path, test_result: dict, root: Path, image_only: dict | None = None,
          quantize: str = "none", training_posters: list[str] | None = None, lean: bool = False) -> Path:
     """Copy a pretrained model's small files to `target` (models/default), with its test metrics.
