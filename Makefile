@@ -13,9 +13,10 @@ all: venv
 	$(PG) pipeline --source $(SOURCE) $(if $(TEXT),--text)
 	$(PG) report
 
-# the shipped default rebuilt from its recipe on both shared Kaggle sources (resumable: run it again after a kill)
+# the shipped default rebuilt from its recipe on the shared Kaggle sources and shipped as models/default (resumable:
+# run it again after a kill)
 default: venv
-	$(PG) rebuild recipes/default.toml
+	$(PG) rebuild recipes/default.toml --ship
 
 # requirements.txt's pins and every package they pull in, each with its hashes (run after editing requirements.txt)
 lock: venv

@@ -58,7 +58,7 @@ def cmd_get_data(args, paths):
     config = DownloadConfig(workers=args.workers, timeout=args.timeout, retries=args.retries,
                             rate_limit=args.rate_limit)
     get_data(args.source, paths, images=args.images, download=config, limit=args.limit,
-             progress=not args.no_progress)
+             progress=not args.no_progress, train_only=args.train_only)
 
 
 def cmd_clean(args, paths):
@@ -239,6 +239,8 @@ def cmd_pipeline(args, paths):
         notebooks = [n for n in notebooks if n.name[:2] <= f"{args.until:02d}"]
     sources = [str(s.resolve()) for s in args.source]
     parameters = {"ROOT": str(paths.root), "SOURCE": sources[0] if len(sources) == 1 else sources}
+    if args.train_only:
+        parameters["TRAIN_ONLY"] = [str(s.resolve()) for s in args.train_only]
     if args.limit:
         parameters["LIMIT"] = args.limit
     if args.text:
@@ -247,6 +249,13 @@ def cmd_pipeline(args, paths):
     print("notebook wall times (s): " + ", ".join(f"{k} {v['wall_s']}" for k, v in stages.items()))
     from .evaluation.evaluate import print_saved_comparison
     print_saved_comparison(paths)
+
+
+def _add_train_only_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--train-only", type=Path, nargs="+", default=[], metavar="SOURCE",
+                   help="sources whose posters only train (chosen by genre, e.g. ../shared/data/kaggle_posters_rare): "
+                        "never in validation, test, the prior, the thresholds or any figure; a film they share with "
+                        "another source is refused")
 
 
 def _add_text_option(p: argparse.ArgumentParser) -> None:
@@ -298,6 +307,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--source", type=Path, nargs="+", required=True,
                    help="MovieGenre.csv, a poster folder or a one-hot CSV; several are merged (an id once: the first "
                         "source that has it wins, and the others' rows for it are reported)")
+    _add_train_only_option(p)
     p.add_argument("--images", type=Path, default=None, help="image folder, when not images/ beside the CSV")
     p.add_argument("--workers", type=int, default=DownloadConfig.workers, help="concurrent downloads")
     p.add_argument("--timeout", type=float, default=DownloadConfig.timeout, help="seconds per request")
@@ -493,6 +503,7 @@ def build_parser() -> argparse.ArgumentParser:
                                       "plots, are written to reports/.")
     p.add_argument("--source", type=Path, nargs="+", default=[SHARED_SAMPLE],
                    help="data source(s) for notebook 01 (several are merged)")
+    _add_train_only_option(p)
     p.add_argument("--limit", type=int, default=None, help="only the first N movies (a quick run)")
     p.add_argument("--until", type=int, default=None, help="stop after notebook NN")
     p.add_argument("--text", action="store_true", help="notebook 05 also reads the words on every poster and adds a "

@@ -40,7 +40,7 @@ def test_folder_layout(small_folder, project):
     assert movies.id.str.fullmatch(r"tt\d{7,}").all()
     assert movies.poster_path.map(lambda p: p.endswith(".jpg")).all()
     written = pd.read_csv(project.movies_csv, dtype=str, keep_default_na=False)
-    assert list(written.columns) == ["id", "title", "year", "genres", "poster_path", "source"]
+    assert list(written.columns) == ["id", "title", "year", "genres", "poster_path", "source", "train_only"]
     pd.testing.assert_frame_equal(written, movies.astype(str))
 
 

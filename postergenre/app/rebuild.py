@@ -154,9 +154,10 @@ class Rebuild:
     def stages(self) -> list[Stage]:
         recipe, paths = self.recipe, self.paths
         data = {**recipe.section("data"), "sources": [str(s) for s in recipe.sources()], "limit": self.limit,
-                "outside": None}
+                "outside": None, **({"train_only": [str(s) for s in recipe.train_only()]} if recipe.train_only() else {})}
         stages = [
-            Stage("get-data", data, lambda: [source_fingerprint(s) for s in recipe.sources()], self.get_data,
+            Stage("get-data", data, lambda: [source_fingerprint(s) for s in recipe.sources() + recipe.train_only()],
+                  self.get_data,
                   lambda: files_fingerprint([paths.movies_csv])),
             Stage("clean", recipe.section("clean"), lambda: [files_fingerprint([paths.movies_csv])], self.clean,
                   lambda: files_fingerprint([paths.clean_csv])),
@@ -203,8 +204,11 @@ class Rebuild:
     # the stages' work
     def get_data(self) -> str:
         from ..data.get_data import get_data
-        movies = get_data(self.recipe.sources(), self.paths, limit=self.limit, progress=self.progress)
-        return f"{len(movies)} movies from {len(self.recipe.sources())} source(s)"
+        movies = get_data(self.recipe.sources(), self.paths, limit=self.limit, progress=self.progress,
+                          train_only=self.recipe.train_only())
+        extra = int(movies.train_only.astype(int).sum())
+        return f"{len(movies)} movies from {len(self.recipe.sources())} source(s)" + (
+            f" and {len(self.recipe.train_only())} training-only ({extra})" if extra else "")
 
     def clean(self) -> str:
         from ..data.clean import clean

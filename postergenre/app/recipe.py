@@ -37,7 +37,7 @@ VOCABULARY_KEYS = {"drop": list, "merge": dict, "synonyms": dict, "min_count": i
                    "drop_small_other": bool}
 SECTIONS = {
     "name": str, "seed": int, "description": str,
-    "data": {"sources": list, "outside": list, "limit": int},
+    "data": {"sources": list, "train_only": list, "outside": list, "limit": int},
     "clean": {"min_width": int, "min_height": int},
     "vocabulary": VOCABULARY_KEYS,
     "split": {"val": float, "test": float, "seed": int},
@@ -72,6 +72,10 @@ class Recipe:
 
     def sources(self) -> list[Path]:
         return [self.resolve(s) for s in self.data["data"]["sources"]]
+
+    def train_only(self) -> list[Path]:
+        """Sources that only ever train: posters chosen by genre, kept out of every estimate."""
+        return [self.resolve(s) for s in self.data["data"].get("train_only", [])]
 
     def outside(self) -> list[Path]:
         """Collections evaluated, never trained on; the ones not on this machine are left out."""
@@ -227,6 +231,8 @@ def check(recipe: Recipe, where: str) -> None:
     if estimator is not None and estimator not in PRIOR_ESTIMATORS:
         _fail(where, "evaluate.estimator", f"{estimator!r} is not one of {', '.join(PRIOR_ESTIMATORS)}")
     _check_sources(recipe, "data.sources", data["data"].get("sources", []), where)
+    if data["data"].get("train_only"):
+        _check_sources(recipe, "data.train_only", data["data"]["train_only"], where)
     for index, source in enumerate(data["data"].get("outside", [])):
         if not isinstance(source, str):
             _fail(where, f"data.outside[{index}]", f"expected a path string, got {source!r}")

@@ -11,9 +11,9 @@ from concurrent.futures import ThreadPoolExecutor
 import pandas as pd
 
 from ..config import CleanConfig, Paths, UserError, progress_bar
-from .get_data import MOVIE_COLUMNS
+from .get_data import read_movies
 from .images import PosterError, decode
-from .io import read_csv, write_csv
+from .io import write_csv
 
 
 def inspect_poster(path: str, config: CleanConfig) -> tuple[str, str]:
@@ -37,7 +37,7 @@ def clean(paths: Paths | None = None, config: CleanConfig | None = None, workers
           progress: bool = True) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Read data/raw/movies.csv, write movies_clean.csv and clean_report.csv; returns both."""
     paths, config = paths or Paths.default(), config or CleanConfig()
-    movies = read_csv(paths.movies_csv, MOVIE_COLUMNS, hint=" (run `postergenre get-data` first)")
+    movies = read_movies(paths.movies_csv, hint=" (run `postergenre get-data` first)")
     dropped: dict[int, str] = {}
     for i, row in movies.iterrows():
         if not row.id.strip():

@@ -15,9 +15,9 @@ import pandas as pd
 
 from ..config import DownloadConfig, Paths, UserError
 from .download import download_posters, summary_line
-from .io import read_csv, record_lines, write_csv
+from .io import file_sha256, read_csv, record_lines, write_csv
 
-MOVIE_COLUMNS = ["id", "title", "year", "genres", "poster_path", "source"]
+MOVIE_COLUMNS = ["id", "title", "year", "genres", "poster_path", "source", "train_only"]
 KAGGLE_COLUMNS = ["imdbId", "Imdb Link", "Title", "Genre", "Poster"]
 FOLDER_COLUMNS = ["id", "title", "year", "genres"]
 ONEHOT_ID_COLUMNS = ["Id", "Genre"]
@@ -58,6 +58,14 @@ def split_title_year(title: str) -> tuple[str, str]:
     """'Toy Story (1995)' -> ('Toy Story', '1995')."""
     match = _TITLE_YEAR.match(title or "")
     return (match["title"], match["year"]) if match else ((title or "").strip(), "")
+
+
+def read_movies(path: Path, hint: str = "") -> pd.DataFrame:
+    """movies.csv or movies_clean.csv; one written before training-only sources existed has none."""
+    movies = read_csv(path, MOVIE_COLUMNS[:-1], hint=hint)
+    if "train_only" not in movies:
+        movies["train_only"] = "0"
+    return movies
 
 
 def detect_source(path: Path) -> str:
@@ -156,7 +164,7 @@ class _Rows:
             self.problem(line, movie_id, "long title", f"a title of {len(title):,} characters, cut to {MAX_TITLE}")
             title = title[:MAX_TITLE]
         self.movies.append({"id": movie_id, "title": title, "year": year, "genres": genres,
-                            "poster_path": poster_path, "source": self.kind})  # read_source names it
+                            "poster_path": poster_path, "source": self.kind, "train_only": 0})  # read_source names it
         self.lines.append(line)
         return movie_id
 
@@ -280,20 +288,72 @@ def first_of_each_id(sources: list[_Rows]) -> tuple[list[dict], list[dict]]:
     return movies, problems
 
 
+def same_film(movie: dict, other: dict) -> str:
+    """Why two rows are one film ("" when they are not): the same id, the same title and year, or the same bytes."""
+    if movie["id"] and movie["id"] == other["id"]:
+        return "the same id"
+    if movie["year"] and movie["year"] == other["year"] and film_key(movie) == film_key(other):
+        return "the same title and year"
+    if movie.get("sha256") and movie.get("sha256") == other.get("sha256"):
+        return "byte-identical posters"
+    return ""
+
+
+def film_key(movie: dict) -> str:
+    return " ".join(movie["title"].casefold().split())
+
+
+def refuse_shared_films(train_only: list[_Rows], others: list[_Rows]) -> None:
+    """Stop, naming the first film that a training-only source shares with another source (or with another
+    training-only one): the same film in the training split and in an estimate would leak."""
+    everything = [*others, *train_only]
+    for rows in everything:
+        for movie in rows.movies:
+            path = movie["poster_path"]
+            movie["sha256"] = file_sha256(Path(path)) if path and Path(path).is_file() else ""
+    seen: dict[tuple, tuple[dict, _Rows, int]] = {}
+    for rows in everything:
+        for movie, line in zip(rows.movies, rows.lines):
+            keys = [("id", movie["id"]), ("bytes", movie["sha256"])]
+            if movie["year"]:
+                keys.append(("title", film_key(movie), movie["year"]))
+            for key in keys:
+                if not key[-1]:
+                    continue
+                if key in seen and seen[key][1] is not rows and (rows in train_only or seen[key][1] in train_only):
+                    earlier, earlier_rows, earlier_line = seen[key]
+                    raise UserError(f"{rows.path} line {line}: {movie['id']} {movie['title']!r} ({movie['year']}) "
+                                    f"is also in {earlier_rows.path} line {earlier_line} ({same_film(movie, earlier)}):"
+                                    f" a training-only source must share no film with another source")
+                seen.setdefault(key, (movie, rows, line))
+    for rows in everything:
+        for movie in rows.movies:
+            movie.pop("sha256", None)
+
+
 def get_data(source: str | Path | list, paths: Paths | None = None, images: Path | None = None,
              download: DownloadConfig | None = None, limit: int | None = None,
-             progress: bool = True) -> pd.DataFrame:
+             progress: bool = True, train_only: list | tuple = ()) -> pd.DataFrame:
     """Read one supported source, or several (merged, an id once), into data/raw/movies.csv; returns that table.
-    limit: the first N movies of each source."""
+    limit: the first N movies of each source. train_only: sources whose posters only ever train (chosen by genre:
+    their mix is no population), marked `train_only` = 1; one that shares a film with another source is refused."""
     paths = paths or Paths.default()
     sources = [Path(s) for s in (source if isinstance(source, (list, tuple)) else [source])]
+    extra = [Path(s) for s in train_only]
     if not sources:
         raise UserError("no source given")
-    names = [source_name(s) for s in sources]
+    names = [source_name(s) for s in sources + extra]
     if len(set(names)) < len(names):
-        raise UserError(f"two sources have the same name ({', '.join(names)}): rename a folder")
+        raise UserError(f"two sources have the same name ({', '.join(names)}): rename a folder, or name a "
+                        "training-only source once")
     read = [read_source(s, paths, images, download, limit, progress) for s in sources]
-    merged, problems = first_of_each_id(read)
+    read_only = [read_source(s, paths, images, download, limit, progress) for s in extra]
+    for rows in read_only:
+        for movie in rows.movies:
+            movie["train_only"] = 1
+    if read_only:
+        refuse_shared_films(read_only, read)
+    merged, problems = first_of_each_id(read + read_only)
     movies = pd.DataFrame(merged, columns=MOVIE_COLUMNS)
     paths.raw.mkdir(parents=True, exist_ok=True)
     report = pd.DataFrame(problems, columns=REPORT_COLUMNS).sort_values(["file", "line"], kind="stable")
@@ -312,5 +372,7 @@ def get_data(source: str | Path | list, paths: Paths | None = None, images: Path
         print(f"replaced the earlier {paths.movies_csv.name}; it is kept as {previous}")
     counts = movies.source.value_counts()
     print(f"{len(movies)} movies from " + ", ".join(f"{name} ({rows.kind}, {counts.get(name, 0)})"
-                                                    for name, rows in zip(names, read)) + f" -> {paths.movies_csv}")
+                                                    for name, rows in zip(names, read))
+          + "".join(f", {name} (training only, {counts.get(name, 0)})" for name in names[len(read):])
+          + f" -> {paths.movies_csv}")
     return movies

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from ..config import Paths, UserError
-from ..data.encode import load_splits
+from ..data.encode import load_splits, population
 from ..data.io import write_json
 from ..inference.model_folder import read_manifest, resolve_model
 from ..inference.predictor import load
@@ -122,7 +122,7 @@ def validation_summary(folder: Path, paths: Paths | None = None) -> pd.DataFrame
     y_val = frames["val"][vocabulary].to_numpy()
     if manifest["config"].get("limit"):
         y_val = y_val[: manifest["config"]["limit"]]
-    y_train = frames["train"][vocabulary].to_numpy()
+    y_train = population(frames["train"])[vocabulary].to_numpy()
     rows = {manifest["config"]["name"]: {k: manifest["validation_metrics"][k] for k in metrics.HEADLINE_KEYS},
             "baseline: 3 most frequent genres": metrics.headline(y_val, metrics.constant_scores(y_train, len(y_val))),
             "baseline: training prior": metrics.headline(y_val, metrics.constant_scores(y_train, len(y_val), None))}

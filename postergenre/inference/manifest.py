@@ -72,12 +72,15 @@ def source_summary(files: list[Path]) -> dict:
     import pandas as pd
     summary: dict[str, dict] = {}
     for path in files:
-        frame = pd.read_csv(path, dtype=str, keep_default_na=False, usecols=lambda c: c in ("id", "genres", "source"))
+        frame = pd.read_csv(path, dtype=str, keep_default_na=False,
+                            usecols=lambda c: c in ("id", "genres", "source", "train_only"))
         if "source" not in frame:
             return {}
         for name, rows in frame.groupby("source", sort=False):
             entry = summary.setdefault(name, {"digest": hashlib.sha256()})
             entry[Path(path).stem] = len(rows)
+            if "train_only" in rows and (rows.train_only == "1").any():
+                entry["train_only"] = True  # chosen by genre: it trains, never estimates
             entry["digest"].update("\n".join(rows.id + "," + rows.genres).encode())
     return {name: {**{k: v for k, v in entry.items() if k != "digest"}, "hash": entry["digest"].hexdigest()[:16]}
             for name, entry in summary.items()}

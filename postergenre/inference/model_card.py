@@ -43,14 +43,16 @@ def model_card(folder: Path) -> str:
     figures, test_posters = read_test_figures(folder, manifest)
     genres, counts = vocabulary["genres"], vocabulary.get("train_counts", {})
     config = manifest.get("config", {})
-    train = manifest.get("train_posters") or vocabulary.get("sizes", {}).get("train")
+    train = vocabulary.get("sizes", {}).get("train") or manifest.get("train_posters")  # counts' own posters
+    extra = vocabulary.get("train_only") or {}
     training = "fine-tuned" if config.get("fine_tune_epochs") else "frozen backbone, trained head"
     if manifest.get("members"):
         training = "a blend of " + " and ".join(
             f"`{m['name']}` ({m['model']}, {m['input_size'][0]}x{m['input_size'][1]}, weight {m['weight']:g})"
             for m in manifest["members"]) + ": their log-odds averaged with weights chosen on validation"
     sources_text = ", ".join(f"{name} ({entry.get('train', 0):,} training posters, rows hash `{entry['hash']}`)"
-                             for name, entry in (manifest.get("sources") or {}).items())
+                             for name, entry in (manifest.get("sources") or {}).items()
+                             if not entry.get("train_only"))
     header = yaml.safe_dump(card_header(manifest, folder.name, figures), sort_keys=False, allow_unicode=True)
     lines = [f"---\n{header}---", "",
              f"# {folder.name}: a movie's genres from its poster", "",
@@ -64,10 +66,12 @@ def model_card(folder: Path) -> str:
              "Suggesting the genres of a film from its poster: a research tool and a demonstration of multi-label "
              "image classification. Not for decisions about people, and not a substitute for a film's own metadata.", "",
              f"## Genres it knows ({len(genres)})", "",
-             "| genre | training posters | share |", "|---|---:|---:|"]
+             "| genre | training posters | share |" + (" chosen by genre (training only) |" if extra else ""),
+             "|---|---:|---:|" + ("---:|" if extra else "")]
     for genre in sorted(genres, key=lambda g: -counts.get(g, 0)):
         share = f"{counts[genre] / train:.1%}" if genre in counts and train else ""
-        lines.append(f"| {genre} | {counts.get(genre, '')} | {share} |")
+        lines.append(f"| {genre} | {counts.get(genre, '')} | {share} |"
+                     + (f" {extra['counts'].get(genre, 0)} |" if extra else ""))
     merged = {name for name, into in (vocabulary.get("rules") or {}).get("merge", {}).items() if into in genres}
     unknown = [g for g in IMDB_GENRES if g not in genres and g.replace("-", " ") not in genres and g not in merged]
     lines += ["", f"It never names a genre outside this list: {', '.join(unknown)}"
@@ -78,7 +82,12 @@ def model_card(folder: Path) -> str:
               + f" of {', '.join(manifest.get('data_files', [])[:1])} (the splits' data hash "
               f"`{manifest.get('data_hash')}`), "
               + (f"from {sources_text}, " if sources_text else "")
-              + "split per poster, stratified by genre. They come from the Kaggle *Movie Genre from its Poster* "
+              + "split per poster, stratified by genre. "
+              + (f"Trained also on {extra['posters']:,} posters chosen by genre "
+                 f"({', '.join(f'{k}, {v:,}' for k, v in extra['sources'].items())}): they enter the training split "
+                 "only, never validation, test, calibration, the thresholds, the prior above or any figure here, "
+                 "since their genre mix is a choice, not a population. " if extra else "")
+              + "They come from the Kaggle *Movie Genre from its Poster* "
               "data: IMDb thumbnails of mostly English-language films. The model learned that sample's genre mix "
               "(above) and its era; posters from other collections, other decades or other countries are out of "
               "its experience.", "",

@@ -100,7 +100,7 @@ def blend(names: list[str], name: str, paths: Paths | None = None, calibration: 
     val_scores = blended(weights, log_odds)
     thresholds, val_metrics = calibrated_on_validation(folder, labels["val"], val_scores, config, extra)
     network = blend_network(networks, weights.tolist(), input_size)
-    save_model_folder(folder, network, vocabulary_info(paths, vocabulary, labels["train"]), thresholds, config,
+    save_model_folder(folder, network, vocabulary_info(paths, vocabulary, frames["train"]), thresholds, config,
                       paths, time.perf_counter() - start, val_metrics, extra, save=export_litert)
     print(f"{name}: weights {dict(zip(names, weights.round(2).tolist()))}; validation macro AP "
           f"{val_metrics['macro_ap']:.3f} (members {', '.join(str(m['validation_macro_ap']) for m in extra['members'])}),"

@@ -27,7 +27,7 @@ import tensorflow as tf
 
 from ..config import EPOCHS, HEAD_EPOCHS, SEED, Paths, UserError
 from ..data.dataset import array_batches, cache_key, make_dataset
-from ..data.encode import SPLITS, load_splits
+from ..data.encode import SPLITS, load_splits, population
 from ..data.io import read_json
 from ..inference.batches import run_network
 from ..inference.keras_network import fast_network, save_head, save_network
@@ -362,7 +362,7 @@ def train(config: TrainConfig, paths: Paths | None = None) -> Path:
     thresholds, val_metrics = calibrated_on_validation(folder, labels["val"], val_scores, config, extra)
     extra["train_posters"] = len(frames["train"])
     if role.chief:
-        save_model_folder(folder, model, vocabulary_info(paths, vocabulary, labels["train"]), thresholds, config,
+        save_model_folder(folder, model, vocabulary_info(paths, vocabulary, frames["train"]), thresholds, config,
                           paths, seconds, val_metrics, extra)
     for state in states:
         state.finish()
@@ -390,8 +390,11 @@ def calibrated_on_validation(folder: Path, y_val, val_scores, config: TrainConfi
     return thresholds, val_metrics
 
 
-def vocabulary_info(paths: Paths, vocabulary: list[str], y_train: np.ndarray) -> dict:
-    return {**read_json(paths.genres_json), "genres": vocabulary, "train_prior": y_train.mean(axis=0).round(6).tolist()}
+def vocabulary_info(paths: Paths, vocabulary: list[str], train: pd.DataFrame) -> dict:
+    """genres.json of a model folder: the project's, with the training prior of the posters that may set an
+    estimate (a training-only source's genre mix is a choice, not a population)."""
+    prior = population(train)[vocabulary].to_numpy(np.float64).mean(axis=0)
+    return {**read_json(paths.genres_json), "genres": vocabulary, "train_prior": prior.round(6).tolist()}
 
 
 def calibrate(y_val, val_scores, method: str, seed: int):
