@@ -25,11 +25,20 @@ from .config import (
     SplitConfig,
     UserError,
     VocabularyRules,
+    checked_name,
     describe,
 )
 from . import __version__
 from .networks import registry
 from .text.ocr import OcrSettings
+
+
+def model_name(text: str) -> str:
+    """An argparse type: a name under models/ (checked_name)."""
+    try:
+        return checked_name(text, "--name")
+    except UserError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def positive_int(text: str) -> int:
@@ -344,7 +353,7 @@ def build_parser() -> argparse.ArgumentParser:
                                       "run resumes when the same command is run again.")
     p.add_argument("--model", default="efficientnet_lite0", choices=registry.names(), metavar="MODEL",
                    help=f"one of {', '.join(registry.names())} (postergenre/networks/registry.py)")
-    p.add_argument("--name", default=None, help="folder under models/ (default: the model name)")
+    p.add_argument("--name", type=model_name, default=None, help="folder under models/ (default: the model name)")
     p.add_argument("--epochs", type=int, default=None, help="epochs of phase 1 (default 40) / a CNN from scratch (custom_cnn 4, seed_cnn 10)")
     p.add_argument("--batch-size", type=int, default=None, help="images a batch (default: the model's, registry.py)")
     p.add_argument("--head-batch-size", type=int, default=None, help="batch size of a head on cached features (256)")
@@ -454,7 +463,7 @@ def build_parser() -> argparse.ArgumentParser:
                                       "the validation split by macro AP; the blend is calibrated and written as one "
                                       "model folder (its members' networks inside, one model.tflite).")
     p.add_argument("--members", nargs="+", required=True, help="model folders or names under models/")
-    p.add_argument("--name", required=True, help="folder under models/ for the blend")
+    p.add_argument("--name", type=model_name, required=True, help="folder under models/ for the blend")
     p.add_argument("--calibration", default="auto", choices=("auto",) + CALIBRATION_METHODS,
                    help="per-genre calibration of the blend, fitted on validation")
     p.set_defaults(func=cmd_blend)
@@ -466,7 +475,7 @@ def build_parser() -> argparse.ArgumentParser:
                                       "output is current is skipped; a killed run resumes when the same command is "
                                       "run again.")
     p.add_argument("recipe", type=Path, help="a recipe TOML file (recipes/default.toml)")
-    p.add_argument("--name", default=None, help="folder under models/ (default: the recipe's name)")
+    p.add_argument("--name", type=model_name, default=None, help="folder under models/ (default: the recipe's name)")
     p.add_argument("--source", nargs="+", default=None,
                    help="other sources than the recipe's (e.g. the full Kaggle MovieGenre.csv)")
     p.add_argument("--limit", type=positive_int, default=None, help="only the first N movies of each source")

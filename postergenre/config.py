@@ -7,6 +7,7 @@ named by the POSTERGENRE_ROOT environment variable).
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -30,6 +31,18 @@ MIN_POSTERS_TO_ADAPT = 50  # smaller collections keep the training genre mix (po
 
 class UserError(Exception):
     """An expected problem with the user's input: printed as one line, no traceback."""
+
+
+MODEL_NAME = re.compile(r"[A-Za-z0-9_.-]{1,100}", re.ASCII)
+
+
+def checked_name(name: str, what: str = "name") -> str:
+    """A model's or member's name: one path component of letters, digits, '-', '_' and '.', so that it names a
+    folder inside models/ and nothing else."""
+    if not isinstance(name, str) or not MODEL_NAME.fullmatch(name) or set(name) == {"."}:
+        raise UserError(f"{what} {name!r}: a name is 1 to 100 letters, digits, '-', '_' or '.' (one folder "
+                        "under models/, no path)")
+    return name
 
 
 def describe(exc: BaseException, limit: int = 150) -> str:

@@ -136,3 +136,73 @@ def test_a_merged_bucket_under_the_minimum_is_dropped_only_when_asked():
     assert vocabulary == ["Comedy", "Drama"] and dropped[30] == ["Drama"] and dropped[32] == []
     enough = [["Talk-Show"]] * 12 + [["Reality-TV"]] * 12 + [["Drama"]] * 30  # two rare genres, 24 in Other
     assert apply_rules(enough, VocabularyRules(min_count=20, drop_small_other=True))[1] == ["Drama", "Other"]
+
+
+# A training-only source (posters chosen by genre): it trains, and never sets an estimate.
+
+def _slice(source: Path, folder: Path, rows: slice) -> Path:
+    labels = pd.read_csv(source / "labels.csv", dtype=str, keep_default_na=False).iloc[rows]
+    folder.mkdir(parents=True)
+    labels.to_csv(folder / "labels.csv", index=False)
+    (folder / "images").symlink_to(source / "images")
+    return folder
+
+
+@pytest.fixture(scope="module")
+def with_and_without(tmp_path_factory):
+    """The same population encoded alone and beside a slice of kaggle_posters_rare as a training-only source."""
+    from postergenre.config import Paths
+    from tests.conftest import require_shared
+    sample = require_shared()
+    rare_source = sample.parent / "kaggle_posters_rare"
+    base = tmp_path_factory.mktemp("train_only")
+    population = _slice(sample, base / "sample", slice(0, 800))
+    rare = _slice(rare_source, base / "rare", slice(0, 300))
+    projects = {}
+    for name, extra in (("without", []), ("with", [rare])):
+        project = Paths.default(base / name)
+        get_data(population, project, progress=False, train_only=extra)
+        clean(project, progress=False)
+        encode(project, figures=False)
+        projects[name] = project
+    return projects, pd.read_csv(rare / "labels.csv", dtype=str)
+
+
+def test_training_only_posters_enter_the_training_split_alone(with_and_without):
+    projects, rare = with_and_without
+    frames, _ = load_splits(projects["with"])
+    alone, _ = load_splits(projects["without"])
+    assert set(rare.id) <= set(frames["train"].id)
+    for split in ("val", "test"):
+        assert not set(rare.id) & set(frames[split].id)
+        assert projects["with"].split_csv(split).read_bytes() == projects["without"].split_csv(split).read_bytes()
+    assert set(frames["train"].id) == set(alone["train"].id) | set(rare.id)
+    assert (frames["train"].train_only == 1).sum() == len(rare)
+
+
+def test_the_prior_and_the_counts_are_the_populations(with_and_without):
+    from postergenre.training.train import vocabulary_info
+    projects, rare = with_and_without
+    infos = {name: json.loads(p.genres_json.read_text()) for name, p in projects.items()}
+    for key in ("genres", "sizes", "train_counts"):
+        assert infos["with"][key] == infos["without"][key], key
+    assert infos["with"]["train_only"]["posters"] == len(rare)
+    assert infos["with"]["train_only"]["sources"] == {"rare": len(rare)}
+    assert "train_only" not in infos["without"]
+    priors = {}
+    for name, project in projects.items():
+        frames, vocabulary = load_splits(project)
+        priors[name] = vocabulary_info(project, vocabulary, frames["train"])["train_prior"]
+    assert priors["with"] == priors["without"]
+    # the rare posters' mix is not the population's: a prior over the whole training split would differ
+    frames, vocabulary = load_splits(projects["with"])
+    assert not np.allclose(frames["train"][vocabulary].mean().to_numpy(), priors["with"], atol=1e-3)
+
+
+def test_the_manifest_names_a_training_only_source_apart(with_and_without):
+    from postergenre.data.encode import SPLITS
+    from postergenre.inference.manifest import source_summary
+    projects, rare = with_and_without
+    summary = source_summary([projects["with"].split_csv(s) for s in SPLITS])
+    assert summary["rare"] == {"train": len(rare), "train_only": True, "hash": summary["rare"]["hash"]}
+    assert "train_only" not in summary["sample"] and summary["sample"]["val"] > 0

@@ -1,5 +1,6 @@
 """Stage 1: source layouts, id/title/genre parsing, and clear errors for bad input."""
 import subprocess
+from pathlib import Path
 import sys
 
 import pandas as pd
@@ -165,3 +166,49 @@ def test_several_sources_are_merged_an_id_once_and_every_overlap_reported(tmp_pa
     (wrong / "labels.csv").write_text("id,title,genre,year\n")
     with pytest.raises(UserError, match=f"{wrong / 'labels.csv'}: unknown CSV layout|missing required column"):
         get_data([first, wrong], project)
+
+
+def _folder(tmp_path: Path, name: str, labels: pd.DataFrame, images: dict[str, bytes]) -> Path:
+    folder = tmp_path / name
+    (folder / "images").mkdir(parents=True)
+    labels.to_csv(folder / "labels.csv", index=False)
+    for movie_id, data in images.items():
+        (folder / "images" / f"{movie_id}.jpg").write_bytes(data)
+    return folder
+
+
+@pytest.mark.parametrize("overlap", ["id", "title and year", "bytes"])
+def test_a_film_a_training_only_source_shares_is_refused_by_name(tmp_path, project, sample, overlap):
+    labels = pd.read_csv(sample / "labels.csv", dtype=str, keep_default_na=False).head(6)
+    posters = {r.id: (sample / "images" / f"{r.id}.jpg").read_bytes() for r in labels.itertuples()}
+    population = _folder(tmp_path, "population", labels.head(3), {k: posters[k] for k in labels.id.head(3)})
+    chosen = labels.tail(3).copy()
+    first = labels.iloc[0]
+    images = {k: posters[k] for k in chosen.id}
+    if overlap == "id":
+        chosen.iloc[0, chosen.columns.get_loc("id")] = first.id
+        images[first.id] = posters[labels.id.iloc[3]]
+    elif overlap == "title and year":
+        chosen.iloc[0, chosen.columns.get_loc("title")] = f"  {first.title.upper()} "
+        chosen.iloc[0, chosen.columns.get_loc("year")] = first.year
+    else:
+        images[chosen.id.iloc[0]] = posters[first.id]
+    rare = _folder(tmp_path, "rare", chosen, images)
+    with pytest.raises(UserError) as error:
+        get_data(population, project, progress=False, train_only=[rare])
+    message = str(error.value)
+    assert "\n" not in message and first.id in message and "training-only" in message
+    assert {"id": "the same id", "title and year": "the same title and year", "bytes": "byte-identical"}[overlap] \
+        in message
+    assert not project.movies_csv.exists()
+
+
+def test_training_only_rows_are_marked(tmp_path, project, sample):
+    labels = pd.read_csv(sample / "labels.csv", dtype=str, keep_default_na=False).head(8)
+    posters = {r.id: (sample / "images" / f"{r.id}.jpg").read_bytes() for r in labels.itertuples()}
+    population = _folder(tmp_path, "population", labels.head(5), {k: posters[k] for k in labels.id.head(5)})
+    rare = _folder(tmp_path, "rare", labels.tail(3), {k: posters[k] for k in labels.id.tail(3)})
+    movies = get_data(population, project, progress=False, train_only=[rare])
+    assert movies.groupby("source").train_only.apply(set).to_dict() == {"population": {0}, "rare": {1}}
+    with pytest.raises(UserError, match="same name"):
+        get_data(population, project, progress=False, train_only=[population])

@@ -76,6 +76,19 @@ def test_the_default_recipe_describes_the_shipped_default():
     assert recipe.section("ship").get("quantize", "none") == (shipped.get("quantization") or {}).get("mode", "none")
 
 
+def test_the_shipped_default_is_what_make_default_makes():
+    """`make default` rebuilds and ships from recipes/default.toml, and models/default was made by that very text
+    (its [ship] section included), its training-only sources named apart."""
+    recipe = read_recipe(DEFAULT_RECIPE)
+    shipped = read_json(SHIPPED / "manifest.json")
+    assert shipped["recipe"]["text"] == DEFAULT_RECIPE.read_text()
+    assert "$(PG) rebuild recipes/default.toml --ship" in (REPO_ROOT / "Makefile").read_text()
+    for source in recipe.train_only():
+        assert shipped["sources"][source.name]["train_only"] is True
+        assert set(shipped["sources"][source.name]) == {"train", "train_only", "hash"}  # never in val or test
+        assert source.name in (SHIPPED / "README.md").read_text()
+
+
 def test_the_recipe_finds_its_sources_from_its_own_folder():
     recipe = read_recipe(DEFAULT_RECIPE)
     assert [p.name for p in recipe.sources()] == ["kaggle_posters_8k", "kaggle_posters_extra"]
@@ -89,7 +102,7 @@ BAD_RECIPES = {
     "different vocabulary": ("vocabulary = { min_count = 5 }",
                              "members[1].vocabulary: differs from the recipe's [vocabulary]: members of different "
                              "vocabularies"),
-    "value out of range": ("feature_variants = -1", "members[1].feature_variants: must be 0 or more, not -1"),
+    "value out of range": ("feature_variants = -1", "members[1].feature_variants: -1 is out of range (from 0 to 16)"),
     "unknown quantization": ('learning_rate = 0.001\n[ship]\nquantize = "int4"',
                              "ship.quantize: 'int4' is not one of none, float16, dynamic, int8"),
 }

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import math
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +22,7 @@ from ..config import (
     SplitConfig,
     UserError,
     VocabularyRules,
+    checked_name,
 )
 from ..networks import registry
 from ..text.ocr import OcrSettings
@@ -48,6 +50,18 @@ SECTIONS = {
     "members": list,
 }
 REQUIRED = ("name", "data", "members")
+SEEDS = (0, 2**32 - 1)
+# inclusive bounds of every number a recipe may set; a value outside stops the recipe before any work
+BOUNDS = {"seed": SEEDS, "data.limit": (1, 10**9), "clean.min_width": (1, 10_000), "clean.min_height": (1, 10_000),
+          "vocabulary.min_count": (0, 10**7), "split.seed": SEEDS, "text.side": (32, 4096),
+          "evaluate.bootstrap": (10, 100_000)}
+MEMBER_BOUNDS = {"epochs": (1, 10_000), "batch_size": (1, 4096), "head_batch_size": (1, 65_536),
+                 "learning_rate": (1e-8, 1.0), "fine_tune_learning_rate": (1e-8, 1.0), "feature_variants": (0, 16),
+                 "fine_tune_epochs": (0, 10_000), "fine_tune_layers": (0, 1000), "fine_tune_variants": (1, 16),
+                 "patience": (1, 10_000)}
+INPUT_SIDE = (32, 1024)
+MAX_DESCRIPTION = 1000
+MAX_HELD_OUT = 0.6  # val + test
 TYPE_WORDS = {str: "a string", int: "a whole number", float: "a number", bool: "true or false", list: "a list",
               dict: "a table"}
 
@@ -123,7 +137,15 @@ def read_recipe(path: str | Path) -> Recipe:
     path = Path(path)
     if not path.is_file():
         raise UserError(f"{path}: no such recipe file")
-    text = path.read_text(encoding="utf-8")
+    raw = path.read_bytes()
+    if raw.startswith(b"\xef\xbb\xbf"):
+        raise UserError(f"{path}: starts with a UTF-8 byte-order mark, which TOML does not allow; save it as plain "
+                        "UTF-8")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise UserError(f"{path}: not UTF-8 text (byte 0x{raw[exc.start]:02x} at offset {exc.start}); save it as "
+                        "UTF-8") from None
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -170,6 +192,17 @@ def _check_sources(recipe: Recipe, key: str, sources: list, where: str | None = 
             _fail(where, f"{key}[{i}]", f"{recipe.resolve(source)}: no such file or folder")
 
 
+def _check_bounds(table: dict, bounds: dict, prefix: str, where: str) -> None:
+    """Every number of `table` that `bounds` names lies within them (finite, for a float)."""
+    for key, (low, high) in bounds.items():
+        section, _, name = key.rpartition(".")
+        value = (table.get(section, {}) if section else table).get(name)
+        if value is None or isinstance(value, bool) or not isinstance(value, (int, float)):
+            continue
+        if not math.isfinite(value) or not low <= value <= high:
+            _fail(where, f"{prefix}{key}", f"{value!r} is out of range (from {low:g} to {high:g})")
+
+
 def _check_member(member, index: int, recipe: Recipe, where: str) -> None:
     key = f"members[{index}]"
     if not isinstance(member, dict):
@@ -178,6 +211,8 @@ def _check_member(member, index: int, recipe: Recipe, where: str) -> None:
         if required not in member:
             _fail(where, f"{key}.{required}", "missing")
     _check_table(member, MEMBER_KEYS, f"{key}.", where)
+    _check_name(member["name"], f"{key}.name", where)
+    _check_bounds(member, MEMBER_BOUNDS, f"{key}.", where)
     if member["backbone"] not in registry.names() or not registry.is_pretrained(member["backbone"]):
         pretrained = [n for n in registry.names() if registry.is_pretrained(n)]
         _fail(where, f"{key}.backbone", f"unknown backbone {member['backbone']!r} (a blend member is one of "
@@ -186,14 +221,10 @@ def _check_member(member, index: int, recipe: Recipe, where: str) -> None:
         if option in member and member[option] not in choices:
             _fail(where, f"{key}.{option}", f"{member[option]!r} is not one of {', '.join(choices)}")
     size = member.get("input_size")
-    if size is not None and (len(size) != 2 or not all(_type_ok(v, int) and v > 0 for v in size)):
-        _fail(where, f"{key}.input_size", f"expected [height, width] in pixels, got {size!r}")
-    for option in ("epochs", "batch_size", "head_batch_size", "fine_tune_variants", "patience"):
-        if option in member and member[option] < 1:
-            _fail(where, f"{key}.{option}", f"must be 1 or more, not {member[option]}")
-    for option in ("feature_variants", "fine_tune_epochs", "fine_tune_layers"):
-        if option in member and member[option] < 0:
-            _fail(where, f"{key}.{option}", f"must be 0 or more, not {member[option]}")
+    if size is not None and (len(size) != 2 or not all(_type_ok(v, int) and INPUT_SIDE[0] <= v <= INPUT_SIDE[1]
+                                                       for v in size)):
+        _fail(where, f"{key}.input_size", f"expected [height, width], each {INPUT_SIDE[0]} to {INPUT_SIDE[1]} pixels, "
+                                          f"got {size!r}")
     if "vocabulary" in member:
         _check_table(member["vocabulary"], VOCABULARY_KEYS, f"{key}.vocabulary.", where)
         own = dataclasses.asdict(VocabularyRules(**{**recipe.section("vocabulary"), **member["vocabulary"]}))
@@ -202,12 +233,23 @@ def _check_member(member, index: int, recipe: Recipe, where: str) -> None:
                                               "vocabularies cannot be blended (one split, one vocabulary)")
 
 
+def _check_name(name, key: str, where: str) -> None:
+    try:
+        checked_name(name, "name")
+    except UserError as exc:
+        _fail(where, key, str(exc).removeprefix("name "))
+
+
 def check(recipe: Recipe, where: str) -> None:
     data = recipe.data
     for key in REQUIRED:
         if key not in data:
             _fail(where, key, "missing")
     _check_table({k: v for k, v in data.items() if k != "members"}, SECTIONS, "", where)
+    _check_name(data["name"], "name", where)
+    _check_bounds(data, BOUNDS, "", where)
+    if len(data.get("description", "")) > MAX_DESCRIPTION:
+        _fail(where, "description", f"{len(data['description']):,} characters; at most {MAX_DESCRIPTION:,}")
     if not isinstance(data["members"], list) or len(data["members"]) < 1:
         _fail(where, "members", "expected one or more [[members]] tables")
     names = [m.get("name") if isinstance(m, dict) else None for m in data["members"]]
@@ -240,3 +282,7 @@ def check(recipe: Recipe, where: str) -> None:
     for key in ("val", "test"):
         if key in split and not 0 < split[key] < 0.5:
             _fail(where, f"split.{key}", f"expected a share between 0 and 0.5, got {split[key]}")
+    shares = recipe.split_config()
+    if shares.val + shares.test > MAX_HELD_OUT:
+        _fail(where, "split", f"val {shares.val:g} + test {shares.test:g} leaves {1 - shares.val - shares.test:.0%} "
+                              f"to train; hold out at most {MAX_HELD_OUT:.0%}")

@@ -16,6 +16,7 @@ docs/results/ (each section names its file), and the table of networks in docs/m
   benchmarks/results/rebuild_default.json   `make default` on a fresh clone: each stage's time, the check
   benchmarks/results/photos.json       phone photos of posters: the loss before and after finding the poster
   benchmarks/results/quantize.json     the default's network quantized four ways: size, speed, quality
+  benchmarks/results/rare_genres.json  the rare genres, the earlier default against the new one, genre by genre
 A section whose file is missing is left out. Tests hold the committed README and pages to what these files say.
 """
 from __future__ import annotations
@@ -41,7 +42,8 @@ SOURCES = {"default": "models/default/manifest.json", "backbones": "benchmarks/r
            "source_answers": "benchmarks/results/source_shortcut_recompressed.json",
            "rebuild": "benchmarks/results/rebuild_default.json", "photos": "benchmarks/results/photos.json",
            "quantize": "benchmarks/results/quantize.json", "predict": "benchmarks/results/predict.json",
-           "quantize_shipped": "benchmarks/results/quantize_shipped.json"}
+           "quantize_shipped": "benchmarks/results/quantize_shipped.json",
+           "rare_genres": "benchmarks/results/rare_genres.json"}
 
 
 def _ci(values) -> str:
@@ -65,8 +67,9 @@ def _table(rows: dict[str, dict], columns: list[str], first: str = "") -> list[s
 def default_section(manifest: dict, source: str) -> list[str]:
     columns = ["macro_ap", "micro_ap", "top3_hit_rate", "micro_f1@tuned", "macro_f1@tuned"]
     sources = manifest.get("sources") or {}
-    trained_on = ", ".join(f"{name} ({n['train']:,} training posters)" for name, n in sources.items()) \
-        or "the sample"
+    trained_on = ", ".join(f"{name} ({n['train']:,} training posters"
+                           + (", chosen by genre: training only" if n.get("train_only") else "") + ")"
+                           for name, n in sources.items()) or "the sample"
     by_source = manifest.get("test_metrics_by_source") or {}
     text = manifest.get("text")
     reads = f", with a text head on the words it reads ({text['ocr']['package']} {text['ocr']['version']})" \
@@ -347,6 +350,48 @@ def rebuild_section(results: dict, source: str) -> list[str]:
             *[f"\nNote: {note}." for note in check.get("notes", [])]]
 
 
+def rare_genres_section(results: dict, source: str) -> list[str]:
+    from ..evaluation.compare import comparison_from_results
+    old, new = results["models"]
+    names = {"test_kaggle_posters_8k": "the sample's test posters", "test_kaggle_posters_extra":
+             "the extra posters' test posters", "greatest_films": "greatest_films (never trained on)"}
+    extra = results.get("train_only") or {}
+    rows = {}
+    for set_name, entry in results["sets"].items():
+        for model in (old, new):
+            figures = entry["headline"][model]
+            rows[f"{names.get(set_name, set_name)}: {model}"] = {
+                "rare-genre mean AP": _ci(entry["comparison"]["group_mean_ap"][model]),
+                **{label: _ci(figures["model"][key]) for key, label in
+                   (("macro_ap", "macro AP"), ("top3_hit_rate", "top-3"), ("micro_f1@tuned", "micro-F1"))},
+                "constant guess (top-3, micro-F1)": f"{figures['constant_guess']['top3_hit_rate'][0]:.3f}, "
+                                                    f"{figures['constant_guess']['micro_f1@tuned'][0]:.3f}"}
+    changes = "; ".join(f"{names.get(s, s)} {'{:+.3f} [{:+.3f}, {:+.3f}]'.format(*e['comparison']['group_mean_ap_change'][new])}"
+                        f" (x{e['rare_mean_ap_ratio']:.2f})" for s, e in results["sets"].items())
+    table, entry = comparison_from_results(results, results["plot_set"])
+    genre_rows = {row["genre"] + (" *" if row["rare"] else ""): {
+        "training posters": f"{row['training posters']:,}", "of which training-only": f"{row['of which training-only']:,}",
+        "test positives": row["test positives"], old: f"{row[f'AP {old}']:.3f} {row[f'{old} 95%']}",
+        new: f"{row[f'AP {new}']:.3f} {row[f'{new} 95%']}"} for row in table.to_dict("records")}
+    met = [t for t in results["targets"] if t["met"]]
+    return [f"**The rare genres: {old} against {new}** on the same test posters (the new one trained also on "
+            f"{extra.get('posters', 0):,} posters chosen by genre, {', '.join(extra.get('sources', {}))}, which "
+            f"never set a prior, a threshold or a figure). Rare genres: {', '.join(results['rare_genres'])}; their "
+            f"mean AP over those present in each set, and every figure, with 95% intervals from "
+            f"{results['bootstrap_samples']} paired bootstrap resamples (the headline figures from each model's own "
+            f"evaluation); from `{source}`:", "",
+            *_table(rows, ["rare-genre mean AP", "macro AP", "top-3", "micro-F1", "constant guess (top-3, micro-F1)"],
+                    "posters: model"), "",
+            f"The rare-genre mean AP, new minus old (paired): {changes}.", "",
+            f"Each genre on {names.get(results['plot_set'], results['plot_set'])} ({entry['comparison']['posters']:,}), "
+            "sorted by its training posters (all sources; * a rare genre):", "",
+            *_table(genre_rows, ["training posters", "of which training-only", "test positives", old, new], "genre"),
+            "", f"![each genre's AP against its training posters, old and new](../images/{Path(results['plot']).name})",
+            "", f"Targets of issue 41 met: {len(met)} of {len(results['targets'])}" + (": not met: " + "; ".join(
+                f"{t['set']} {t['figure']} {t['value']:.3f} (target {t['target']})" for t in results["targets"]
+                if not t["met"]) if len(met) < len(results["targets"]) else "") + "."]
+
+
 def photos_section(results: dict, source: str) -> list[str]:
     def cell(values) -> str:
         return "{:+.3f} [{:+.3f}, {:+.3f}]".format(*values)
@@ -401,7 +446,7 @@ SECTIONS = {"quantize": quantize_section, "photos": photos_section, "rebuild": r
             "custom_cnn": custom_cnn_section, "pipeline": pipeline_section, "pipeline_sources": pipeline_section,
             "scale": scale_section,
             "serve": serve_section, "serve_gradcam": serve_section, "predict": predict_section,
-            "quantize_shipped": quantize_section}
+            "quantize_shipped": quantize_section, "rare_genres": rare_genres_section}
 
 
 def results_block(root: Path, keys=None) -> str:
@@ -424,6 +469,8 @@ PAGES = {
                   ("backbones", "backbones_both_sources", "custom_cnn", "litert_training", "source_answers")),
     "label-shift.md": ("Results: other genre mixes", "Each prior estimator on no shift, known shifts, each source and "
                        "an outside collection.", ("shift",)),
+    "rare-genres.md": ("Results: the rare genres", "The default before and after it trained also on posters chosen "
+                       "for its rarest genres, genre by genre.", ("rare_genres",)),
     "words.md": ("Results: words on the poster", "How fast the words are read, and what they add.", ("ocr", "text")),
     "speed.md": ("Results: time and memory", "Predicting with the shipped default, `make all` from a fresh clone, "
                  "each stage at scale, and the page under load.",

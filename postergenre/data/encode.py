@@ -159,7 +159,9 @@ def load_splits(paths: Paths | None = None) -> tuple[dict[str, pd.DataFrame], li
     vocabulary = read_json(paths.genres_json)["genres"]
     frames = {}
     for s in SPLITS:
-        frame = read_csv(paths.split_csv(s), BASE_COLUMNS + vocabulary, hint=" (run `postergenre encode` first)")
+        frame = read_csv(paths.split_csv(s), BASE_COLUMNS[:-1] + vocabulary, hint=" (run `postergenre encode` first)")
         frame[vocabulary] = frame[vocabulary].astype(np.int8)
+        frame.insert(BASE_COLUMNS.index("train_only"), "train_only",  # a split of before training-only sources: 0
+                     frame.pop("train_only").astype(np.int8) if "train_only" in frame else np.int8(0))
         frames[s] = frame
     return frames, vocabulary

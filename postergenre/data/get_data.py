@@ -323,8 +323,9 @@ def refuse_shared_films(train_only: list[_Rows], others: list[_Rows]) -> None:
                 if key in seen and seen[key][1] is not rows and (rows in train_only or seen[key][1] in train_only):
                     earlier, earlier_rows, earlier_line = seen[key]
                     raise UserError(f"{rows.path} line {line}: {movie['id']} {movie['title']!r} ({movie['year']}) "
-                                    f"is also in {earlier_rows.path} line {earlier_line} ({same_film(movie, earlier)}):"
-                                    f" a training-only source must share no film with another source")
+                                    f"is {earlier['id']} {earlier['title']!r} ({earlier['year']}) of "
+                                    f"{earlier_rows.path} line {earlier_line} ({same_film(movie, earlier)}): a "
+                                    "training-only source must share no film with another source")
                 seen.setdefault(key, (movie, rows, line))
     for rows in everything:
         for movie in rows.movies:

@@ -142,3 +142,29 @@ def evaluation_figures(frame, y_true, scores, trained, per_genre, folder: Path |
             reliability_diagram(y_true, scores if raw is None else raw, None if raw is None else scores, folder),
             best_and_worst_genres(per_genre, folder),
             poster_gallery(frame, y_true, scores, trained.genres, folder)]
+
+
+def ap_against_training_posters(comparison: dict, counts: pd.DataFrame, names: tuple[str, str],
+                                path: Path | None = None):
+    """Each genre's AP against its training posters (all sources, log scale), the earlier model's as a grey dot and
+    the later one's as a blue one joined by an arrow; the rare genres named in bold."""
+    old, new = names
+    fig, ax = plt.subplots(figsize=(8, 5.2))
+    for genre, (value, _, _) in comparison["per_genre_ap"][new].items():
+        before = comparison["per_genre_ap"][old][genre][0]
+        rare = genre in comparison["group"]
+        x_new, x_old = counts.at[genre, "all"], counts.at[genre, "population"]
+        ax.annotate("", (x_new, value), (x_old, before),
+                    arrowprops={"arrowstyle": "->", "color": "tab:blue" if rare else "lightgray", "lw": 1})
+        ax.scatter([x_old], [before], color="gray", s=18, zorder=3)
+        ax.scatter([x_new], [value], color="tab:blue" if rare else "tab:cyan", s=24, zorder=3)
+        ax.annotate(genre, (x_new, value), fontsize=8, xytext=(5, 0), textcoords="offset points", va="center",
+                    fontweight="bold" if rare else "normal")
+    ax.scatter([], [], color="gray", s=18, label=f"{old} (its training posters)")
+    ax.scatter([], [], color="tab:blue", s=24, label=f"{new}, rare genres (training-only posters added)")
+    ax.scatter([], [], color="tab:cyan", s=24, label=f"{new}, other genres")
+    ax.set_xscale("log")
+    ax.set(xlabel="training posters of the genre (log scale)", ylabel="average precision on the test posters",
+           ylim=(0, 1.02), title=f"Per-genre AP against training posters ({comparison['posters']} test posters)")
+    ax.legend(fontsize=8, loc="upper left")
+    return save_figure(fig, path.parent if path else None, path.name if path else "")
