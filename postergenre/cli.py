@@ -131,6 +131,8 @@ def cmd_predict(args, paths):
     many = any(Path(p).is_dir() or str(p).endswith(".csv") for p in args.posters)
     to_file = args.output is not None or many or args.json  # a table or records, not lines
     posters = expand_inputs(args.posters)
+    if args.output is not None:
+        refuse_output_among_inputs(args.output, args.posters, [row["poster"] for row in posters])
     order = [str(row["poster"]) for row in posters] if to_file else None
     options = dict(adapt_prior=args.adapt_prior, prior=args.prior, estimator=args.estimator, runtime=args.runtime,
                    text=not args.no_text, find_poster=not args.no_find_poster)
@@ -165,6 +167,21 @@ def cmd_predict(args, paths):
         print(f"postergenre predict: {len(failed)} of {len(rows)} posters could not be predicted", file=sys.stderr)
         return 1
     return 0
+
+
+def refuse_output_among_inputs(output: Path, inputs: list, posters: list) -> None:
+    """An --output that is one of the inputs (a CSV of posters, a poster: the same file, by inode where it exists,
+    else by path) would be destroyed by the results: refused before any work."""
+    target = Path(output)
+    same = (lambda a: os.path.samefile(a, target)) if target.exists() else \
+        (lambda a: os.path.abspath(a) == os.path.abspath(target))
+    for candidate in [*inputs, *posters]:
+        try:
+            if str(candidate).strip() and same(candidate):
+                raise UserError(f"--output {output}: is an input ({candidate}); the results would replace it: give "
+                                "another file")
+        except OSError:  # a missing poster: it is reported as one when predicted
+            continue
 
 
 def check_writable(output: Path) -> None:

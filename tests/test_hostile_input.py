@@ -170,3 +170,54 @@ def test_predict_prints_nothing_but_its_answer(tmp_path):
                             text=True)
     assert result.returncode == 0 and result.stderr == "", result.stderr  # no runtime INFO line, no log line
     assert result.stdout.startswith(poster.stem) and len(result.stdout.strip().splitlines()) == 1
+
+
+# issue 42: no input loses a run, no output overwrites an input
+
+@pytest.mark.parametrize("case", ["the list", "a poster", "a poster by another path"])
+def test_an_output_that_is_an_input_is_refused_before_any_work(capsys, tmp_path, case):
+    folder = tmp_path / "posters"
+    folder.mkdir()
+    for poster in real_posters(2):
+        shutil.copy(poster, folder)
+    listing = tmp_path / "list.csv"
+    listing.write_text("poster_path\n" + "\n".join(str(p) for p in sorted(folder.iterdir())) + "\n")
+    before = {p: p.read_bytes() for p in [listing, *folder.iterdir()]}
+    poster = sorted(folder.iterdir())[0]
+    inputs, output = {"the list": (listing, listing), "a poster": (folder, poster),
+                      "a poster by another path": (listing, tmp_path / "posters" / ".." / "posters" / poster.name)}[case]
+    code, out, err = run(capsys, "predict", inputs, "--output", output)
+    assert code == 2 and out == "" and err.count("\n") == 1, err
+    assert "is an input" in err and "Traceback" not in err
+    assert {p: p.read_bytes() for p in before} == before, "nothing replaced"
+
+
+def test_a_fifo_a_huge_file_and_an_unreadable_one_fail_alone_with_words_on(capsys, tmp_path):
+    folder = tmp_path / "posters"
+    folder.mkdir()
+    for poster in real_posters(2):
+        shutil.copy(poster, folder)
+    os.mkfifo(folder / "fifo.jpg")  # opening it would wait for a writer forever
+    with open(folder / "big.jpg", "wb") as f:  # 10 GB, sparse: nothing of it may be read
+        f.truncate(10 * 2**30)
+    (folder / "folder.jpg").mkdir()
+    (folder / "loop.jpg").symlink_to(folder / "loop.jpg")
+    code, out, err = run(capsys, "predict", folder, "--json")
+    records = {Path(r["poster"]).name: r for r in json.loads(out)}
+    assert code == 1 and "Traceback" not in err and "internal error" not in err, err
+    assert "not a regular file (a FIFO)" in records["fifo.jpg"]["error"]
+    assert "10,240 MB is over the 300 MB limit" in records["big.jpg"]["error"]
+    assert "not a regular file (a folder)" in records["folder.jpg"]["error"]
+    assert "cannot be read" in records["loop.jpg"]["error"]
+    good = [r for name, r in records.items() if name not in ("fifo.jpg", "big.jpg", "folder.jpg", "loop.jpg")]
+    assert len(good) == 2 and all(len(r["labels"]) == 3 for r in good)
+
+
+def test_a_poster_whose_bytes_cannot_be_read_costs_only_its_own_words(monkeypatch):
+    from postergenre.text import ocr
+
+    def unreadable(path, *args):
+        raise PermissionError(13, "Permission denied", str(path))
+
+    monkeypatch.setattr(ocr, "file_sha256", unreadable)
+    assert ocr.poster_key(real_posters(1)[0]) is None  # no key: its words are read, not cached; no exception

@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import io
+import os
+import stat
 import warnings
 from pathlib import Path
 
@@ -17,6 +19,10 @@ MAX_ASPECT = 20  # a poster is about 2:3; sides further apart than 20:1 are refu
 MAX_METADATA = 64 * 2**20
 PngImagePlugin.MAX_TEXT_CHUNK = MAX_METADATA
 PngImagePlugin.MAX_TEXT_MEMORY = MAX_METADATA
+# A poster file is opened only when it is a regular file of at most this size, checked before a byte is read: a
+# FIFO would block the reader, and a 10 GB file would be read whole to hash it. 100 megapixels (the decoder's limit)
+# of uncompressed RGB is 300 MB.
+MAX_FILE_BYTES = 300 * 2**20
 
 
 class PosterError(ValueError):
@@ -31,6 +37,26 @@ class PosterError(ValueError):
                   "corrupt": f"cannot decode image ({detail})", "refused": f"refused: {detail}"}[kind]
         super().__init__(f"{name}: {reason}")
         self.kind, self.detail = kind, detail
+
+
+def check_poster_file(path: str | Path, name=None) -> int:
+    """A poster file's size when it may be opened (a regular file within MAX_FILE_BYTES); PosterError otherwise,
+    from its metadata alone: nothing is opened."""
+    name = name if name is not None else path
+    try:
+        info = os.stat(path)
+    except FileNotFoundError:
+        raise PosterError(name, "missing") from None
+    except (OSError, ValueError) as exc:  # a name too long, a loop of links, no permission on a folder
+        raise PosterError(name, "refused", f"cannot be read ({type(exc).__name__}: {exc.strerror or exc})") from None
+    if not stat.S_ISREG(info.st_mode):
+        kind = "a folder" if stat.S_ISDIR(info.st_mode) else "a FIFO" if stat.S_ISFIFO(info.st_mode) else \
+            "a device or socket"
+        raise PosterError(name, "refused", f"not a regular file ({kind})")
+    if info.st_size > MAX_FILE_BYTES:
+        raise PosterError(name, "refused", f"{info.st_size / 2**20:,.0f} MB is over the {MAX_FILE_BYTES / 2**20:.0f} MB "
+                                           "limit for a poster file")
+    return info.st_size
 
 
 def to_rgb(image: Image.Image) -> Image.Image:
@@ -66,6 +92,8 @@ def decode(source: str | Path | bytes, name: str | Path | None = None, max_pixel
     where given, more than max_pixels pixels are refused from the header, before anything is decoded.
     """
     name = name if name is not None else source
+    if not isinstance(source, bytes):
+        check_poster_file(source, name)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
@@ -86,6 +114,8 @@ def decode(source: str | Path | bytes, name: str | Path | None = None, max_pixel
         raise PosterError(name, "refused", str(exc).replace(" DOS attack", "")) from None
     except FileNotFoundError:
         raise PosterError(name, "missing") from None
+    except PermissionError:
+        raise PosterError(name, "refused", "no permission to read it") from None
     except UnidentifiedImageError:
         raise PosterError(name, "not_image") from None
     except Exception as exc:  # any decoder failure (truncated, corrupt, bomb) means an unusable image

@@ -24,7 +24,7 @@ import numpy as np
 from PIL import Image
 
 from ..config import UserError, describe, progress_bar
-from ..data.images import PosterError, open_rgb
+from ..data.images import PosterError, check_poster_file, open_rgb
 from ..data.photo import poster_corners, poster_in
 from ..data.io import file_sha256
 
@@ -128,10 +128,15 @@ def read_poster(engine, poster, settings: OcrSettings, find_poster: bool = False
 
 
 def poster_key(poster) -> str | None:
-    """The SHA-256 of a poster file's bytes (the cache key), None for an image in memory or a missing file."""
-    if not isinstance(poster, (str, Path)) or not Path(poster).is_file():
+    """The SHA-256 of a poster file's bytes (the cache key); None for an image in memory, or a file that cannot be
+    opened (missing, unreadable, not a regular file, too large), whose reading then fails for that poster alone."""
+    if not isinstance(poster, (str, Path)):
         return None
-    return file_sha256(Path(poster))
+    try:
+        check_poster_file(poster)
+        return file_sha256(Path(poster))
+    except (PosterError, OSError):
+        return None
 
 
 class TextCache:
