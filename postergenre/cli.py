@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import functools
 import os
 import signal
@@ -198,6 +199,11 @@ def check_writable(output: Path) -> None:
         raise UserError(f"--output {output}: not a regular file (a device?); give a file name")
     if not os.access(folder, os.W_OK) or (output.exists() and not os.access(output, os.W_OK)):
         raise UserError(f"--output {output}: no permission to write there")
+    longest = os.pathconf(folder, "PC_NAME_MAX")
+    for name in [*output.parts[len(folder.parts):], f"{output.name}.resume.json"]:  # and an interruption's record
+        if len(os.fsencode(name)) > longest:
+            raise UserError(f"--output {output}: the name {name[:40]}... is {len(os.fsencode(name))} bytes; this "
+                            f"disk allows {longest}")
 
 
 def cmd_serve(args, paths):
@@ -570,10 +576,25 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, _on_sigterm)
+    for stream in (sys.stdout, sys.stderr):  # a file name that is not UTF-8 is written back as its own bytes
+        if hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="surrogateescape")
     args = build_parser().parse_args(argv)
     args.argv = list(sys.argv[1:] if argv is None else argv)
     try:
         code = args.func(args, Paths.default(args.root))
+        sys.stdout.flush()  # a full disk or a closed pipe on stdout shows here, not at exit
+    except BrokenPipeError:  # the reader went away (`| head`): stop quietly, as other Unix tools do
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # so that the flush at exit finds nowhere to fail
+        return 141  # 128 + SIGPIPE, the status a shell shows for such a tool
+    except OSError as exc:
+        if exc.errno not in ENVIRONMENT_ERRORS:
+            return _internal_error(args, exc)
+        where = exc.filename if exc.filename is not None else "standard output"  # a stream's write names no file
+        print(f"postergenre {args.stage}: error: {where}: {exc.strerror or exc} (the "
+              "machine's, not postergenre's: nothing was left half-written)", file=sys.stderr)
+        return 1
     except UserError as exc:
         print(f"postergenre {args.stage}: error: {exc}", file=sys.stderr)
         return 2
@@ -582,13 +603,23 @@ def main(argv: list[str] | None = None) -> int:
         print(f"postergenre {args.stage}: interrupted" + (f"; what was finished is kept: {how}" if how else ""),
               file=sys.stderr)
         return 143 if isinstance(stop, Terminated) else 130
-    except Exception as exc:  # a bug: one line for the user, the traceback kept in a file for the report
-        with tempfile.NamedTemporaryFile("w", prefix="postergenre-error-", suffix=".txt", delete=False) as log:
-            traceback.print_exc(file=log)
-        print(f"postergenre {args.stage}: internal error: {describe(exc)} (a bug; please report it with "
-              f"{log.name}, which holds the traceback)", file=sys.stderr)
-        return 1
+    except Exception as exc:
+        return _internal_error(args, exc)
     return code or 0
+
+
+# errors of the user's machine, not of postergenre: a full disk, no permission, a name too long, a read-only disk
+ENVIRONMENT_ERRORS = {errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EPERM, errno.ENAMETOOLONG, errno.EROFS,
+                      errno.EIO, errno.EMFILE, errno.ENFILE}
+
+
+def _internal_error(args, exc: BaseException) -> int:
+    """A bug: one line for the user, the traceback kept in a file for the report."""
+    with tempfile.NamedTemporaryFile("w", prefix="postergenre-error-", suffix=".txt", delete=False) as log:
+        traceback.print_exc(file=log)
+    print(f"postergenre {args.stage}: internal error: {describe(exc)} (a bug; please report it with "
+          f"{log.name}, which holds the traceback)", file=sys.stderr)
+    return 1
 
 
 if __name__ == "__main__":

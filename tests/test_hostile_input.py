@@ -221,3 +221,56 @@ def test_a_poster_whose_bytes_cannot_be_read_costs_only_its_own_words(monkeypatc
 
     monkeypatch.setattr(ocr, "file_sha256", unreadable)
     assert ocr.poster_key(real_posters(1)[0]) is None  # no key: its words are read, not cached; no exception
+
+
+def _cli(*args, stdout=None, input_shell: str | None = None):
+    import subprocess
+    import sys
+    command = [sys.executable, "-m", "postergenre.cli", *map(str, args)]
+    return subprocess.run(command, stdout=stdout if stdout is not None else subprocess.PIPE, stderr=subprocess.PIPE,
+                          cwd=REPO_ROOT, timeout=300)
+
+
+def test_a_full_disk_on_stdout_and_a_closed_pipe_are_the_environments_not_a_bug(tmp_path):
+    import subprocess
+    import sys
+    with open("/dev/full", "w") as full:
+        done = _cli("predict", real_posters(1)[0], "--no-text", stdout=full)
+    err = done.stderr.decode()
+    assert done.returncode == 1 and err.count("\n") == 1, err
+    assert "standard output: No space left on device" in err and "bug" not in err
+    # a reader that has gone before the results come (`| head` after its lines): quiet, 141 as a shell shows for
+    # SIGPIPE
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        done = subprocess.run([sys.executable, "-m", "postergenre.cli", "predict", *map(str, real_posters(3)),
+                               "--no-text"], stdout=write_end, stderr=subprocess.PIPE, cwd=REPO_ROOT, timeout=300)
+    finally:
+        os.close(write_end)
+    err = done.stderr.decode()
+    assert done.returncode == 141 and err == "", err
+
+
+def test_a_resume_record_of_the_wrong_shape_and_a_name_too_long_are_one_line(capsys, tmp_path):
+    output = tmp_path / "out.csv"
+    output.write_text("poster,title\n")
+    Path(f"{output}.resume.json").write_text('{"posters": [1, 2]}')
+    code, out, err = run(capsys, "predict", real_posters(1)[0], "--output", output, "--resume")
+    assert code == 2 and "is not the record of an interrupted run" in err and err.count("\n") == 1
+    long_name = tmp_path / ("x" * 250 + ".csv")
+    code, out, err = run(capsys, "predict", real_posters(1)[0], "--output", long_name)
+    assert code == 2 and "bytes; this disk allows 255" in err and not long_name.exists()
+
+
+def test_file_names_that_are_not_utf8_are_predicted_like_any_other(tmp_path):
+    folder = os.fsencode(tmp_path / "posters")
+    os.mkdir(folder)
+    shutil.copy(real_posters(1)[0], folder + b"/caf\xe9.jpg")
+    shutil.copy(real_posters(2)[1], folder + b"/ok.jpg")
+    for args in ([], ["--json"], ["--output", tmp_path / "out.csv"], ["--no-text"]):
+        done = _cli("predict", os.fsdecode(folder), *args)
+        assert done.returncode == 0 and b"Traceback" not in done.stderr and b"error" not in done.stderr, done.stderr
+    assert b"caf\xe9.jpg" in (tmp_path / "out.csv").read_bytes()  # the name's own bytes, as ls shows them
+    one = _cli("predict", os.fsdecode(folder + b"/caf\xe9.jpg"))
+    assert one.returncode == 0 and one.stdout.startswith(b"caf\xe9")

@@ -93,14 +93,14 @@ def read_json(path: Path):
 
 
 def read_csv(path: Path, required: list[str] | tuple[str, ...] = (), encoding: str = "utf-8",
-             hint: str = "") -> pd.DataFrame:
+             hint: str = "", encoding_errors: str = "strict") -> pd.DataFrame:
     """Read a CSV as strings, or stop with one line naming the file and the problem."""
     import pandas as pd
     path = Path(path)
     if not path.exists():
         raise UserError(f"{path}: file not found{hint}")
     try:
-        df = pd.read_csv(path, encoding=encoding, dtype=str, keep_default_na=False)
+        df = pd.read_csv(path, encoding=encoding, dtype=str, keep_default_na=False, encoding_errors=encoding_errors)
     except UnicodeDecodeError:
         raise UserError(f"{path}: cannot decode as {encoding} ({undecodable(path, encoding)})") from None
     except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:

@@ -201,11 +201,16 @@ def resumable(output: Path) -> tuple[list[dict], set[str]]:
     record = resume_record(output)
     if not record.exists() or not Path(output).exists():
         raise UserError(f"--resume: {output} has no record of an interrupted run ({record.name}); run without --resume")
-    digests = read_json(record)["posters"]
+    digests = read_json(record).get("posters") if isinstance(read_json(record), dict) else None
+    if not isinstance(digests, dict) or not all(isinstance(v, str) for v in digests.values()):
+        raise UserError(f"--resume: {record} is not the record of an interrupted run (its shape is wrong); delete "
+                        "it and run without --resume")
     if str(output).endswith(".json"):
         rows = read_json(output)
     else:
-        rows = read_csv(output).map(plain_cell).to_dict("records")
+        rows = read_csv(output, encoding_errors="surrogateescape").map(plain_cell).to_dict("records")
+    if not isinstance(rows, list) or not all(isinstance(row, dict) and "poster" in row for row in rows):
+        raise UserError(f"--resume: {output} holds no rows of predicted posters; run without --resume")
     same = {p for p, digest in digests.items() if _digest(p) == digest}
     kept = [row for row in rows if str(row["poster"]) in same]
     return kept, {str(row["poster"]) for row in kept}
@@ -235,7 +240,7 @@ def write_output(rows: list[dict] | pd.DataFrame, output: Path | None, as_json: 
         text = spreadsheet_safe(pd.DataFrame(written, columns=columns)).to_csv(index=False)
     if output is None:
         return text
-    atomic_write_bytes(Path(output), text.encode("utf-8"))
+    atomic_write_bytes(Path(output), text.encode("utf-8", "surrogateescape"))  # a name's own bytes, as on stdout
     record = resume_record(output)
     if interrupted:
         write_json({"posters": {str(row["poster"]): _digest(str(row["poster"])) for row in written}}, record)

@@ -126,7 +126,7 @@ class Predictor:
     @staticmethod
     def _key(posters: list, tta: bool = False) -> str | None:
         if all(isinstance(p, (str, Path)) for p in posters):
-            return hashlib.sha256(("\n".join(map(str, posters)) + f"|{tta}").encode()).hexdigest()
+            return hashlib.sha256(("\n".join(map(str, posters)) + f"|{tta}").encode("utf-8", "surrogateescape")).hexdigest()
         return None
 
     def texts(self, posters, progress: bool = False) -> list[PosterText]:
