@@ -123,13 +123,22 @@ def cmd_predict(args, paths):
     """Results on stdout (lines for posters named one by one, a CSV for a folder or a CSV of posters, JSON with
     --json), or into --output; each failed poster once on stderr, and exit code 1 when any failed. Ctrl-C or
     SIGTERM writes the posters finished so far; --resume goes on from them."""
-    from .inference.predict import Interrupted, errors, expand_inputs, predict, render_lines, resumable, write_output
     if args.output is not None:
         check_writable(args.output)
     if args.resume and args.output is None:
         raise UserError("--resume needs --output: the file the interrupted run wrote")
+    if args.output is None:
+        return predict_to(args, paths)
+    from .data.lock import Lock
+    with Lock(args.output, f"--output {args.output}", args.wait):  # two runs to one file: the second refused
+        return predict_to(args, paths)
+
+
+def predict_to(args, paths) -> int:
+    from .inference.predict import (Interrupted, errors, expand_inputs, is_folder, predict, render_lines, resumable,
+                                    write_output)
     earlier, skip = resumable(args.output) if args.resume else ([], set())
-    many = any(Path(p).is_dir() or str(p).endswith(".csv") for p in args.posters)
+    many = any(is_folder(p) or str(p).endswith(".csv") for p in args.posters)
     to_file = args.output is not None or many or args.json  # a table or records, not lines
     posters = expand_inputs(args.posters)
     if args.output is not None:
@@ -162,12 +171,20 @@ def cmd_predict(args, paths):
     else:
         sys.stdout.write(render_lines(rows, words=args.words))
     failed = errors(rows)
-    for error in failed:
+    shown = failed if args.verbose else failed[:ERRORS_SHOWN]
+    for error in shown:
         print(f"postergenre predict: error: {error}", file=sys.stderr)
     if failed:
-        print(f"postergenre predict: {len(failed)} of {len(rows)} posters could not be predicted", file=sys.stderr)
+        more = f" ({len(failed) - len(shown)} more not shown: --verbose lists them all" + (
+            ", as does the error column of the output)" if args.output or to_file else ")") \
+            if len(shown) < len(failed) else ""
+        print(f"postergenre predict: {len(failed)} of {len(rows)} posters could not be predicted{more}",
+              file=sys.stderr)
         return 1
     return 0
+
+
+ERRORS_SHOWN = 20  # failed posters named on stderr one a line; the rest counted (20,000 empty files: 21 lines)
 
 
 def refuse_output_among_inputs(output: Path, inputs: list, posters: list) -> None:
@@ -252,7 +269,7 @@ def cmd_rebuild(args, paths):
         evaluate_shipped(recipe, paths, progress=not args.no_progress)
         return
     rebuild(recipe, paths, name=args.name, limit=args.limit, workers=args.workers, ship=args.ship,
-            progress=not args.no_progress)
+            progress=not args.no_progress, wait=args.wait)
 
 
 def cmd_ship(args, paths):
@@ -281,6 +298,11 @@ def cmd_pipeline(args, paths):
     print("notebook wall times (s): " + ", ".join(f"{k} {v['wall_s']}" for k, v in stages.items()))
     from .evaluation.evaluate import print_saved_comparison
     print_saved_comparison(paths)
+
+
+def _add_wait_option(p: argparse.ArgumentParser, what: str) -> None:
+    p.add_argument("--wait", action="store_true",
+                   help=f"when another run holds {what}, wait for it instead of stopping (one run at a time)")
 
 
 def _add_train_only_option(p: argparse.ArgumentParser) -> None:
@@ -442,6 +464,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="JSON for programs: per poster, labels and above_threshold as [{label, score}], every "
                         "genre's probabilities, the words read (README: the JSON output)")
     p.add_argument("--words", action="store_true", help="also show the words read on each poster (lines and CSV)")
+    p.add_argument("--verbose", action="store_true",
+                   help=f"name every poster that could not be predicted on stderr (otherwise the first "
+                        f"{ERRORS_SHOWN} and a count)")
+    _add_wait_option(p, "--output")
     p.add_argument("--resume", action="store_true",
                    help="go on from the --output an interrupted run wrote: its posters (same path and file) are kept, "
                         "the others predicted, and the file written as one uninterrupted run would")
@@ -504,6 +530,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--limit", type=positive_int, default=None, help="only the first N movies of each source")
     p.add_argument("--workers", type=int, default=None, help="train each member on N multi-worker processes")
     p.add_argument("--ship", action="store_true", help="at the end, make the rebuilt model models/default")
+    _add_wait_option(p, "the model folder")
     p.add_argument("--evaluate-shipped", action="store_true",
                    help="train nothing: evaluate models/default again on the recipe's data (its manifest's figures "
                         "and card rewritten, e.g. after a metric's definition changed)")

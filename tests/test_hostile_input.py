@@ -274,3 +274,61 @@ def test_file_names_that_are_not_utf8_are_predicted_like_any_other(tmp_path):
     assert b"caf\xe9.jpg" in (tmp_path / "out.csv").read_bytes()  # the name's own bytes, as ls shows them
     one = _cli("predict", os.fsdecode(folder + b"/caf\xe9.jpg"))
     assert one.returncode == 0 and one.stdout.startswith(b"caf\xe9")
+
+
+def test_a_flood_of_failed_posters_is_twenty_lines_and_a_count(capsys, tmp_path):
+    folder = tmp_path / "empty"
+    folder.mkdir()
+    for n in range(60):
+        (folder / f"{n:03d}.jpg").write_bytes(b"")
+    code, out, err = run(capsys, "predict", folder, "--no-text")
+    said = [line for line in err.splitlines() if line.startswith("postergenre predict:")]  # not the progress bar
+    assert code == 1 and len(said) == 21, err
+    assert "60 of 60 posters could not be predicted (40 more not shown: --verbose lists them all" in err
+    assert out.count("not an image") + out.count("cannot decode") + out.count("empty") >= 60, "all in the CSV"
+    code, out, err = run(capsys, "predict", folder, "--no-text", "--verbose")
+    assert code == 1 and len([line for line in err.splitlines() if line.startswith("postergenre predict:")]) == 61
+
+
+def test_two_unicode_forms_of_one_name_read_the_same_and_keep_their_paths(capsys, tmp_path):
+    import unicodedata
+    folder = tmp_path / "posters"
+    folder.mkdir()
+    names = [unicodedata.normalize(form, "Amélie") for form in ("NFC", "NFD")]
+    for name, poster in zip(names, real_posters(2)):
+        shutil.copy(poster, folder / f"{name}.jpg")
+    code, out, err = run(capsys, "predict", folder, "--no-text", "--json")
+    records = json.loads(out)
+    assert code == 0 and [r["title"] for r in records] == ["Amélie", "Amélie"]
+    assert {Path(r["poster"]).stem for r in records} == set(names), "both paths as they are on disk"
+
+
+def test_a_full_disk_while_caching_words_and_a_300_character_name_are_not_bugs(capsys, monkeypatch, tmp_path):
+    import errno
+
+    from postergenre.text import ocr
+
+    long_name = tmp_path / ("x" * 300 + ".jpg")
+    code, out, err = run(capsys, "predict", long_name, real_posters(1)[0], "--no-text", "--json")
+    assert code == 1 and "File name too long" in json.loads(out)[0]["error"] and "bug" not in err
+
+    def full(self, entries):
+        raise OSError(errno.ENOSPC, "No space left on device", str(self.path))
+
+    monkeypatch.setattr(ocr.TextCache, "add", full)
+    from postergenre.config import Paths
+    from postergenre.data.clean import clean
+    from postergenre.data.encode import encode
+    from postergenre.data.get_data import get_data
+    sample = real_posters(1)[0].parent.parent
+    folder = tmp_path / "small"
+    folder.mkdir()
+    pd.read_csv(sample / "labels.csv", dtype=str).head(100).to_csv(folder / "labels.csv", index=False)
+    (folder / "images").symlink_to(sample / "images")
+    project = Paths.default(tmp_path / "project")
+    get_data(folder, project, progress=False)
+    clean(project, progress=False)
+    encode(project, figures=False)
+    capsys.readouterr()
+    code, out, err = run(capsys, "--root", project.root, "read-text", "--no-progress")
+    assert code == 1 and err.count("\n") == 1 and "No space left on device" in err and "bug" not in err, err

@@ -282,3 +282,24 @@ def test_a_camera_photo_is_found_straightened_and_shown_and_the_benchmark_reads_
     assert len(answer) == len(ONE_POSTER_OUTPUTS) and answered(answer, gradcam=False)
     with pytest.raises(SystemExit, match="fix the benchmark"):
         answered(answer[:-1], gradcam=False)
+
+
+@pytest.mark.shared
+def test_the_cap_line_is_no_poster_and_file_names_stay_text(tmp_path, monkeypatch):
+    from postergenre.app import serve
+    from postergenre.app.serve import Page, markdown_escaped
+    from postergenre.config import Paths
+    monkeypatch.setattr(serve, "MAX_POSTERS_PER_REQUEST", 2)
+    archive = tmp_path / "posters.zip"
+    with zipfile.ZipFile(archive, "w") as z:
+        for poster in real_posters(3):
+            z.write(poster, poster.name)
+    page = Page(Paths.default(), workspace=tmp_path / "workspace", text=False)
+    table, csv, status = page.many("default", [str(archive)])
+    assert status.startswith("2 posters, 0 could not be read. More than 2 posters: the rest were not read."), status
+    evil = tmp_path / "[click here](evil.html).jpg"
+    evil.write_bytes(b"not an image")
+    status = page.one("default", str(evil), heatmaps=False)[5]
+    page.close()
+    assert "](" not in status.replace("\\](", "") and "\\[click here\\]\\(evil\\.html\\)\\.jpg" in status
+    assert markdown_escaped("*a* _b_ `c` <d>") == "\\*a\\* \\_b\\_ \\`c\\` \\<d\\>"

@@ -482,11 +482,14 @@ def evaluate_shipped(recipe: Recipe, paths: Paths, progress: bool = True, out=pr
 
 
 def rebuild(recipe: Recipe, paths: Paths, name: str | None = None, limit: int | None = None,
-            workers: int | None = None, ship: bool = False, progress: bool = True) -> Path:
-    """Run a recipe to its end (resuming what a killed run left); with ship, make it models/default."""
+            workers: int | None = None, ship: bool = False, progress: bool = True, wait: bool = False) -> Path:
+    """Run a recipe to its end (resuming what a killed run left); with ship, make it models/default. One run of a
+    name at a time: another is refused naming the holder (or waits for it)."""
+    from ..data.lock import Lock
     job = Rebuild(recipe, paths, name, limit, workers, progress)
-    job.run()
-    if ship:
-        print(f"shipped {job.name} -> {job.ship()}")
+    with Lock(job.folder, f"models/{job.name}", wait):
+        job.run()
+        if ship:
+            print(f"shipped {job.name} -> {job.ship()}")
     sys.stdout.flush()
     return job.folder

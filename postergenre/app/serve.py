@@ -16,6 +16,7 @@ import signal
 import tempfile
 import uuid
 import weakref
+import re
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -74,6 +75,11 @@ def model_summary(folder: Path) -> str:
     return text
 
 
+def markdown_escaped(text: str) -> str:
+    """Text shown as itself in a Markdown component: a file name like `[click](evil.html).jpg` stays a name."""
+    return re.sub(r"([\\`*_{}\[\]()#+\-.!|<>~])", r"\\\1", text)
+
+
 def read_upload(path: str | Path, name: str | None = None) -> Image.Image:
     """An uploaded file as an RGB image, or PosterError naming it: too large, not an image, truncated, a bomb."""
     path = Path(path)
@@ -91,6 +97,7 @@ class Upload:
     name: str
     path: Path | None
     error: str = ""
+    note: bool = False  # a line about the request (the cap on posters), no poster of its own
 
 
 def expand_uploads(files: list[str] | None, folder: Path) -> list[Upload]:
@@ -107,7 +114,8 @@ def expand_uploads(files: list[str] | None, folder: Path) -> list[Upload]:
                 for member in archive.infolist():
                     if len(items) >= MAX_POSTERS_PER_REQUEST:
                         items.append(Upload(file.name, None, f"{file.name}: more than {MAX_POSTERS_PER_REQUEST} "
-                                                             "posters in one request; the rest were not read"))
+                                                             "posters in one request; the rest were not read",
+                                            note=True))
                         break
                     items += _zip_member(archive, member, folder, len(items))
         except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, ValueError) as exc:
@@ -180,7 +188,7 @@ class Page:
         try:
             poster = read_upload(upload)
         except PosterError as exc:
-            return None, "", [], "", None, f"**Error:** {exc}", ""
+            return None, "", [], "", None, f"**Error:** {markdown_escaped(str(exc))}", ""
         found = find_poster(poster) if predictor.find_poster else Found(poster, None)
         poster = found.image
         image = fit_image(poster, predictor.input_size, predictor.fit)
@@ -228,7 +236,9 @@ class Page:
         result = pd.DataFrame([{"poster": item.name, "error": errors[i]} if i in errors else
                                {**next(predicted), "poster": item.name} for i, item in enumerate(items)])
         csv = write_predictions(result.drop(columns="title", errors="ignore"), self._new_csv(), words=True)
-        status = f"{len(items)} posters, {len(errors)} could not be read."
+        notes = sum(item.note for item in items)
+        status = f"{len(items) - notes} posters, {len(errors) - notes} could not be read." + \
+            (f" More than {MAX_POSTERS_PER_REQUEST} posters: the rest were not read." if notes else "")
         if adapt:
             adaptation = predictions.adaptation if predictions else None
             status += f" {adaptation.note}" if adaptation else \

@@ -6,6 +6,7 @@ gives one line naming it; the other posters are still predicted. The predicting 
 from __future__ import annotations
 
 import json
+import unicodedata
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -29,13 +30,28 @@ DEFAULT_MODEL = "default"
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff", ".heic", ".heif")
 
 
+def display_name(stem: str) -> str:
+    """A file's name as a title: one Unicode form (NFC: a name saved decomposed, as macOS does, reads the same as
+    its composed twin); the poster's path is kept as it is."""
+    return unicodedata.normalize("NFC", stem)
+
+
+def is_folder(path: str | Path) -> bool:
+    """A folder of posters; False for a name the system cannot even look up (too long, say), which then fails as
+    that one poster."""
+    try:
+        return Path(path).is_dir()
+    except (OSError, ValueError):
+        return False
+
+
 def expand_inputs(inputs: list[str | Path]) -> list[dict]:
     """Posters named directly, every image in a folder, or the rows of a CSV with a poster_path column, as
     {"poster", "title"} rows; UserError when there is none."""
     rows = []
     for item in map(Path, inputs):
-        if item.is_dir():
-            rows += [{"poster": str(p), "title": p.stem} for p in sorted(item.iterdir())
+        if is_folder(item):
+            rows += [{"poster": str(p), "title": display_name(p.stem)} for p in sorted(item.iterdir())
                      if p.suffix.lower() in IMAGE_SUFFIXES]
         elif item.suffix.lower() == ".csv":
             table = read_csv(item, ["poster_path"])
@@ -45,7 +61,7 @@ def expand_inputs(inputs: list[str | Path]) -> list[dict]:
             rows += [{"poster": p, "title": t if p.strip() else f"{item}, row {n}"}  # row 1 is the header
                      for n, (p, t) in enumerate(zip(table.poster_path, titles), start=2)]
         else:
-            rows.append({"poster": str(item), "title": item.stem})
+            rows.append({"poster": str(item), "title": display_name(item.stem)})
     if not rows:
         raise UserError(f"no posters found in {', '.join(map(str, inputs))}")
     return rows
