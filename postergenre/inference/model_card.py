@@ -21,7 +21,7 @@ CARD_METRICS = {"macro_ap": "macro AP", "micro_ap": "micro AP", "top3_hit_rate":
 
 def card_header(manifest: dict, name: str, figures: dict) -> dict:
     """The YAML header: what the Hub reads (library, task, tags, data, metrics)."""
-    header = {"library_name": "keras", "pipeline_tag": "image-classification",
+    header = {"license": "apache-2.0", "library_name": "keras", "pipeline_tag": "image-classification",
               "tags": ["multi-label-classification", "movie-posters", "genre-classification", manifest["model"],
                        "litert"],
               "datasets": ["kaggle-movie-genre-from-its-poster"], "metrics": ["average_precision", "f1"]}
