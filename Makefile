@@ -27,10 +27,12 @@ lock: venv
 
 define REQUIREMENTS
 import tomllib
-project = tomllib.load(open("pyproject.toml", "rb"))["project"]
+pyproject = tomllib.load(open("pyproject.toml", "rb"))
+project, constraints = pyproject["project"], pyproject["tool"]["postergenre"]["lock-constraints"]
 extras = [pin for name, pins in project["optional-dependencies"].items() if name != "all" for pin in pins]
-print("# Generated from pyproject.toml by `make lock`: edit the versions there. The base install and every extra.")
-print("\n".join(dict.fromkeys(project["dependencies"] + extras)))
+print("# Generated from pyproject.toml by `make lock`: edit the versions there. The base install, every extra and")
+print("# the lock's constraints: pip install --require-hashes -r requirements.lock (or uv) installs the whole lock.")
+print("\n".join(dict.fromkeys(project["dependencies"] + extras + constraints)))
 endef
 export REQUIREMENTS
 

@@ -1,8 +1,11 @@
 """The one place for paths and defaults.
 
 Every stage takes a `Paths` so that tests and notebooks can point the whole
-pipeline at another folder; the default root is the repository (or the folder
-named by the POSTERGENRE_ROOT environment variable).
+pipeline at another folder. Where models and data live, first that applies:
+`--model PATH` (a model folder) > `--root` > the POSTERGENRE_ROOT environment
+variable > the repository, when run from a checkout > the current folder. Nothing
+is ever written into site-packages; an installed wheel reads its shipped default
+from inside the package when the project has none.
 """
 from __future__ import annotations
 
@@ -13,6 +16,9 @@ from pathlib import Path
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 REPO_ROOT = PACKAGE_DIR.parent
+# run from a checkout (the repository beside its package), not from an installed wheel in site-packages
+IN_CHECKOUT = (REPO_ROOT / "pyproject.toml").is_file() and (REPO_ROOT / "notebooks").is_dir()
+PACKAGED_MODELS = PACKAGE_DIR / "_models"  # the shipped default inside an installed wheel (setup.py packs it)
 SHARED_SAMPLE = REPO_ROOT.parent / "shared" / "data" / "kaggle_posters_8k"
 
 SEED = 42
@@ -57,7 +63,7 @@ class Paths:
 
     @classmethod
     def default(cls, root: str | os.PathLike | None = None) -> "Paths":
-        root = root or os.environ.get("POSTERGENRE_ROOT") or REPO_ROOT
+        root = root or os.environ.get("POSTERGENRE_ROOT") or (REPO_ROOT if IN_CHECKOUT else Path.cwd())
         return cls(Path(root).resolve())
 
     @property

@@ -16,8 +16,9 @@ PROJECT = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["project"]
 
 
 def test_requirements_txt_is_derived_from_pyproject():
+    constraints = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["tool"]["postergenre"]["lock-constraints"]
     pins = PROJECT["dependencies"] + [p for name, pins in PROJECT["optional-dependencies"].items() if name != "all"
-                                      for p in pins]
+                                      for p in pins] + constraints
     listed = [line for line in (REPO_ROOT / "requirements.txt").read_text().splitlines() if not line.startswith("#")]
     assert listed == list(dict.fromkeys(pins)), "run `make lock` after editing pyproject.toml"
     locked = (REPO_ROOT / "requirements.lock").read_text()
@@ -97,3 +98,51 @@ def test_a_stage_whose_extra_is_missing_names_it(capsys, monkeypatch):
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "pip install 'postergenre[train]'" in err and "Traceback" not in err, err
     assert set(EXTRAS.values()) <= set(PROJECT["optional-dependencies"])
+
+
+@pytest.mark.slow
+@pytest.mark.shared
+def test_the_wheel_installed_alone_predicts_offline_the_same_as_the_checkout(tmp_path):
+    """The wheel of this checkout and its base dependencies (pinned by the lock, from the package cache: offline)
+    in a fresh venv outside the repository: a poster with and without its words and a folder, the wheel's own
+    default model found, the same probabilities as the checkout's venv, no TensorFlow; a training stage names its
+    extra."""
+    sys.path.insert(0, str(REPO_ROOT / "benchmarks"))
+    from bench_install import base_install, largest_difference, predict
+    venv, _ = base_install(tmp_path)
+    site = next((venv / "lib").glob("python3*/site-packages"))
+    assert not (site / "tensorflow").exists() and (site / "postergenre" / "_models" / "default" / "model.tflite").exists()
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    posters = real_posters(4)
+    for options in ((), ("--no-text",)):
+        base = predict(venv, posters, elsewhere, *options)
+        full = predict(REPO_ROOT / ".venv", posters, REPO_ROOT, *options)
+        assert largest_difference(base, full) < 5e-5 and all(len(r["labels"]) == 3 for r in base)
+    folder = elsewhere / "posters"
+    folder.mkdir()
+    for poster in posters:
+        (folder / poster.name).write_bytes(poster.read_bytes())
+    done = subprocess.run([str(venv / "bin" / "postergenre"), "predict", str(folder), "--output", "out.csv"],
+                          cwd=elsewhere, capture_output=True, text=True)
+    assert done.returncode == 0 and len((elsewhere / "out.csv").read_text().splitlines()) == 5, done.stderr
+    assert not (site / "data").exists() and not (site / "models").exists(), "nothing written into site-packages"
+    train = subprocess.run([str(venv / "bin" / "postergenre"), "train"], cwd=elsewhere, capture_output=True, text=True)
+    assert train.returncode == 2 and "pip install 'postergenre[train]'" in train.stderr
+    version = subprocess.run([str(venv / "bin" / "postergenre"), "--version"], capture_output=True, text=True)
+    assert version.returncode == 0 and "postergenre" in version.stdout
+
+
+def test_every_locked_package_accepts_this_python_as_pip_requires():
+    """pip refuses a package whose Requires-Python excludes the running Python, where uv installs it anyway: every
+    package of the lock, as installed here from it, must accept this Python, so that pip installs the lock too."""
+    from packaging.specifiers import SpecifierSet
+    locked = {line.split("==")[0].lower().replace("_", "-").replace(".", "-"): line.split("==")[1].split(" ")[0]
+              for line in (REPO_ROOT / "requirements.lock").read_text().splitlines() if line[:1].isalnum()}
+    python = ".".join(map(str, sys.version_info[:3]))
+    refused = []
+    for dist in metadata.distributions():
+        name = dist.metadata["Name"].lower().replace("_", "-").replace(".", "-")
+        if locked.get(name) == dist.version and python not in SpecifierSet(dist.metadata.get("Requires-Python") or ""):
+            refused.append(f"{name}=={dist.version} (Python {dist.metadata['Requires-Python']})")
+    assert not refused, f"pip would refuse {refused}: pin another version in [tool.postergenre] lock-constraints"

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..config import REPO_ROOT, Paths, UserError
+from ..config import IN_CHECKOUT, PACKAGED_MODELS, REPO_ROOT, Paths, UserError
 from ..data.io import read_json, write_json
 from ..scoring.calibration import Calibration
 from .litert import SOURCES_FILE as LITERT_SOURCES_FILE
@@ -51,15 +51,17 @@ def member_folders(folder: Path, manifest: dict) -> list[Path]:
 
 
 def resolve_model(model: str | Path, paths: Paths) -> Path:
-    """A model folder from a path or a name under models/."""
+    """A model folder from a path, or a name under the project's models/, the checkout's, or (the shipped default
+    of an installed wheel) the package's."""
     candidate = Path(model)
     if candidate.is_dir():
         return candidate
-    if (paths.models / str(model)).is_dir():
-        return paths.models / str(model)
-    if (REPO_ROOT / "models" / str(model)).is_dir():
-        return REPO_ROOT / "models" / str(model)
-    raise UserError(f"{model}: model folder not found (looked in {paths.models})")
+    places = dict.fromkeys([paths.models, *([REPO_ROOT / "models"] if IN_CHECKOUT else []), PACKAGED_MODELS])
+    for place in places:
+        if (place / str(model)).is_dir():
+            return place / str(model)
+    raise UserError(f"{model}: model folder not found (looked in {', '.join(map(str, places))}; --model PATH "
+                    "names a folder anywhere)")
 
 
 def model_names(paths: Paths) -> list[str]:
