@@ -6,7 +6,7 @@ SOURCE ?= ../shared/data/kaggle_posters_8k
 TEXT   ?=
 PG     := $(BIN)/postergenre
 
-.PHONY: all default lock report docs venv chromium serve get-data clean-data encode train-custom train-pretrained evaluate test test-fast bench \
+.PHONY: all default lock report docs venv chromium screenshots serve get-data clean-data encode train-custom train-pretrained evaluate test test-fast bench \
         clean-artefacts
 
 all: venv
@@ -78,6 +78,11 @@ serve: venv
 test: venv chromium
 	$(BIN)/lint-imports
 	$(BIN)/python -m pytest -q -n 2 --dist loadgroup
+
+# the docs' pictures of the page and the site, refreshed on purpose from the last `make test` (the browser tests
+# write them to the ignored reports/screenshots/, so that a test run leaves the tree as it was)
+screenshots:
+	cp reports/screenshots/serve_page.jpg reports/screenshots/site_home.jpg reports/screenshots/site_results.jpg docs/images/
 
 # the browser test drives Debian's Chromium (Playwright's own browser download needs the internet)
 chromium:

@@ -17,7 +17,7 @@ from postergenre.config import REPO_ROOT
 
 MKDOCS = [sys.executable, "-m", "mkdocs", "build", "--strict"]
 CHROMIUM = Path("/usr/bin/chromium")
-SCREENSHOTS = REPO_ROOT / "docs" / "images"
+SCREENSHOTS = REPO_ROOT / "reports" / "screenshots"  # ignored; `make screenshots` refreshes the docs' copies
 
 
 def build(root: Path, site: Path) -> subprocess.CompletedProcess:
