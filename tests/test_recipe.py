@@ -124,3 +124,13 @@ def test_a_name_option_that_would_escape_models_stops_the_command(tmp_path, caps
     assert code.value.code == 2
     assert "one folder under models/" in capsys.readouterr().err
     assert not (tmp_path / "p").exists()
+
+
+def test_training_only_sources_are_read_from_the_recipe_and_checked(tmp_path, sample):
+    path = tmp_path / "recipe.toml"
+    rare = sample.parent / "kaggle_posters_rare"
+    path.write_text(small_recipe(sample).replace("[data]\n", f'[data]\ntrain_only = ["{rare}"]\n'))
+    assert read_recipe(path).train_only() == [rare]
+    path.write_text(small_recipe(sample).replace("[data]\n", f'[data]\ntrain_only = ["{tmp_path / "nowhere"}"]\n'))
+    with pytest.raises(UserError, match=r"data\.train_only\[0\]: .*nowhere: no such file or folder"):
+        read_recipe(path)
