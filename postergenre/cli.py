@@ -34,10 +34,10 @@ from .networks import registry
 from .text.ocr import OcrSettings
 
 
-def model_name(text: str) -> str:
+def model_name(text: str, nested: bool = False) -> str:
     """An argparse type: a name under models/ (checked_name)."""
     try:
-        return checked_name(text, "--name")
+        return checked_name(text, "--name", nested)
     except UserError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
@@ -398,7 +398,8 @@ def build_parser() -> argparse.ArgumentParser:
                                       "run resumes when the same command is run again.")
     p.add_argument("--model", default="efficientnet_lite0", choices=registry.names(), metavar="MODEL",
                    help=f"one of {', '.join(registry.names())} (postergenre/networks/registry.py)")
-    p.add_argument("--name", type=model_name, default=None, help="folder under models/ (default: the model name)")
+    p.add_argument("--name", type=functools.partial(model_name, nested=True), default=None,
+                   help="folder under models/ (default: the model name)")
     p.add_argument("--epochs", type=int, default=None, help="epochs of phase 1 (default 40) / a CNN from scratch (custom_cnn 4, seed_cnn 10)")
     p.add_argument("--batch-size", type=int, default=None, help="images a batch (default: the model's, registry.py)")
     p.add_argument("--head-batch-size", type=int, default=None, help="batch size of a head on cached features (256)")

@@ -42,10 +42,12 @@ class UserError(Exception):
 MODEL_NAME = re.compile(r"[A-Za-z0-9_.-]{1,100}", re.ASCII)
 
 
-def checked_name(name: str, what: str = "name") -> str:
+def checked_name(name: str, what: str = "name", nested: bool = False) -> str:
     """A model's or member's name: one path component of letters, digits, '-', '_' and '.', so that it names a
-    folder inside models/ and nothing else."""
-    if not isinstance(name, str) or not MODEL_NAME.fullmatch(name) or set(name) == {"."}:
+    folder inside models/ and nothing else (nested: several such components joined by '/', as a rebuild names the
+    members it trains in models/NAME.parts/)."""
+    parts = name.split("/") if isinstance(name, str) and nested else [name]
+    if not all(isinstance(p, str) and MODEL_NAME.fullmatch(p) and set(p) != {"."} for p in parts):
         raise UserError(f"{what} {name!r}: a name is 1 to 100 letters, digits, '-', '_' or '.' (one folder "
                         "under models/, no path)")
     return name
