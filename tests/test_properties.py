@@ -114,8 +114,9 @@ def test_the_page_answers_every_upload_with_a_row(files):
         for row in table.itertuples():
             assert bool(row.error) != bool(row._2), "predicted or an error naming the upload, never both"
             assert not row.error or row.error.startswith(row.poster)
+        from postergenre.app.serve import markdown_escaped
         one = page.one("default", str(paths[0]), heatmaps=False)
-        assert one[5].startswith(("Predicted with", f"**Error:** {paths[0].name}")), one[5]
+        assert one[5].startswith(("Predicted with", f"**Error:** {markdown_escaped(paths[0].name)}")), one[5]
         page.close()
 
 

@@ -44,7 +44,6 @@ SOURCES = {"default": "models/default/manifest.json", "backbones": "benchmarks/r
            "quantize": "benchmarks/results/quantize.json", "predict": "benchmarks/results/predict.json",
            "quantize_shipped": "benchmarks/results/quantize_shipped.json",
            "rare_genres": "benchmarks/results/rare_genres.json",
-           "predict_default": "benchmarks/results/predict_default.json",
            "install": "benchmarks/results/install.json",
            "rebuild_rare": "benchmarks/results/rebuild_rare.json"}
 
@@ -468,7 +467,7 @@ SECTIONS = {"quantize": quantize_section, "photos": photos_section, "rebuild": r
             "scale": scale_section,
             "serve": serve_section, "serve_gradcam": serve_section, "predict": predict_section,
             "quantize_shipped": quantize_section, "rare_genres": rare_genres_section,
-            "predict_default": predict_section, "install": install_section, "rebuild_rare": rebuild_section}
+            "install": install_section, "rebuild_rare": rebuild_section}
 
 
 def results_block(root: Path, keys=None) -> str:
@@ -493,7 +492,7 @@ PAGES = {
                        "an outside collection.", ("shift",)),
     "rare-genres.md": ("Results: the rare genres", "The shipped default beside a rebuild of its recipe that trained "
                        "also on posters chosen for its rarest genres (`recipes/rare.toml`), genre by genre, and what "
-                       "that rebuild took.", ("rare_genres", "predict_default", "rebuild_rare")),
+                       "that rebuild took.", ("rare_genres", "rebuild_rare")),
     "words.md": ("Results: words on the poster", "How fast the words are read, and what they add.", ("ocr", "text")),
     "speed.md": ("Results: time and memory", "Predicting with the shipped default, `make all` from a fresh clone, "
                  "each stage at scale, and the page under load.",
