@@ -18,7 +18,8 @@ from pathlib import Path
 from common import REPO, write_results
 
 from postergenre.config import Paths
-from postergenre.evaluation.compare import RARE_GENRES, paired_comparison, score_models, training_counts
+from postergenre.data.encode import training_counts
+from postergenre.evaluation.compare import RARE_GENRES, paired_comparison, score_models
 from postergenre.evaluation.figures import ap_against_training_posters
 
 HEADLINE = ("macro_ap", "top3_hit_rate", "micro_f1@tuned")

@@ -145,12 +145,19 @@ def encode(paths: Paths | None = None, rules: VocabularyRules | None = None,
     return frames
 
 
+def training_counts(genres_info: dict) -> pd.DataFrame:
+    """Each genre's training posters from a project's (or model folder's) genres.json: those that set estimates
+    (`population`), those of training-only sources, and both (`all`)."""
+    extra = (genres_info.get("train_only") or {}).get("counts", {})
+    counts = pd.DataFrame({"population": {g: genres_info.get("train_counts", {}).get(g, 0)
+                                          for g in genres_info["genres"]},
+                           "train only": {g: extra.get(g, 0) for g in genres_info["genres"]}}).astype(int)
+    return counts.assign(all=counts.sum(axis=1))
+
+
 def train_only_counts(paths: Paths | None = None) -> pd.DataFrame:
-    """Each genre's training posters: from the sources that set estimates, from the training-only ones, and both."""
-    info = read_json((paths or Paths.default()).genres_json)
-    counts = pd.DataFrame({"population": info["train_counts"],
-                           "train only": info.get("train_only", {}).get("counts", {})}).fillna(0).astype(int)
-    return counts.assign(all=counts.sum(axis=1)).sort_values("all", ascending=False)
+    """The project's training_counts, the most posters first."""
+    return training_counts(read_json((paths or Paths.default()).genres_json)).sort_values("all", ascending=False)
 
 
 def load_splits(paths: Paths | None = None) -> tuple[dict[str, pd.DataFrame], list[str]]:

@@ -288,48 +288,32 @@ def first_of_each_id(sources: list[_Rows]) -> tuple[list[dict], list[dict]]:
     return movies, problems
 
 
-def same_film(movie: dict, other: dict) -> str:
-    """Why two rows are one film ("" when they are not): the same id, the same title and year, or the same bytes."""
-    if movie["id"] and movie["id"] == other["id"]:
-        return "the same id"
-    if movie["year"] and movie["year"] == other["year"] and film_key(movie) == film_key(other):
-        return "the same title and year"
-    if movie.get("sha256") and movie.get("sha256") == other.get("sha256"):
-        return "byte-identical posters"
-    return ""
-
-
 def film_key(movie: dict) -> str:
     return " ".join(movie["title"].casefold().split())
+
+
+SHARED_BY = {"id": "the same id", "title": "the same title and year", "bytes": "byte-identical posters"}
 
 
 def refuse_shared_films(train_only: list[_Rows], others: list[_Rows]) -> None:
     """Stop, naming the first film that a training-only source shares with another source (or with another
     training-only one): the same film in the training split and in an estimate would leak."""
-    everything = [*others, *train_only]
-    for rows in everything:
-        for movie in rows.movies:
-            path = movie["poster_path"]
-            movie["sha256"] = file_sha256(Path(path)) if path and Path(path).is_file() else ""
     seen: dict[tuple, tuple[dict, _Rows, int]] = {}
-    for rows in everything:
+    for rows in [*others, *train_only]:
         for movie, line in zip(rows.movies, rows.lines):
-            keys = [("id", movie["id"]), ("bytes", movie["sha256"])]
-            if movie["year"]:
-                keys.append(("title", film_key(movie), movie["year"]))
-            for key in keys:
+            path = movie["poster_path"]
+            keys = [("id", movie["id"]), ("title", film_key(movie), movie["year"]) if movie["year"] else None,
+                    ("bytes", file_sha256(Path(path)) if path and Path(path).is_file() else "")]
+            for key in filter(None, keys):
                 if not key[-1]:
                     continue
                 if key in seen and seen[key][1] is not rows and (rows in train_only or seen[key][1] in train_only):
                     earlier, earlier_rows, earlier_line = seen[key]
                     raise UserError(f"{rows.path} line {line}: {movie['id']} {movie['title']!r} ({movie['year']}) "
                                     f"is {earlier['id']} {earlier['title']!r} ({earlier['year']}) of "
-                                    f"{earlier_rows.path} line {earlier_line} ({same_film(movie, earlier)}): a "
+                                    f"{earlier_rows.path} line {earlier_line} ({SHARED_BY[key[0]]}): a "
                                     "training-only source must share no film with another source")
                 seen.setdefault(key, (movie, rows, line))
-    for rows in everything:
-        for movie in rows.movies:
-            movie.pop("sha256", None)
 
 
 def get_data(source: str | Path | list, paths: Paths | None = None, images: Path | None = None,

@@ -62,16 +62,6 @@ def paired_comparison(y_true: np.ndarray, scores: dict[str, np.ndarray], genres:
     }
 
 
-def training_counts(genres_info: dict) -> pd.DataFrame:
-    """Each genre's training posters from a project's (or model folder's) genres.json: those that set estimates,
-    those of training-only sources, and both."""
-    extra = (genres_info.get("train_only") or {}).get("counts", {})
-    counts = pd.DataFrame({"population": {g: genres_info.get("train_counts", {}).get(g, 0)
-                                          for g in genres_info["genres"]},
-                           "train only": {g: extra.get(g, 0) for g in genres_info["genres"]}}).astype(int)
-    return counts.assign(all=counts.sum(axis=1))
-
-
 def score_models(folders: dict[str, Path], data: Path | None, paths: Paths, source: str | None = None,
                  progress: bool = False) -> tuple[np.ndarray, dict[str, np.ndarray], list[str]]:
     """Every model's calibrated scores (words read where it has a text head) on one set of labelled posters: the

@@ -217,7 +217,8 @@ def resumable(output: Path) -> tuple[list[dict], set[str]]:
     record = resume_record(output)
     if not record.exists() or not Path(output).exists():
         raise UserError(f"--resume: {output} has no record of an interrupted run ({record.name}); run without --resume")
-    digests = read_json(record).get("posters") if isinstance(read_json(record), dict) else None
+    written = read_json(record)
+    digests = written.get("posters") if isinstance(written, dict) else None
     if not isinstance(digests, dict) or not all(isinstance(v, str) for v in digests.values()):
         raise UserError(f"--resume: {record} is not the record of an interrupted run (its shape is wrong); delete "
                         "it and run without --resume")
