@@ -164,3 +164,41 @@ def test_a_timing_names_the_processor_that_took_it(tmp_path):
     del pipeline["cpu"]  # the runs recorded before the processor was
     (tmp_path / SOURCES["pipeline"]).write_text(json.dumps(pipeline))
     assert "**4.0 minutes** on 2 cores on 2026-11-27" in results_block(tmp_path)
+
+
+def _project_with_results(tmp_path, manifest: dict):
+    """A copy of the repository's results files and README with `manifest` as the shipped default's."""
+    for relative in SOURCES.values():
+        (tmp_path / relative).parent.mkdir(parents=True, exist_ok=True)
+        if relative != SOURCES["default"]:
+            (tmp_path / relative).write_bytes((REPO_ROOT / relative).read_bytes())
+    (tmp_path / SOURCES["default"]).write_text(json.dumps(manifest))
+    (tmp_path / "README.md").write_bytes((REPO_ROOT / "README.md").read_bytes())
+    write_report(tmp_path)
+    return {path.name: path.read_text() for path in [tmp_path / "README.md",
+                                                      *(tmp_path / "docs" / "results").glob("*.md")]}
+
+
+def test_every_page_states_the_shipped_defaults_figures_from_its_manifest(tmp_path):
+    from postergenre.app.report import _ci, shipped_figure
+    manifest = json.loads((REPO_ROOT / SOURCES["default"]).read_text())
+    real = _ci(shipped_figure(manifest, "greatest_films", "macro_ap"))
+    assert real in (REPO_ROOT / "README.md").read_text()
+    for row in ("default", "default (adapted: gated)"):
+        manifest["outside_metrics"]["greatest_films"][row]["macro_ap"] = [0.777, 0.766, 0.788]
+    manifest["test_metrics"]["default"]["macro_ap"] = [0.555, 0.544, 0.566]
+    pages = _project_with_results(tmp_path, manifest)
+    for name in ("README.md", "index.md", "words.md", "rare-genres.md"):
+        assert "0.777 [0.766, 0.788]" in pages[name], f"{name} states greatest_films' figure from the manifest"
+    assert "0.555 [0.544, 0.566]" in pages["words.md"], "the fused test figure of the words page is the manifest's"
+    assert "| greatest_films: macro_ap | 0.236 | 0.777 | [0.766, 0.788] | **no** |" in pages["index.md"], \
+        "the rebuild is checked against the default shipped now"
+    stale = [name for name, text in pages.items() if real in text]
+    assert not stale, f"{stale} still state the figure the manifest no longer holds"
+
+
+def test_a_words_page_measured_on_another_default_is_refused(tmp_path):
+    manifest = json.loads((REPO_ROOT / SOURCES["default"]).read_text())
+    manifest["created"] = "2030-01-01T00:00:00+0000"
+    with pytest.raises(ValueError, match="text.json measured a default made .* not the one shipped now"):
+        _project_with_results(tmp_path, manifest)
