@@ -10,8 +10,11 @@ thumbnail's size); `stronger` goes further on each. Each poster's photo is drawn
 (`before`/`after`, paired on the same posters); the originals must not lose by it.
 
     python benchmarks/bench_photos.py [--root .] [--posters 600] [--bootstrap 1000] [--find-poster] [--one-poster]
+        [--rooms]
 
 --root: the project whose test split is the sample's (after `make all`: this repository). Writes photos.json.
+--rooms: photos of posters in rooms instead (rooms.py: textures, clutter, the room turned, 25-90% fill, glare and a
+colour cast, each apart and together; issue 44); writes photos_rooms.json.
 """
 import argparse
 import hashlib
@@ -25,8 +28,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pandas as pd
+from bench_finder import room_photos, rooms_folder
 from common import REPO, require_sample, write_results
 from PIL import Image
+from rooms import ROOMS
 
 from postergenre.config import Paths
 from postergenre.data.images import open_rgb
@@ -132,12 +137,14 @@ def main() -> None:
     parser.add_argument("--bootstrap", type=int, default=1000)
     parser.add_argument("--find-poster", action="store_true", help="also with the predictor finding the poster")
     parser.add_argument("--one-poster", action="store_true", help="time one photo from process start")
+    parser.add_argument("--rooms", action="store_true", help="photos of posters in rooms (rooms.py)")
     args = parser.parse_args()
+    settings_used = ROOMS if args.rooms else SETTINGS
     require_sample()
     paths = Paths.default(args.root)
     test = pd.read_csv(paths.split_csv("test"), dtype=str, keep_default_na=False)
     test = test.sample(n=min(args.posters, len(test)), random_state=0).reset_index(drop=True)
-    results = {"model": Path(args.model).name, "posters": len(test), "settings": SETTINGS,
+    results = {"model": Path(args.model).name, "posters": len(test), "settings": settings_used,
                "bootstrap": args.bootstrap, "sets": {}}
     modes = [False, True] if args.find_poster else [False]
     for text in (True, False):
@@ -150,21 +157,24 @@ def main() -> None:
         scores = {}
         for mode, predictor in trained.items():
             scores[("originals", mode)] = predictor.probabilities(originals)[0]
-            for name, settings in SETTINGS.items():
-                folder = paths.cache / "photos" / hashlib.sha256(json.dumps(settings, sort_keys=True).encode()
-                                                                 ).hexdigest()[:12]
-                photos = make_photos(originals, folder, settings)
+            for name, settings in settings_used.items():
+                if args.rooms:
+                    photos = [path for path, _ in room_photos(originals, rooms_folder(paths, settings), settings)]
+                else:
+                    folder = paths.cache / "photos" / hashlib.sha256(json.dumps(settings, sort_keys=True).encode()
+                                                                     ).hexdigest()[:12]
+                    photos = make_photos(originals, folder, settings)
                 scores[(name, mode)] = predictor.probabilities(photos)[0]
         words = "with its words" if text else "image alone"
         for mode in modes:
             label = ("after (finding the poster)" if mode else "before") if args.find_poster else "as shipped"
-            for name in SETTINGS:
+            for name in settings_used:
                 key = f"{words}, {label}: originals -> photos {name}"
                 results["sets"][key] = paired(y, scores[("originals", mode)], scores[(name, mode)],
                                               some.thresholds, args.bootstrap)
                 print(key, json.dumps(results["sets"][key]["difference"]), flush=True)
         if args.find_poster:
-            for name in ("originals", *SETTINGS):
+            for name in ("originals", *settings_used):
                 key = f"{words}: {name}, before -> after"
                 results["sets"][key] = paired(y, scores[(name, False)], scores[(name, True)], some.thresholds,
                                               args.bootstrap)
@@ -176,7 +186,7 @@ def main() -> None:
                                        "after": one_poster_seconds(str(photo), [])}
         else:
             results["one_poster_s"] = {"as shipped": one_poster_seconds(str(photo), [])}
-    write_results("photos", results)
+    write_results("photos_rooms" if args.rooms else "photos", results)
 
 
 if __name__ == "__main__":

@@ -228,3 +228,24 @@ def test_sigterm_during_read_text_keeps_the_words_read_and_the_next_run_reads_th
     train = pd.read_csv(paths.split_csv("train"))
     assert re.search(rf"read text \(train\):.*\| {len(train) - cached}/{len(train) - cached}", again.stderr), \
         "only the posters not read before"
+
+
+def test_a_room_photo_holds_the_poster_at_the_corners_it_reports():
+    """The finder benchmark's truth: warping each room photo back from its reported corners gives the poster."""
+    import cv2
+    sys.path.insert(0, str(REPO_ROOT / "benchmarks"))
+    from rooms import ROOMS, room_photo
+    posters = real_posters(3)
+    for seed, (name, settings) in enumerate(ROOMS.items()):
+        original = open_rgb(posters[seed % 3])
+        picture, corners, quality = room_photo(original, seed, **settings, other=open_rgb(posters[(seed + 1) % 3]))
+        assert picture.size in ((720, 960), (960, 720)) and 30 <= quality <= 95
+        assert (corners >= 0).all() and (corners < picture.size).all(), f"{name}: the poster lies inside the photo"
+        target = np.float32([[0, 0], [original.width, 0], [original.width, original.height], [0, original.height]])
+        flat = cv2.warpPerspective(np.asarray(picture), cv2.getPerspectiveTransform(corners, target),
+                                   original.size, flags=cv2.INTER_AREA)
+        grey = np.asarray(original.convert("L"), dtype=float).ravel()
+        back = np.corrcoef(cv2.cvtColor(flat, cv2.COLOR_RGB2GRAY).ravel(), grey)[0, 1]
+        shifted = np.corrcoef(np.roll(cv2.cvtColor(flat, cv2.COLOR_RGB2GRAY), 12, axis=0).ravel(), grey)[0, 1]
+        assert back > 0.8 and back > shifted + 0.1, f"{name}: correlation {back:.2f}, {shifted:.2f} when 12 px off"
+

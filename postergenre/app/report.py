@@ -17,6 +17,8 @@ docs/results/ (each section names its file), and the table of networks in docs/m
   benchmarks/results/photos.json       phone photos of posters: the loss before and after finding the poster
   benchmarks/results/quantize.json     the default's network quantized four ways: size, speed, quality
   benchmarks/results/rare_genres.json  the rare genres, the earlier default against the new one, genre by genre
+  benchmarks/results/photos_rooms.json photos of posters in rooms: the loss before and after finding the poster
+  benchmarks/results/finder.json       the poster finder in rooms: found, corners within 3%, time; poster files cropped
 A section whose file is missing is left out. Tests hold the committed README and pages to what these files say.
 """
 from __future__ import annotations
@@ -459,6 +461,36 @@ def photos_section(results: dict, source: str) -> list[str]:
             + ", ".join(f"{k} {v:.2f} s" for k, v in timing.items()) + "."]
 
 
+def photos_rooms_section(results: dict, source: str) -> list[str]:
+    def cell(values) -> str:
+        return "{:+.3f} [{:+.3f}, {:+.3f}]".format(*values)
+
+    rows = {name: {figure: cell(part["difference"][figure]) for figure in ("macro_ap", "top3_hit_rate", "micro_f1")}
+            for name, part in results["sets"].items()}
+    return [f"**Photos of posters in rooms**: `{results['model']}` on {results['posters']} test posters of the sample "
+            f"as stored and photographed in rooms drawn by `benchmarks/rooms.py` (fixed before any fix: "
+            f"{', '.join(f'`{name}`' for name in results['settings'])}), each figure's change from the first set "
+            f"named to the second with a paired 95% bootstrap interval ({results['bootstrap']} resamples of the same "
+            f"posters); `before`: each picture taken whole, `after`: the shipped finder (a plain wall's colour) looking "
+            f"for the poster; measured on {_cores(results)} on {results['when'][:10]}; from `{source}`:", "",
+            *_table(rows, ["macro_ap", "top3_hit_rate", "micro_f1"], "posters")]
+
+
+def finder_section(results: dict, source: str, title: str = "**The shipped poster finder in rooms**") -> list[str]:
+    rows = {name: {"found": f"{part['found']:.0%}", "corners within 3%": f"{part['within_3pct']:.0%}",
+                   "ms a picture (median, p95)": f"{part['ms_median']:.1f}, {part['ms_p95']:.1f}"}
+            for name, part in results["settings"].items()}
+    files = "; ".join(f"{name}: {part['cropped']} of {part['posters']:,} cropped"
+                      for name, part in results["poster_files"].items())
+    return [f"{title}: on photos of {results['posters']} posters of the sample's "
+            f"{results['split']} split in each room of `benchmarks/rooms.py`, the share where it found a poster and "
+            f"the share with every corner within {results['within']:.0%} of the poster's height of the true one, "
+            f"and its time a picture on one core (960-pixel photos); on {_cores(results)} on "
+            f"{results['when'][:10]}; from `{source}`:", "",
+            *_table(rows, ["found", "corners within 3%", "ms a picture (median, p95)"], "room"), "",
+            f"Poster files, which it must take whole: {files}."]
+
+
 def quantize_section(results: dict, source: str) -> list[str]:
     def cell(values) -> str:
         return "{:+.4f} [{:+.4f}, {:+.4f}]".format(*values)
@@ -495,7 +527,8 @@ SECTIONS = {"quantize": quantize_section, "photos": photos_section, "rebuild": r
             "scale": scale_section,
             "serve": serve_section, "serve_gradcam": serve_section, "predict": predict_section,
             "quantize_shipped": quantize_section, "rare_genres": rare_genres_section,
-            "install": install_section, "rebuild_rare": rebuild_section}
+            "install": install_section, "rebuild_rare": rebuild_section,
+            "photos_rooms": photos_rooms_section, "finder": finder_section}
 
 
 def results_block(root: Path, keys=None) -> str:
@@ -517,8 +550,11 @@ READS_THE_SHIPPED = ("rebuild", "rebuild_rare", "rare_genres", "text")
 # docs/results/<file>: its title, a sentence on what it holds, and its sections
 PAGES = {
     "index.md": ("Results: the shipped default", "The shipped default on each test set beside the constant guesses, "
-                 "on phone photos of posters, and `make default` rebuilding it from its recipe.",
-                 ("default", "photos", "quantize", "quantize_shipped", "rebuild")),
+                 "quantized, and `make default` rebuilding it from its recipe.",
+                 ("default", "quantize", "quantize_shipped", "rebuild")),
+    "photos.md": ("Results: phone photos of posters", "The shipped default on photos of posters: on a plain wall, and "
+                  "in rooms (textures, clutter, the room turned, glare); and the finder that looks for the poster.",
+                  ("photos", "photos_rooms", "finder")),
     "models.md": ("Results: backbones and CNNs", "Each backbone and the CNNs trained from scratch on the same splits; "
                   "how training's passes run on LiteRT; whether a model's answers follow how a file was compressed.",
                   ("backbones", "backbones_both_sources", "custom_cnn", "litert_training", "source_answers")),
