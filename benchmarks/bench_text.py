@@ -60,8 +60,8 @@ def main() -> None:
               "without_text_s": one_poster_seconds(folder, poster, paths.root, True, args.repeats),
               "repeats": args.repeats}
     print("one poster from process start:", timing)
-    write_results(args.results, {"model": folder.name, "model_created": manifest.get("created"), "text": manifest.get("text"), "sets": sets,
-                                 "one_poster": timing,
+    write_results(args.results, {"model": folder.name, "model_created": manifest.get("created"),
+                                 "text": manifest.get("text"), "sets": sets, "one_poster": timing,
                                  "command": f"python benchmarks/bench_text.py --root PROJECT --model {args.model}"})
 
 

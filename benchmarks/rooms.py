@@ -70,16 +70,14 @@ def draw_texture(kind: str, height: int, width: int, rng) -> np.ndarray:
         base = np.array([232, 226, 210]) * rng.uniform(0.85, 1.05)
         picture = base * (1 + 0.04 * smooth_noise(rng, height, width, 30) + 0.02 * smooth_noise(rng, height, width,
                                                                                                4))[..., None]
-    elif kind == "painted":
-        picture = np.broadcast_to(rng.uniform(90, 230, 3), (height, width, 3)).astype(np.float32)
-    else:  # plain: one colour, a little tinted, as bench_photos.py's `as measured`
-        picture = np.broadcast_to(rng.uniform(110, 230) + rng.uniform(-15, 15, 3), (height, width, 3)
-                                  ).astype(np.float32)
-    if kind == "painted":  # a light from one side and a darker rim
+    elif kind == "painted":  # one colour, lit from one side, with a darker rim
+        colour = rng.uniform(90, 230, 3).astype(np.float32)
         direction = rng.uniform(0, 2 * np.pi)
         ramp = ((xx - width / 2) * np.cos(direction) + (yy - height / 2) * np.sin(direction)) / max(height, width)
         rim = ((xx - width / 2) ** 2 + (yy - height / 2) ** 2) / ((width / 2) ** 2 + (height / 2) ** 2)
-        picture = picture * (1 + rng.uniform(0.2, 0.45) * ramp - rng.uniform(0.15, 0.35) * rim)[..., None]
+        picture = colour * (1 + rng.uniform(0.2, 0.45) * ramp - rng.uniform(0.15, 0.35) * rim)[..., None]
+    else:  # plain: one colour, a little tinted, as bench_photos.py's `as measured`
+        picture = np.broadcast_to(rng.uniform(110, 230) + rng.uniform(-15, 15, 3), (height, width, 3))
     return np.asarray(picture, np.float32)
 
 

@@ -70,6 +70,17 @@ def _ci(values) -> str:
     return f"{value:.3f} [{low:.3f}, {high:.3f}]"
 
 
+def _change(values) -> str:
+    """A paired difference with its 95% interval, signed."""
+    return "{:+.3f} [{:+.3f}, {:+.3f}]".format(*values)
+
+
+def _paired_changes(results: dict) -> dict[str, dict]:
+    """bench_photos.py's sets: each figure's paired change, a row a comparison."""
+    return {name: {figure: _change(part["difference"][figure]) for figure in ("macro_ap", "top3_hit_rate", "micro_f1")}
+            for name, part in results["sets"].items()}
+
+
 def _number(value) -> str:
     if isinstance(value, float):
         return f"{value:.1f}" if abs(value) >= 10 else f"{value:.3f}"
@@ -316,7 +327,7 @@ def text_section(results: dict, source: str, manifest: dict) -> list[str]:
         rows = {row: {c: _ci(shipped_figure(manifest, name, c, words=row == "fused") or figures[c]
                              if results.get("model") == "default" and row in ("image", "fused") else figures[c])
                       for c in columns} for row, figures in part["metrics"].items()}
-        rows["gain (fused - image)"] = {c: "{:+.3f} [{:+.3f}, {:+.3f}]".format(*part["gain"][c]) for c in columns}
+        rows["gain (fused - image)"] = {c: _change(part["gain"][c]) for c in columns}
         best = sorted(part["per_genre"], key=lambda g: -(g["gain"] or 0))
         lines += ["", f"*{name}* ({part['posters']} posters, {part['posters_with_words']} with words, "
                       f"{part['words_per_poster']} words a poster)", "", *_table(rows, columns, "")]
@@ -356,15 +367,16 @@ def rebuild_section(results: dict, source: str, manifest: dict) -> list[str]:
               for name, stage in results["stages"].items()}
     check = results["check"]
     per_10k = sum(stage["seconds"] for stage in results["stages"].values()) / results["posters"] * 10_000
-    rows = {}
+    rows, inside = {}, 0
     for row in check["rows"]:
         shipped = shipped_figure(manifest, row["set"], row["figure"])
         if shipped:
             value, low, high = shipped
+            within = low <= row["rebuilt"] <= high
+            inside += within
             rows[f"{row['set']}: {row['figure']}"] = {
                 "rebuilt": f"{row['rebuilt']:.3f}", "shipped": f"{value:.3f}", "shipped 95% interval":
-                f"[{low:.3f}, {high:.3f}]", "inside": "yes" if low <= row["rebuilt"] <= high else "**no**"}
-    inside = sum(row["inside"] == "yes" for row in rows.values())
+                f"[{low:.3f}, {high:.3f}]", "inside": "yes" if within else "**no**"}
     recipe = results.get("recipe", "recipes/default.toml")
     what = "`make default` from a fresh clone" if recipe == "recipes/default.toml" else \
         f"`postergenre rebuild {recipe} --ship` in a fresh clone (as `make default` ran it)"
@@ -443,11 +455,7 @@ def rare_genres_section(results: dict, source: str, manifest: dict) -> list[str]
 
 
 def photos_section(results: dict, source: str) -> list[str]:
-    def cell(values) -> str:
-        return "{:+.3f} [{:+.3f}, {:+.3f}]".format(*values)
-
-    rows = {name: {figure: cell(part["difference"][figure]) for figure in ("macro_ap", "top3_hit_rate", "micro_f1")}
-            for name, part in results["sets"].items()}
+    rows = _paired_changes(results)
     timing = results.get("one_poster_s") or {}
     return [f"**Phone photos of posters**: `{results['model']}` on {results['posters']} test posters of the sample as "
             f"stored and on photo-like versions of them (`benchmarks/bench_photos.py`: its own seeded generator, "
@@ -462,11 +470,7 @@ def photos_section(results: dict, source: str) -> list[str]:
 
 
 def photos_rooms_section(results: dict, source: str) -> list[str]:
-    def cell(values) -> str:
-        return "{:+.3f} [{:+.3f}, {:+.3f}]".format(*values)
-
-    rows = {name: {figure: cell(part["difference"][figure]) for figure in ("macro_ap", "top3_hit_rate", "micro_f1")}
-            for name, part in results["sets"].items()}
+    rows = _paired_changes(results)
     return [f"**Photos of posters in rooms**: `{results['model']}` on {results['posters']} test posters of the sample "
             f"as stored and photographed in rooms drawn by `benchmarks/rooms.py` (fixed before any fix: "
             f"{', '.join(f'`{name}`' for name in results['settings'])}), each figure's change from the first set "
@@ -476,13 +480,13 @@ def photos_rooms_section(results: dict, source: str) -> list[str]:
             *_table(rows, ["macro_ap", "top3_hit_rate", "micro_f1"], "posters")]
 
 
-def finder_section(results: dict, source: str, title: str = "**The shipped poster finder in rooms**") -> list[str]:
+def finder_section(results: dict, source: str) -> list[str]:
     rows = {name: {"found": f"{part['found']:.0%}", "corners within 3%": f"{part['within_3pct']:.0%}",
                    "ms a picture (median, p95)": f"{part['ms_median']:.1f}, {part['ms_p95']:.1f}"}
             for name, part in results["settings"].items()}
     files = "; ".join(f"{name}: {part['cropped']} of {part['posters']:,} cropped"
                       for name, part in results["poster_files"].items())
-    return [f"{title}: on photos of {results['posters']} posters of the sample's "
+    return [f"**The shipped poster finder in rooms**: on photos of {results['posters']} posters of the sample's "
             f"{results['split']} split in each room of `benchmarks/rooms.py`, the share where it found a poster and "
             f"the share with every corner within {results['within']:.0%} of the poster's height of the true one, "
             f"and its time a picture on one core (960-pixel photos); on {_cores(results)} on "
