@@ -76,6 +76,7 @@ serve: venv
 # two pytest workers, one a core; the tests that start processes of their own share one (xdist_group "processes");
 # tests/test_docs.py builds the docs with --strict and opens them in Chromium
 test: venv chromium
+	$(BIN)/ruff check postergenre tests benchmarks
 	$(BIN)/lint-imports
 	$(BIN)/python -m pytest -q -n 2 --dist loadgroup
 
@@ -90,6 +91,7 @@ chromium:
 
 # the unit run: no test that trains a network, drives a browser or starts workers (under 2 minutes)
 test-fast: venv
+	$(BIN)/ruff check postergenre tests benchmarks
 	$(BIN)/lint-imports
 	$(BIN)/python -m pytest -q -n 2 --dist loadgroup -m "not slow and not trains and not browser and not workers"
 

@@ -77,7 +77,7 @@ def main() -> None:
     rates = []
     for settings in variants:
         rates.append({"side": settings.side, "recogniser_width": settings.recogniser_width,
-                      **rate(posters, lambda ps: [t.text for t in Reader(settings).read(ps)])})
+                      **rate(posters, lambda ps, settings=settings: [t.text for t in Reader(settings).read(ps)])})
         print("postergenre settings:", rates[-1], flush=True)
 
     multi_hot = sample.genres.str.get_dummies("|")

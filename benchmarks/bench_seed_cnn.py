@@ -31,7 +31,7 @@ def run_variant(frames, vocabulary, cache: Path, epochs: int, learning_rate: flo
     from postergenre.data.dataset import make_dataset
     from postergenre.inference.batches import run_network
     from postergenre.inference.keras_network import KerasNetwork
-    from postergenre.networks import probe
+    from postergenre.studies import probe
     from postergenre.networks.registry import get
     from postergenre.networks.scratch import seed_cnn
     from postergenre.scoring import metrics

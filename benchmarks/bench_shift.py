@@ -20,7 +20,7 @@ def main():
     args = parser.parse_args()
     sample = require_sample()
     from postergenre.config import PRIOR_ESTIMATORS, Paths
-    from postergenre.evaluation.experiments import adaptation_targets, label_shift_study
+    from postergenre.studies.experiments import adaptation_targets, label_shift_study
     outside = sample.parent / "greatest_films"
     tables = label_shift_study(args.model, Paths.default(args.root),
                                outside if (outside / "labels.csv").exists() else None)

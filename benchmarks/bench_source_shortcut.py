@@ -58,7 +58,7 @@ def trained_networks(models: list[str], requality: int | None = None) -> None:
 
     from postergenre.config import Paths
     from postergenre.data.encode import load_splits
-    from postergenre.evaluation.experiments import source_probe
+    from postergenre.studies.experiments import source_probe
     from postergenre.inference.keras_network import KerasNetwork
     from postergenre.inference.model_folder import resolve_model
     from postergenre.inference.predictor import load
@@ -208,7 +208,7 @@ def main():
     if args.models:
         return trained_networks(args.models, args.requality)
     from postergenre.data.images import open_rgb, recompress
-    from postergenre.evaluation.experiments import source_probe
+    from postergenre.studies.experiments import source_probe
     from postergenre.inference.keras_network import KerasNetwork
     from postergenre.networks.pretrained import backbone
     from postergenre.networks.registry import get

@@ -21,7 +21,7 @@ import pandas as pd
 from common import REPO, write_results
 
 from postergenre.config import Paths
-from postergenre.evaluation.text_gain import text_gain
+from postergenre.studies.text_gain import text_gain
 from postergenre.inference.model_folder import resolve_model
 
 

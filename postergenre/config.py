@@ -64,7 +64,7 @@ class Paths:
     root: Path
 
     @classmethod
-    def default(cls, root: str | os.PathLike | None = None) -> "Paths":
+    def default(cls, root: str | os.PathLike | None = None) -> Paths:
         root = root or os.environ.get("POSTERGENRE_ROOT") or (REPO_ROOT if IN_CHECKOUT else Path.cwd())
         return cls(Path(root).resolve())
 

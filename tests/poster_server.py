@@ -95,7 +95,7 @@ class PosterServer:
         self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
 
-    def __enter__(self) -> "PosterServer":
+    def __enter__(self) -> PosterServer:
         self.thread.start()
         return self
 

@@ -15,7 +15,7 @@ from tests.conftest import clone_project
 
 
 def test_evaluate_writes_json_report_and_figures(trained_project):
-    result = evaluate("efficientnet_lite0", paths=trained_project, n_boot=30)
+    evaluate("efficientnet_lite0", paths=trained_project, n_boot=30)
     folder = trained_project.models / "efficientnet_lite0"
     saved = json.loads((folder / "eval_test.json").read_text())
     assert saved["posters_evaluated"] == len(pd.read_csv(trained_project.split_csv("test")))

@@ -73,26 +73,6 @@ def test_user_mix_file_errors_name_file_and_row(tmp_path):
             label_shift.read_prior(bad, genres)
 
 
-def test_expected_f1_thresholds_need_no_labels():
-    y, p = calibrated_collection([0.5, 0.1], n=8000, seed=3)
-    found = label_shift.expected_f1_thresholds(p)
-    grid = np.linspace(0.02, 0.9, 45)
-    for j in range(2):
-        f1 = [2 * (y[:, j] & (p[:, j] >= t)).sum() / (y[:, j].sum() + (p[:, j] >= t).sum()) for t in grid]
-        best = grid[int(np.argmax(f1))]
-        f1_found = 2 * (y[:, j] & (p[:, j] >= found[j])).sum() / (y[:, j].sum() + (p[:, j] >= found[j]).sum())
-        assert abs(found[j] - best) < 0.1 and f1_found > max(f1) - 0.01
-
-
-def test_resampling_reaches_the_asked_mix():
-    rng = np.random.default_rng(0)
-    drama = rng.random(20000) < 0.4
-    comedy = rng.random(20000) < np.where(drama, 0.2, 0.45)  # correlated genres
-    y = np.column_stack([drama, comedy]).astype(int)
-    index = label_shift.resample_to_mix(y, {0: 0.6, 1: 0.25}, seed=1)
-    assert np.allclose(y[index].mean(axis=0), [0.6, 0.25], atol=0.015)
-
-
 def test_gated_keeps_the_training_mix_where_nothing_moved():
     """No shift: no genre's mean probability lies 3 standard errors from its training share, so the gated mix is
     the training mix and the adapted probabilities are the model's own; EM moves every genre a little."""
@@ -151,19 +131,9 @@ def test_the_gated_mix_table_gives_each_genre_its_interval_and_whether_it_was_ad
     assert "genres moved clearly" in adaptation.note
 
 
-def test_compare_estimators_scores_the_log_loss_of_each_adapted_model():
-    train_prior = np.array([0.4, 0.2, 0.1])
-    y, p = calibrated_collection(np.array([0.6, 0.1, 0.25]), train_prior=train_prior, n=2000, seed=6)
-    table = label_shift.compare_estimators(y, p, train_prior, np.full(3, 0.3), estimators=("cc", "em", "gated"))
-    expected = -np.mean(y * np.log(p) + (1 - y) * np.log(1 - p))
-    assert np.isclose(table.loc["unadapted", "log_loss"], expected)
-    assert table.loc["oracle (true mix)", "log_loss"] < table.loc["unadapted", "log_loss"]
-    assert "gated" in table.index
-
-
 def test_the_targets_are_read_set_by_set_from_the_study_tables():
     import pandas as pd
-    from postergenre.evaluation.experiments import adaptation_targets
+    from postergenre.studies.experiments import adaptation_targets
 
     def table(unadapted, gated, oracle):
         return pd.DataFrame({name: dict(zip(("top3_hit_rate", "micro_f1@tuned", "log_loss"), values))

@@ -2,7 +2,7 @@
 import keras
 import numpy as np
 
-from postergenre.networks.probe import dead_fraction, diagnose, output_spread
+from postergenre.studies.probe import dead_fraction, diagnose, output_spread
 
 
 def test_dead_fraction_counts_units_zero_on_every_poster_and_position():

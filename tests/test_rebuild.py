@@ -1,7 +1,6 @@
 """`postergenre rebuild RECIPE`: the recipe file, its checks, the stages' keys, resuming, and the run end to end."""
 import json
 import shutil
-import tomllib
 from pathlib import Path
 
 import pytest
@@ -81,8 +80,9 @@ def test_the_rare_recipe_is_the_default_one_with_a_training_only_source():
     source alone, so that its measured difference is the rare posters'."""
     default, rare = read_recipe(DEFAULT_RECIPE), read_recipe(REPO_ROOT / "recipes" / "rare.toml")
     assert [p.name for p in rare.train_only()] == ["kaggle_posters_rare"] and not default.train_only()
-    strip = lambda data: {k: (v if k != "data" else {d: x for d, x in v.items() if d != "train_only"})
-                          for k, v in data.items() if k != "name"}
+    def strip(data):
+        return {k: (v if k != "data" else {d: x for d, x in v.items() if d != "train_only"})
+                for k, v in data.items() if k != "name"}
     assert strip(rare.data) == strip(default.data)
 
 
@@ -286,10 +286,9 @@ def test_a_keras_file_saved_again_with_the_same_weights_keeps_its_fingerprint(tm
 def test_a_member_trained_on_workers_gets_the_same_settings_through_the_command_line(member, tmp_path):
     """--workers starts `postergenre train` processes: their arguments must make the member's very TrainConfig."""
     from postergenre.cli import build_parser
-    from postergenre.training.train import TrainConfig, config_from_args
+    from postergenre.training.options import TrainConfig, from_arguments
     recipe = read_recipe(DEFAULT_RECIPE)
     config = TrainConfig(**recipe.member_config(recipe.members()[member], "x.parts/m"))
     args = build_parser().parse_args(rebuild_module.train_arguments(config, tmp_path))
     assert args.root == tmp_path and args.stage == "train"
-    size = tuple(int(v) for v in args.input_size.split("x"))
-    assert config_from_args(**{**vars(args), "input_size": size}) == config
+    assert from_arguments(args) == config

@@ -6,7 +6,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from postergenre.app.recipe import BOUNDS, INPUT_SIDE, MEMBER_BOUNDS, read_recipe
+from postergenre.app.recipe import BOUNDS, read_recipe
+from postergenre.training.options import INPUT_SIDE, recipe_schema
 from postergenre.config import MODEL_NAME, UserError, checked_name
 from tests.test_rebuild import small_recipe
 
@@ -42,6 +43,8 @@ def with_value(text: str, key: str, value) -> str:
     return text + f"\n[{section}]\n{name} = {literal}\n"
 
 
+MEMBER_BOUNDS = {key: f.metadata["bounds"] for key, f in recipe_schema().items()
+                 if f.metadata["bounds"] and key != "input_size"}
 KEYS = [*BOUNDS, *(f"member.{k}" for k in MEMBER_BOUNDS if k not in ("epochs",))]
 
 

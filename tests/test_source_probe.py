@@ -3,7 +3,7 @@ import numpy as np
 from PIL import Image
 
 from postergenre.data.images import recompress
-from postergenre.evaluation.experiments import source_probe
+from postergenre.studies.experiments import source_probe
 
 
 def test_the_probe_finds_a_planted_source_signal_and_nothing_in_noise():
@@ -29,7 +29,7 @@ def test_recompress_gives_the_same_picture_at_a_lower_quality():
 def test_learning_curve_sizes_and_figure(tmp_path, monkeypatch):
     import pandas as pd
 
-    from postergenre.evaluation import experiments
+    from postergenre.studies import experiments
     from postergenre.evaluation.figures import learning_curve_figure
     rng = np.random.default_rng(0)
     labels = (rng.random((1000, 4)) < 0.3).astype(np.float32)
@@ -50,7 +50,7 @@ def test_learning_curve_sizes_and_figure(tmp_path, monkeypatch):
 def test_the_curve_takes_its_all_posters_point_from_the_comparison_s_identical_head(monkeypatch):
     import pandas as pd
 
-    from postergenre.evaluation import experiments
+    from postergenre.studies import experiments
     rng = np.random.default_rng(1)
     labels = (rng.random((600, 3)) < 0.3).astype(np.float32)
     features = np.concatenate([labels * 2 + rng.normal(size=(600, 3)), rng.normal(size=(600, 5))], axis=1)

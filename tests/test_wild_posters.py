@@ -236,9 +236,9 @@ def test_a_room_photo_holds_the_poster_at_the_corners_it_reports():
     sys.path.insert(0, str(REPO_ROOT / "benchmarks"))
     from rooms import ROOMS, room_photo
     posters = real_posters(3)
-    for seed, (name, settings) in enumerate(ROOMS.items()):
+    for seed, (name, room) in enumerate(ROOMS.items()):
         original = open_rgb(posters[seed % 3])
-        picture, corners, quality = room_photo(original, seed, **settings, other=open_rgb(posters[(seed + 1) % 3]))
+        picture, corners, quality = room_photo(original, seed, **room, other=open_rgb(posters[(seed + 1) % 3]))
         assert picture.size in ((720, 960), (960, 720)) and 30 <= quality <= 95
         assert (corners >= 0).all() and (corners < picture.size).all(), f"{name}: the poster lies inside the photo"
         target = np.float32([[0, 0], [original.width, 0], [original.width, original.height], [0, original.height]])

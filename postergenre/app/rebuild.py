@@ -19,13 +19,14 @@ import time
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from collections.abc import Callable
 
 from ..config import DEFAULT_PRIOR_ESTIMATOR, REPO_ROOT, Paths, UserError
 from ..data.io import file_sha256, read_csv, read_json, write_json
 from ..inference.manifest import LOCK_FILE, lock_hash, project_relative
 from ..inference.model_folder import (CALIBRATION_FILE, GENRES_FILE, NETWORK_FILES, THRESHOLDS_FILE, read_manifest,
                                       write_manifest)
+from ..training.options import as_arguments
 from .recipe import Recipe
 
 STATE_FILE = "stages.json"
@@ -366,20 +367,7 @@ class Rebuild:
 
 def train_arguments(config, root: Path) -> list[str]:
     """`postergenre --root ROOT train ...` arguments that make the same TrainConfig (a worker process's command)."""
-    args = ["--root", str(root), "train", "--model", config.model, "--name", config.name, "--seed", str(config.seed)]
-    for field in dataclasses.fields(config):
-        value = getattr(config, field.name)
-        if field.name in ("model", "name", "seed", "strategy", "cache", "limit", "weights", "schedule") \
-                or value is None:
-            continue
-        flag = "--" + field.name.replace("_", "-")
-        if isinstance(value, bool):
-            args += [flag if value else f"--no-{field.name}"] if field.name == "tta" else ([flag] if value else [])
-        elif isinstance(value, tuple):
-            args += [flag, "x".join(map(str, value))]
-        else:
-            args += [flag, str(value)]
-    return args
+    return ["--root", str(root), "train", *as_arguments(config)]
 
 
 def recipe_provenance(recipe: Recipe, root: Path) -> dict:

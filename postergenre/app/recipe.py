@@ -15,7 +15,6 @@ from pathlib import Path
 
 from ..config import (
     CALIBRATION_METHODS,
-    LOSSES,
     PRIOR_ESTIMATORS,
     QUANTIZATIONS,
     CleanConfig,
@@ -26,15 +25,8 @@ from ..config import (
 )
 from ..networks import registry
 from ..text.ocr import OcrSettings
+from ..training.options import SEEDS, TrainConfig, base_type, recipe_schema, recipe_type, value_problem
 
-# what a member may set: TrainConfig's fields less those the recipe owns (name, seed, data) or a run chooses
-MEMBER_KEYS = {"backbone": str, "input_size": list, "fit": str, "tta": bool, "loss": str, "oversample": bool,
-               "epochs": int, "batch_size": int, "head_batch_size": int, "learning_rate": float,
-               "calibration": str, "feature_variants": int, "fine_tune_epochs": int, "fine_tune_layers": int,
-               "fine_tune_learning_rate": float, "fine_tune_on": str, "fine_tune_variants": int,
-               "jpeg_quality": str, "patience": int, "name": str, "vocabulary": dict}
-CHOICES = {"fit": ("crop", "squash", "pad"), "loss": LOSSES, "calibration": ("auto",) + CALIBRATION_METHODS,
-           "fine_tune_on": ("activations", "images"), "jpeg_quality": ("random", "stored")}
 VOCABULARY_KEYS = {"drop": list, "merge": dict, "synonyms": dict, "min_count": int, "other": str,
                    "drop_small_other": bool}
 SECTIONS = {
@@ -50,16 +42,10 @@ SECTIONS = {
     "members": list,
 }
 REQUIRED = ("name", "data", "members")
-SEEDS = (0, 2**32 - 1)
 # inclusive bounds of every number a recipe may set; a value outside stops the recipe before any work
 BOUNDS = {"seed": SEEDS, "data.limit": (1, 10**9), "clean.min_width": (1, 10_000), "clean.min_height": (1, 10_000),
           "vocabulary.min_count": (0, 10**7), "split.seed": SEEDS, "text.side": (32, 4096),
           "evaluate.bootstrap": (10, 100_000)}
-MEMBER_BOUNDS = {"epochs": (1, 10_000), "batch_size": (1, 4096), "head_batch_size": (1, 65_536),
-                 "learning_rate": (1e-8, 1.0), "fine_tune_learning_rate": (1e-8, 1.0), "feature_variants": (0, 16),
-                 "fine_tune_epochs": (0, 10_000), "fine_tune_layers": (0, 1000), "fine_tune_variants": (1, 16),
-                 "patience": (1, 10_000)}
-INPUT_SIDE = (32, 1024)
 MAX_DESCRIPTION = 1000
 MAX_HELD_OUT = 0.6  # val + test
 TYPE_WORDS = {str: "a string", int: "a whole number", float: "a number", bool: "true or false", list: "a list",
@@ -117,14 +103,13 @@ class Recipe:
     def members(self) -> list[dict]:
         return self.data["members"]
 
-    def member_config(self, member: dict, folder_name: str) -> dict:
-        """The TrainConfig fields of one member (its folder, the recipe's seed)."""
-        config = {k: v for k, v in member.items() if k not in ("backbone", "name", "vocabulary")}
-        if "input_size" in config:
-            config["input_size"] = tuple(config["input_size"])
-        return {"model": member["backbone"], "name": folder_name, "seed": self.seed, **config}
+    def member_config(self, member: dict, folder_name: str, options: type = TrainConfig) -> dict:
+        """The options' fields of one member (its folder, the recipe's seed)."""
+        schema = recipe_schema(options)
+        config = {schema[k].name: tuple(v) if isinstance(v, list) else v for k, v in member.items() if k in schema}
+        return {**config, "name": folder_name, "seed": self.seed}
 
-    def with_sources(self, sources: list[str]) -> "Recipe":
+    def with_sources(self, sources: list[str]) -> Recipe:
         """The same recipe on other sources (e.g. the full Kaggle MovieGenre.csv), paths as given (from here)."""
         data = {**self.data, "data": {**self.data["data"], "sources": [str(Path(s).resolve()) for s in sources]}}
         checked = Recipe(self.path, self.text, data)
@@ -132,8 +117,9 @@ class Recipe:
         return checked
 
 
-def read_recipe(path: str | Path) -> Recipe:
-    """The recipe at `path`, checked whole; UserError names the file, the key and what is wrong."""
+def read_recipe(path: str | Path, options: type = TrainConfig) -> Recipe:
+    """The recipe at `path`, checked whole (its members against `options`); UserError names the file, the key and
+    what is wrong."""
     path = Path(path)
     if not path.is_file():
         raise UserError(f"{path}: no such recipe file")
@@ -151,7 +137,7 @@ def read_recipe(path: str | Path) -> Recipe:
     except tomllib.TOMLDecodeError as exc:
         raise UserError(f"{path}: not valid TOML ({exc})") from None
     recipe = Recipe(path.resolve(), text, data)
-    check(recipe, str(path))
+    check(recipe, str(path), options)
     return recipe
 
 
@@ -203,28 +189,26 @@ def _check_bounds(table: dict, bounds: dict, prefix: str, where: str) -> None:
             _fail(where, f"{prefix}{key}", f"{value!r} is out of range (from {low:g} to {high:g})")
 
 
-def _check_member(member, index: int, recipe: Recipe, where: str) -> None:
+def _check_member(member, index: int, recipe: Recipe, where: str, options: type) -> None:
     key = f"members[{index}]"
     if not isinstance(member, dict):
         _fail(where, key, f"expected a table [[members]], got {member!r}")
     for required in ("name", "backbone"):
         if required not in member:
             _fail(where, f"{key}.{required}", "missing")
-    _check_table(member, MEMBER_KEYS, f"{key}.", where)
+    schema = recipe_schema(options)
+    _check_table(member, {"name": str, "vocabulary": dict, **{k: recipe_type(options, f) for k, f in schema.items()}},
+                 f"{key}.", where)
     _check_name(member["name"], f"{key}.name", where)
-    _check_bounds(member, MEMBER_BOUNDS, f"{key}.", where)
     if member["backbone"] not in registry.names() or not registry.is_pretrained(member["backbone"]):
         pretrained = [n for n in registry.names() if registry.is_pretrained(n)]
         _fail(where, f"{key}.backbone", f"unknown backbone {member['backbone']!r} (a blend member is one of "
                                         f"{', '.join(pretrained)})")
-    for option, choices in CHOICES.items():
-        if option in member and member[option] not in choices:
-            _fail(where, f"{key}.{option}", f"{member[option]!r} is not one of {', '.join(choices)}")
-    size = member.get("input_size")
-    if size is not None and (len(size) != 2 or not all(_type_ok(v, int) and INPUT_SIDE[0] <= v <= INPUT_SIDE[1]
-                                                       for v in size)):
-        _fail(where, f"{key}.input_size", f"expected [height, width], each {INPUT_SIDE[0]} to {INPUT_SIDE[1]} pixels, "
-                                          f"got {size!r}")
+    for name, value in member.items():
+        if name in schema:
+            problem = value_problem(schema[name], value, base_type(options, schema[name].name))
+            if problem:
+                _fail(where, f"{key}.{name}", problem)
     if "vocabulary" in member:
         _check_table(member["vocabulary"], VOCABULARY_KEYS, f"{key}.vocabulary.", where)
         own = dataclasses.asdict(VocabularyRules(**{**recipe.section("vocabulary"), **member["vocabulary"]}))
@@ -240,7 +224,7 @@ def _check_name(name, key: str, where: str) -> None:
         _fail(where, key, str(exc).removeprefix("name "))
 
 
-def check(recipe: Recipe, where: str) -> None:
+def check(recipe: Recipe, where: str, options: type = TrainConfig) -> None:
     data = recipe.data
     for key in REQUIRED:
         if key not in data:
@@ -254,7 +238,7 @@ def check(recipe: Recipe, where: str) -> None:
         _fail(where, "members", "expected one or more [[members]] tables")
     names = [m.get("name") if isinstance(m, dict) else None for m in data["members"]]
     for index, member in enumerate(data["members"]):
-        _check_member(member, index, recipe, where)
+        _check_member(member, index, recipe, where, options)
     duplicates = {n for n in names if names.count(n) > 1}
     if duplicates:
         _fail(where, "members", f"two members are named {sorted(duplicates)[0]!r}")

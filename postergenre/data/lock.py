@@ -31,7 +31,7 @@ class Lock:
         except OSError:
             return "?"
 
-    def __enter__(self) -> "Lock":
+    def __enter__(self) -> Lock:
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:

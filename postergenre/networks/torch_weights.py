@@ -76,7 +76,7 @@ class _LegacyUnpickler(pickle.Unpickler):
         return self.storages[key]
 
 
-def load_legacy_state_dict(path: str | Path) -> "OrderedDict[str, np.ndarray]":
+def load_legacy_state_dict(path: str | Path) -> OrderedDict[str, np.ndarray]:
     """The tensors of a legacy torch .pth file as numpy arrays, by name."""
     path = Path(path)
     try:

@@ -85,7 +85,7 @@ class Calibration:
         return {k: v for k, v in self.__dict__.items() if v or k == "method"}
 
     @classmethod
-    def from_json(cls, data: dict | None) -> "Calibration":
+    def from_json(cls, data: dict | None) -> Calibration:
         data = data or {}
         if data.get("method", "none") not in METHODS:
             raise ValueError(f"unknown calibration method {data.get('method')!r}")

@@ -149,7 +149,8 @@ def read_prior(path: str | Path, genres: list[str]) -> np.ndarray:
 
 
 def adapt(p, train_prior, prior=None, method: str = DEFAULT_ESTIMATOR, confusion: dict | None = None,
-          min_posters: int = MIN_POSTERS, reference_posters: int | None = None) -> tuple[np.ndarray, np.ndarray, str, str]:
+          min_posters: int = MIN_POSTERS,
+          reference_posters: int | None = None) -> tuple[np.ndarray, np.ndarray, str, str]:
     """(adapted probabilities, the mix used, where it came from in a word or two, a one-line account of that)."""
     p = np.asarray(p, dtype=float)
     if prior is not None:
@@ -162,21 +163,6 @@ def adapt(p, train_prior, prior=None, method: str = DEFAULT_ESTIMATOR, confusion
     estimated = estimate_prior(p, train_prior, method, confusion, reference_posters=reference_posters)
     return reweight(p, train_prior, estimated), estimated, method, \
         f"genre mix estimated from {len(p)} posters ({method})"
-
-
-def expected_f1_thresholds(p, grid=np.linspace(0.02, 0.9, 45)) -> np.ndarray:
-    """Per genre, the threshold that maximises F1 as expected from calibrated probabilities alone.
-
-    Needs no labels: with calibrated p, a poster above the threshold is a true positive with
-    probability p, one below is a missed positive with probability p.
-    """
-    p = np.asarray(p, dtype=float)
-    above = p[:, :, None] >= grid[None, None, :]
-    tp = (p[:, :, None] * above).sum(axis=0)
-    fp = ((1 - p)[:, :, None] * above).sum(axis=0)
-    fn = (p[:, :, None] * ~above).sum(axis=0)
-    f1 = 2 * tp / np.maximum(2 * tp + fp + fn, 1e-12)
-    return grid[np.argmax(f1, axis=1)]
 
 
 def mix_table(genres, train_prior, used_prior, true_prior=None, evidence: dict | None = None,
@@ -194,27 +180,6 @@ def mix_table(genres, train_prior, used_prior, true_prior=None, evidence: dict |
     if true_prior is not None:
         table["true mix"] = np.round(true_prior, 3)
     return table.sort_values("collection mix", ascending=False).reset_index(drop=True)
-
-
-THRESHOLD_POLICIES = ("keep", "bayes", "expected_f1")
-DEFAULT_THRESHOLD_POLICY = "keep"
-
-
-def adapted_thresholds(thresholds, train_prior, mix, adapted, policy: str = DEFAULT_THRESHOLD_POLICY) -> np.ndarray:
-    """Decision thresholds for adapted probabilities.
-
-    keep: the validation-tuned thresholds, applied to the adapted probabilities;
-    bayes: the thresholds moved by the same Bayes rule (every decision stays what it was unadapted:
-           the rule is monotone, so this changes the ranking across genres, not any yes/no);
-    expected_f1: re-tuned on the collection by the F1 the adapted probabilities expect.
-    """
-    if policy == "keep":
-        return np.asarray(thresholds, dtype=float)
-    if policy == "bayes":
-        return reweight(np.asarray(thresholds, dtype=float)[None, :], train_prior, mix)[0]
-    if policy == "expected_f1":
-        return expected_f1_thresholds(adapted)
-    raise UserError(f"unknown threshold policy {policy!r}; choose from {', '.join(THRESHOLD_POLICIES)}")
 
 
 @dataclass
@@ -259,65 +224,8 @@ def adapt_to_collection(probabilities, genres: list[str], train_prior, threshold
                                        reference_posters=reference_posters)
     evidence = shift_evidence(probabilities, train_prior, reference_posters=reference_posters) \
         if source == estimator else None
-    adaptation = Adaptation(adapted, adapted_thresholds(thresholds, train_prior, mix, adapted), list(genres),
+    adaptation = Adaptation(adapted, np.asarray(thresholds, dtype=float), list(genres),
                             train_prior, mix, source, note, evidence)
     if source == "gated":
         adaptation.note += f": {int(adaptation.adapted.sum())} of {len(genres)} genres moved clearly and were adapted"
     return adaptation
-
-
-def resample_to_mix(y, targets: dict[int, float], n: int | None = None, seed: int = 0,
-                    iterations: int = 50) -> np.ndarray:
-    """Indices of a resample (with replacement) of labelled posters whose genre shares match `targets`.
-
-    targets: {genre index: share}. Poster weights are raked (iterative proportional fitting) until each
-    named genre's weighted share is its target; the other genres follow their co-occurrence.
-    """
-    y = np.asarray(y, dtype=float)
-    weights = np.ones(len(y))
-    for _ in range(iterations):
-        for j, share in targets.items():
-            positive = y[:, j] > 0
-            current = weights[positive].sum() / weights.sum()
-            weights[positive] *= share / current
-            weights[~positive] *= (1 - share) / (1 - current)
-    rng = np.random.default_rng(seed)
-    return rng.choice(len(y), size=n or len(y), replace=True, p=weights / weights.sum())
-
-
-def compare_estimators(y, scores, train_prior, thresholds, confusion: dict | None = None,
-                       estimators=ESTIMATORS, policy: str = DEFAULT_THRESHOLD_POLICY, top: int = 5,
-                       reference_posters: int | None = None) -> pd.DataFrame:
-    """On labelled posters: every estimator's adapted model beside the unadapted one, the constant guess
-    and the oracle that knows the true mix. Columns: top-3 hit rate, micro F1 (tuned thresholds, and 0.5),
-    micro AP, and the largest error of the estimated mix over the `top` most frequent genres and over all."""
-    from . import metrics  # here, not at the top: scikit-learn would add 0.7 s to every `postergenre predict`
-    y, scores, train_prior = np.asarray(y), np.asarray(scores, dtype=float), np.asarray(train_prior, dtype=float)
-    true_mix = y.mean(axis=0)
-    frequent = np.argsort(-true_mix)[:top]
-
-    def row(adapted, mix, cut):
-        clipped = np.clip(adapted, 1e-7, 1 - 1e-7)
-        at_tuned = metrics.fast_threshold_metrics(y, adapted, cut)
-        at_half = metrics.fast_threshold_metrics(y, adapted, 0.5)
-        error = np.abs(np.asarray(mix) - true_mix)
-        return {"top3_hit_rate": metrics.top_k_hit_rate(y, adapted, 3), "micro_f1@tuned": at_tuned["micro_f1"],
-                "micro_f1@0.5": at_half["micro_f1"], "micro_ap": metrics.fast_average_precision(y, adapted, "micro"),
-                "log_loss": float(-np.mean(y * np.log(clipped) + (1 - y) * np.log(1 - clipped))),
-                f"mix error, top {top}": float(error[frequent].max()), "mix error, all": float(error.max())}
-
-    rows = {"unadapted": row(scores, train_prior, thresholds)}
-    for method in estimators:
-        mix = estimate_prior(scores, train_prior, method, confusion, reference_posters=reference_posters)
-        adapted = reweight(scores, train_prior, mix)
-        rows[method] = row(adapted, mix, adapted_thresholds(thresholds, train_prior, mix, adapted, policy))
-    oracle = reweight(scores, train_prior, true_mix)
-    rows["oracle (true mix)"] = row(oracle, true_mix,
-                                    adapted_thresholds(thresholds, train_prior, true_mix, oracle, policy))
-    constant = np.tile(train_prior, (len(y), 1))
-    topk = metrics.constant_scores(train_prior[None, :], len(y), k=3)
-    rows["constant: 3 most frequent genres"] = {
-        **row(topk, train_prior, np.full(len(train_prior), 0.5)), "micro_ap": metrics.fast_average_precision(
-            y, constant, "micro"), "log_loss": row(constant, train_prior, train_prior)["log_loss"]}
-    import pandas as pd
-    return pd.DataFrame(rows).T

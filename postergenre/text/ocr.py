@@ -58,7 +58,7 @@ class OcrSettings:
         return hashlib.sha1(text.encode()).hexdigest()[:12]
 
     @classmethod
-    def from_json(cls, data: dict | None) -> "OcrSettings":
+    def from_json(cls, data: dict | None) -> OcrSettings:
         data = data or {}
         return cls(**{k: data[k] for k in ("side", "angle_classifier", "min_score", "recogniser_batch",
                                                         "recogniser_width", "threads_per_engine")
@@ -79,7 +79,7 @@ class PosterText:
         return {"lines": [[line, round(float(score), 4)] for line, score in self.lines], "error": self.error}
 
     @classmethod
-    def from_json(cls, data: dict) -> "PosterText":
+    def from_json(cls, data: dict) -> PosterText:
         return cls([(str(line), float(score)) for line, score in data.get("lines", [])], data.get("error", ""))
 
 

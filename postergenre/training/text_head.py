@@ -32,7 +32,7 @@ def best_of(values: dict):
     return max(values, key=values.get)
 
 
-def train_text_head(model: str | Path, paths: Paths | None = None, settings: OcrSettings = OcrSettings(),
+def train_text_head(model: str | Path, paths: Paths | None = None, settings: OcrSettings | None = None,
                     seed: int = SEED, progress: bool = True) -> Path:
     """Add a text head to a trained model folder; returns the folder."""
     paths = paths or Paths.default()
@@ -45,6 +45,7 @@ def train_text_head(model: str | Path, paths: Paths | None = None, settings: Ocr
     frames = {s: frames[s] for s in ("train", "val")}
     labels = {s: f[vocabulary].to_numpy(float) for s, f in frames.items()}
     start = time.perf_counter()
+    settings = settings or OcrSettings()
     texts = read_split_texts(frames, paths, settings, progress)
     read_seconds = time.perf_counter() - start
     image_val, _ = predictor.scores(frames["val"], progress=progress)

@@ -10,14 +10,12 @@ backed up every epoch, so a killed run resumes where it stopped.
 """
 from __future__ import annotations
 
-import dataclasses
 import functools
 import hashlib
 import os
 import shutil
 import sys
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import keras
@@ -25,7 +23,7 @@ import numpy as np
 import pandas as pd
 import tensorflow as tf
 
-from ..config import EPOCHS, HEAD_EPOCHS, SEED, Paths, UserError
+from ..config import Paths, UserError
 from ..data.dataset import array_batches, cache_key, make_dataset
 from ..data.encode import SPLITS, load_splits, population
 from ..data.io import read_json
@@ -42,57 +40,9 @@ from . import cluster, top_blocks
 from .checkpoint import TrainingState
 from .curves import training_curves
 from .losses import make_loss, oversample_indices
+from .options import TrainConfig
 
 MONITOR = "val_pr_auc"  # PR-AUC over genres, Keras' streaming estimate of macro average precision
-
-
-@dataclass
-class TrainConfig:
-    model: str = "efficientnet_lite0"
-    name: str | None = None           # folder under models/ (default: the model name)
-    epochs: int | None = None         # phase 1 (head: 40) or the CNN from scratch (custom_cnn 4, seed_cnn 10)
-    batch_size: int = 64              # images: the CNNs, fine-tuning, feature extraction
-    head_batch_size: int = 256        # a head on cached features (as good as 64 on validation, twice as fast)
-    learning_rate: float | None = None  # default 1e-3; the custom CNN's one-cycle peak 3e-3
-    loss: str = "bce"                 # bce | weighted | focal | asymmetric
-    oversample: bool = False
-    input_size: tuple[int, int] | None = None
-    fit: str = "crop"                 # crop | squash | pad
-    tta: bool = False                 # pretrained: features averaged over the poster and its mirror
-    calibration: str = "auto"         # auto (best cross-validated on val) | none | temperature | platt | isotonic
-    fine_tune_epochs: int = 0         # phase 2: 0 means head only
-    fine_tune_layers: int = 20
-    fine_tune_learning_rate: float = 1e-4
-    fine_tune_on: str = "activations"  # activations (the frozen blocks' output cached once) | images
-    fine_tune_variants: int = 2       # activations: cached variants of each poster (the poster, its mirror)
-    jpeg_quality: str = "random"      # phase 2: random (each poster re-saved at a JPEG quality of 30-90) | stored
-    feature_variants: int = 0         # phase 1: the head learns from the features of N variants of each training
-                                      # poster, each re-saved at a random JPEG quality of 30-90, every other one
-                                      # mirrored (0: the posters as stored; N costs N passes of the backbone)
-    patience: int = 5
-    schedule: str | None = None       # plateau (ReduceLROnPlateau) | one_cycle; default one_cycle for custom_cnn
-    seed: int = SEED
-    strategy: str = "none"            # none | mirrored | multiworker
-    weights: str | None = None        # backbone weights file (vgg16, densenet121)
-    cache: bool = True
-    limit: int | None = None          # only the first N rows of each split (quick tries, tests)
-
-    def __post_init__(self):
-        self.input_size = tuple(self.input_size or registry.get(self.model).input_size)
-        self.name = self.name or self.model
-        self.epochs = self.epochs or EPOCHS.get(self.model, HEAD_EPOCHS)
-        self.schedule = self.schedule or ("one_cycle" if self.model == "custom_cnn" else "plateau")
-        if self.schedule not in ("plateau", "one_cycle"):
-            raise UserError(f"unknown schedule {self.schedule!r}; choose plateau or one_cycle")
-        self.learning_rate = self.learning_rate or (3e-3 if self.model == "custom_cnn" else 1e-3)
-        for option, value, choices in (("fine_tune_on", self.fine_tune_on, ("activations", "images")),
-                                       ("jpeg_quality", self.jpeg_quality, ("random", "stored"))):
-            if value not in choices:
-                raise UserError(f"unknown {option.replace('_', '-')} {value!r}; choose {' or '.join(choices)}")
-        if self.fine_tune_variants < 1:
-            raise UserError(f"fine-tune-variants must be 1 or more, not {self.fine_tune_variants}")
-        if self.feature_variants < 0:
-            raise UserError(f"feature-variants must be 0 or more, not {self.feature_variants}")
 
 
 def make_strategy(name: str) -> tf.distribute.Strategy:
@@ -169,12 +119,13 @@ def read_history(path: Path) -> pd.DataFrame:
     return history.drop_duplicates("epoch", keep="last").sort_values("epoch").reset_index(drop=True)
 
 
-def _fit(model, folder, phase, patience, *args, schedule=None, role=cluster.Role(), work=None,
+def _fit(model, folder, phase, patience, *args, schedule=None, role: cluster.Role | None = None, work=None,
          **kwargs) -> TrainingState:
     """model.fit that resumes a killed run and leaves the model at its best epoch by MONITOR.
 
     The returned state knows the time earlier, killed runs spent; finish() it once the model is saved.
     """
+    role = role or cluster.Role()
     callbacks, state = _callbacks(folder, phase, patience, schedule, work)
     if role.distributed:
         callbacks.append(WeightFingerprint(role))
@@ -421,8 +372,3 @@ def save_model_folder(folder, model, genres_info, thresholds, config, paths, sec
                               training_seconds=round(seconds, 1), validation_metrics=val_metrics, **extra)
     write_model_folder(folder, genres_info, thresholds, manifest)
     write_model_card(folder)
-
-
-def config_from_args(**kwargs) -> TrainConfig:
-    fields = {f.name for f in dataclasses.fields(TrainConfig)}
-    return TrainConfig(**{k: v for k, v in kwargs.items() if k in fields and v is not None})

@@ -14,7 +14,7 @@ from ..data.io import write_json
 from ..inference.model_folder import resolve_model
 from ..inference.predictor import load
 from ..scoring import metrics
-from .evaluate import bootstrap, load_eval_data, map_labels
+from ..evaluation.evaluate import bootstrap, load_eval_data, map_labels
 
 GAIN_METRICS = ("macro_ap", "top3_hit_rate", "micro_f1@tuned")
 

@@ -17,7 +17,7 @@ from ..inference.model_folder import read_manifest, resolve_model
 from ..inference.predictor import load
 from ..networks import registry
 from ..networks.pretrained import backbone, classification_head
-from ..scoring import calibration, label_shift, metrics
+from ..scoring import calibration, metrics
 from ..training.losses import make_loss
 from ..training.train import (
     MONITOR,
@@ -28,7 +28,8 @@ from ..training.train import (
     split_tables,
     training_order,
 )
-from .evaluate import load_eval_data, map_labels
+from ..evaluation.evaluate import load_eval_data, map_labels
+from . import shift
 
 IMBALANCE_VARIANTS = {"bce": {}, "weighted": {"loss": "weighted"}, "focal": {"loss": "focal"},
                       "asymmetric": {"loss": "asymmetric"}, "oversample": {"oversample": True}}
@@ -162,16 +163,16 @@ def label_shift_study(model: str | Path, paths: Paths | None = None, outside: st
         sets["no shift: test"] = (y, scores)
         training_mix = {j: float(share) for j, share in enumerate(trained.train_prior) if y[:, j].any()}
         for copy in range(NO_SHIFT_RESAMPLES):
-            index = label_shift.resample_to_mix(y, training_mix, seed=seed + copy)
+            index = shift.resample_to_mix(y, training_mix, seed=seed + copy)
             sets[f"no shift: test resampled at the training mix ({copy + 1})"] = (y[index], scores[index])
         for mix in (m for m in mixes if set(m) <= set(trained.genres)):
-            index = label_shift.resample_to_mix(y, {trained.genres.index(g): s for g, s in mix.items()}, seed=seed)
+            index = shift.resample_to_mix(y, {trained.genres.index(g): s for g, s in mix.items()}, seed=seed)
             sets[f"known shift: test resampled ({_mix_name(mix)})"] = (y[index], scores[index])
         sources = sorted(frame["source"].unique()) if "source" in frame else []
         for source in sources if len(sources) > 1 else []:
             rows = (frame["source"] == source).to_numpy()
             sets[f"source: test {source}"] = (y[rows], scores[rows])
-    tables = {name: label_shift.compare_estimators(y, scores, trained.train_prior, trained.thresholds,
+    tables = {name: shift.compare_estimators(y, scores, trained.train_prior, trained.thresholds,
                                                    trained.confusion, reference_posters=trained.validation_posters)
               for name, (y, scores) in sets.items()}
     tables[f"calibration ({trained.calibration.method})"] = pd.DataFrame(calibration_rows).T
