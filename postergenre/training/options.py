@@ -23,7 +23,8 @@ def option(default=None, help: str = "", choices=None, bounds=None, recipe: bool
            key: str | None = None, check=None):
     """A field of an options dataclass. recipe: a recipe member may set it (as `key`, the field's name unless given);
     worker: a worker process gets it on its command line (else it keeps its own default); check: a function that
-    returns the value or raises UserError."""
+    returns the value or raises UserError; choices: a tuple, or a function that returns one when asked (the
+    registry's names, which a test or a plugin may add to after this module is imported)."""
     return field(default=default, metadata={"help": help, "choices": choices, "bounds": bounds, "recipe": recipe,
                                             "worker": worker, "key": key, "check": check})
 
@@ -35,7 +36,7 @@ def model_folder_name(name: str) -> str:
 @dataclass
 class TrainConfig:
     model: str = option("efficientnet_lite0", "the network (postergenre/networks/registry.py)",
-                        choices=registry.names(), key="backbone")
+                        choices=registry.names, key="backbone")
     name: str | None = option(None, "folder under models/ (default: the model's name)", recipe=False,
                               check=model_folder_name)
     epochs: int | None = option(None, f"phase 1, the head (default {HEAD_EPOCHS}), or a CNN from scratch "
@@ -97,6 +98,11 @@ def base_type(options: type, name: str) -> type:
     return kinds[0]
 
 
+def choices_of(f: dataclasses.Field) -> tuple | None:
+    choices = f.metadata["choices"]
+    return tuple(choices()) if callable(choices) else choices
+
+
 def value_problem(f: dataclasses.Field, value, kind: type) -> str | None:
     """What is wrong with `value` for field `f` (None when nothing is)."""
     if value is None:
@@ -106,7 +112,7 @@ def value_problem(f: dataclasses.Field, value, kind: type) -> str | None:
             f.metadata["check"](value)
         except UserError as exc:
             return str(exc)
-    choices, bounds = f.metadata["choices"], f.metadata["bounds"]
+    choices, bounds = choices_of(f), f.metadata["bounds"]
     if choices is not None and value not in choices:
         return f"{value!r} is not one of {', '.join(choices)}"
     numbers = list(value) if kind is tuple else [value]
@@ -163,7 +169,7 @@ def add_flags(parser: argparse.ArgumentParser, options: type = TrainConfig) -> N
             parser.add_argument(flag(f.name), action=argparse.BooleanOptionalAction, default=None,
                                 help=f"{help_text} (default: {'yes' if default else 'no'})")
         else:
-            parser.add_argument(flag(f.name), type=flag_type(f, kind), default=None, choices=f.metadata["choices"],
+            parser.add_argument(flag(f.name), type=flag_type(f, kind), default=None, choices=choices_of(f),
                                 help=help_text)
 
 
