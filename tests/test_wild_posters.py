@@ -164,6 +164,18 @@ def test_an_interrupted_run_keeps_its_chunks_and_its_resume_writes_the_same_file
     assert not (tmp_path / "part.csv.resume.json").exists()
 
 
+def terminated(process: subprocess.Popen) -> str:
+    """Sends SIGTERM and returns the rest of the command's stderr, failing (not hanging) if it does not stop."""
+    process.send_signal(signal.SIGTERM)
+    try:
+        _, rest = process.communicate(timeout=120)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        raise AssertionError(f"still running 120 s after SIGTERM: {process.communicate()[1][-500:]}") from None
+    assert process.returncode == 143, rest
+    return rest
+
+
 @pytest.mark.xdist_group("processes")
 def test_sigterm_writes_what_is_done_and_says_how_to_go_on(tmp_path):
     folder = tmp_path / "many"
@@ -180,9 +192,7 @@ def test_sigterm_writes_what_is_done_and_says_how_to_go_on(tmp_path):
         assert char, f"the run ended before it was stopped: {seen[-500:]}"
         seen += char
     time.sleep(0.5)
-    process.send_signal(signal.SIGTERM)
-    rest = process.stderr.read()
-    assert process.wait(60) == 143, rest
+    rest = terminated(process)
     line = [line for line in rest.splitlines() if "interrupted" in line][-1]
     done = len(json.loads(output.read_text()))
     assert 0 < done < 1500 and f"interrupted: {done} of 1500 posters done, written to {output}" in line
@@ -217,9 +227,7 @@ def test_sigterm_during_read_text_keeps_the_words_read_and_the_next_run_reads_th
         char = process.stderr.read(1)
         assert char, f"the run ended before it was stopped: {seen[-500:]}"
         seen += char
-    process.send_signal(signal.SIGTERM)
-    rest = process.stderr.read()
-    assert process.wait(60) == 143, rest
+    rest = terminated(process)
     assert "interrupted; what was finished is kept: run it again: it goes on from its cache" in rest
     cached = sum(1 for _ in next((paths.cache / "text").glob("*.jsonl")).open())
     assert cached >= 64

@@ -211,7 +211,8 @@ class Reader:
         todo = [i for i, key in enumerate(keys) if key is None or key not in known]
         results: dict[int, PosterText] = {}
         bar = progress_bar(total=len(todo), desc=desc, unit="poster", disable=not progress or not todo)
-        with ThreadPoolExecutor(max_workers=max(1, min(self.threads, len(todo)))) as pool:
+        pool = ThreadPoolExecutor(max_workers=max(1, min(self.threads, len(todo))))
+        try:
             for start in range(0, len(todo), 64):  # one cache write per 64 posters
                 chunk = todo[start:start + 64]
                 for i, text in zip(chunk, pool.map(lambda i: self._read_one(posters[i]), chunk)):
@@ -220,5 +221,10 @@ class Reader:
                     self.cache.add([(keys[i], results[i]) for i in chunk
                                     if keys[i] is not None and not results[i].error.startswith("text could not")])
                 bar.update(len(chunk))
-        bar.close()
+        except BaseException:  # Ctrl-C or SIGTERM: drop the posters not started rather than wait for the chunk
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise
+        finally:
+            bar.close()
+        pool.shutdown()
         return [results[i] if i in results else known[keys[i]] for i in range(len(posters))]
