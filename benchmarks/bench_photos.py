@@ -29,7 +29,7 @@ import cv2
 import numpy as np
 import pandas as pd
 from bench_finder import room_photos, rooms_folder
-from common import REPO, require_sample, write_results
+from common import REPO, paired, require_sample, write_results
 from PIL import Image
 from rooms import ROOMS
 
@@ -37,7 +37,6 @@ from postergenre.config import Paths
 from postergenre.data.images import open_rgb
 from postergenre.evaluation.evaluate import map_labels
 from postergenre.inference.predictor import load
-from postergenre.scoring import metrics
 
 SETTINGS = {  # fixed before any fix was tried: never tune these to make a fix look good
     "as measured": dict(margin=(0.12, 0.20), corner=0.04, turn=4.0, blur=(0.5, 1.5), light=(0.75, 1.25), noise=4.0,
@@ -45,7 +44,6 @@ SETTINGS = {  # fixed before any fix was tried: never tune these to make a fix l
     "stronger": dict(margin=(0.15, 0.30), corner=0.08, turn=8.0, blur=(1.0, 2.0), light=(0.6, 1.4), noise=8.0,
                      scale=3, quality=75),
 }
-FIGURES = ("macro_ap", "top3_hit_rate", "micro_f1")
 
 
 def photo_of(poster: Image.Image, seed: int, margin, corner, turn, blur, light, noise, scale, quality
@@ -88,33 +86,6 @@ def make_photos(posters: list[str], folder: Path, settings: dict) -> list[str]:
             image, quality = photo_of(open_rgb(poster), seed, **settings)
             image.save(target, "JPEG", quality=quality)
         out.append(str(target))
-    return out
-
-
-def figures(y, p, thresholds) -> dict:
-    return {"macro_ap": metrics.fast_average_precision(y, p, "macro"),
-            "top3_hit_rate": metrics.top_k_hit_rate(y, p, 3),
-            "micro_f1": metrics.fast_threshold_metrics(y, p, thresholds)["micro_f1"]}
-
-
-def paired(y, first, second, thresholds, n_boot: int, seed: int = 0) -> dict:
-    """Each figure on `first` and `second` and their difference (second - first), with 95% percentile intervals
-    over the same resampled posters."""
-    rng = np.random.default_rng(seed)
-    point = {"first": figures(y, first, thresholds), "second": figures(y, second, thresholds)}
-    samples = {k: [] for k in ("first", "second", "difference")}
-    for _ in range(n_boot):
-        idx = rng.integers(0, len(y), len(y))
-        a, b = figures(y[idx], first[idx], thresholds), figures(y[idx], second[idx], thresholds)
-        samples["first"].append(a)
-        samples["second"].append(b)
-        samples["difference"].append({k: b[k] - a[k] for k in a})
-    point["difference"] = {k: point["second"][k] - point["first"][k] for k in FIGURES}
-    out = {}
-    for part, values in samples.items():
-        out[part] = {k: [round(point[part][k], 4),
-                         *[round(float(v), 4) for v in np.percentile([s[k] for s in values], [2.5, 97.5])]]
-                     for k in FIGURES}
     return out
 
 

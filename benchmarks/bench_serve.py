@@ -53,7 +53,8 @@ class MemoryWatch(threading.Thread):
             self.peak = max(self.peak, self.rss_mb())
 
 
-ONE_POSTER_OUTPUTS = ("label", "bars", "gradcam", "above", "poster", "status", "words")  # Page.one's, in order
+ONE_POSTER_OUTPUTS = ("label", "bars", "gradcam", "above", "poster", "status", "words", "photo")  # Page.one's, in
+# order
 
 
 def answered(answer, gradcam: bool) -> bool:
@@ -75,12 +76,12 @@ def client(url: str, posters: list, gradcam: bool, deadline: float) -> list[tupl
     session = Client(url, verbose=False, download_files=False, analytics_enabled=False)  # the answer's images are
     # left on the server: fetching and saving them costs this machine's cores as much as the page's own work
     inputs = len(session.view_api(print_info=False, return_format="dict")["named_endpoints"]["/predict_one"]
-                 ["parameters"])  # model, poster, heatmaps[, camera]: an earlier page took no camera photo
+                 ["parameters"])  # model, poster, heatmaps[, camera[, find]]: an earlier page took no camera photo
     results = []
     for poster in posters:
         start = time.perf_counter()
         try:
-            answer = session.predict(*("default", handle_file(str(poster)), gradcam, None)[:inputs],
+            answer = session.predict(*("default", handle_file(str(poster)), gradcam, None, True)[:inputs],
                                      api_name="/predict_one")
         except Exception:  # noqa: BLE001  an unanswered request is what this counts
             answer = None

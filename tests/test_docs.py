@@ -45,11 +45,27 @@ def test_the_site_builds_strictly_with_every_page(site):
     assert "Keep a Changelog" in (site / "changelog" / "index.html").read_text(), "CHANGELOG.md is the changelog page"
 
 
+def test_the_architecture_page_is_drawn_from_the_code(site):
+    """Every sub-package is a row with the rooms it imports today: an import the code has shows, one it lacks does
+    not (the graph, not a typed list)."""
+    import grimp
+    page = (site / "architecture" / "index.html").read_text()
+    rooms = sorted(grimp.build_graph("postergenre").find_children("postergenre"))
+    for room in rooms:
+        assert f"<code>{room.split('.')[1]}</code>" in page, room
+    row = re.search(r"<tr>\s*<td><code>networks</code></td>(.*?)</tr>", page, re.S).group(1)
+    cells = re.findall(r"<td>(.*?)</td>", row, re.S)
+    assert cells[2] == "<code>config</code>", "networks imports config alone"
+    row = re.search(r"<tr>\s*<td><code>app</code></td>(.*?)</tr>", page, re.S).group(1)
+    assert "<code>inference</code>" in re.findall(r"<td>(.*?)</td>", row, re.S)[2]
+    assert "Prediction on LiteRT never imports TensorFlow" in page
+
+
 @pytest.mark.parametrize("damage", ["broken link", "page left out"])
 def test_a_broken_link_or_a_page_left_out_fails_the_build(tmp_path, damage):
     root = tmp_path / "copy"
     root.mkdir()
-    for name in ("mkdocs.yml", "CHANGELOG.md"):
+    for name in ("mkdocs.yml", "CHANGELOG.md", "pyproject.toml"):
         shutil.copy(REPO_ROOT / name, root / name)
     shutil.copytree(REPO_ROOT / "docs", root / "docs", ignore=shutil.ignore_patterns("notebooks"))
     (root / "postergenre").symlink_to(REPO_ROOT / "postergenre")

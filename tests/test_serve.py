@@ -232,8 +232,8 @@ def test_one_poster_shows_the_poster_and_every_genre_against_its_threshold(tmp_p
     from postergenre.config import Paths
     poster = real_posters(3)[2]
     page = Page(Paths.default(), workspace=tmp_path / "workspace")
-    label, bars, overlays, above, shown, status, words = page.one("default", str(poster), heatmaps=False)
-    assert status == "Predicted with `default`." and overlays == []
+    label, bars, overlays, above, shown, status, words, photo = page.one("default", str(poster), heatmaps=False)
+    assert status == "Predicted with `default`." and overlays == [] and photo is None, "a poster file is taken whole"
     expected = cli_prediction(poster)
     assert above == ", ".join(entry["label"] for entry in expected["above_threshold"])
     assert max(label, key=label.get) == expected["labels"][0]["label"]
@@ -271,12 +271,21 @@ def test_a_camera_photo_is_found_straightened_and_shown_and_the_benchmark_reads_
     photo = photo_of_a_poster(poster, tmp_path / "camera.jpg")
     page = Page(Paths.default(), workspace=tmp_path / "workspace")
     answer = page.one("default", None, heatmaps=False, camera=str(photo))
-    label, bars, overlays, above, shown, status, words = answer
-    assert "found in the photo and straightened" in status, status
+    label, bars, overlays, above, shown, status, words, outlined = answer
+    assert "found in the photo (outlined) and straightened" in status, status
     original = Image.open(poster)
     assert abs(shown.shape[0] / shown.shape[1] - original.height / original.width) < 0.08, "the poster's own shape"
+    picture = Image.open(photo)
+    assert abs(outlined.shape[0] / outlined.shape[1] - picture.height / picture.width) < 0.02, "beside it, the photo"
+    from postergenre.app.serve import shown as page_picture
+    drawn = np.abs(outlined.astype(int) - page_picture(picture.convert("RGB"))).sum(axis=2) > 60
+    assert drawn.mean() > 0.002, "with the poster found in it outlined"
+    assert outlined[drawn][:, 1].mean() > outlined[drawn][:, [0, 2]].mean() + 40, "in green"
     whole = page.one("default", str(poster), heatmaps=False)
-    assert "found in the photo" not in whole[5], "a poster file is taken whole"
+    assert "found in the photo" not in whole[5] and whole[7] is None, "a poster file is taken whole"
+    untouched = page.one("default", None, heatmaps=False, camera=str(photo), find=False)
+    assert "found in the photo" not in untouched[5] and untouched[7] is None, "the switch takes the photo whole"
+    assert abs(untouched[4].shape[0] / untouched[4].shape[1] - picture.height / picture.width) < 0.02
     sys.path.insert(0, str(REPO_ROOT / "benchmarks"))
     from bench_serve import ONE_POSTER_OUTPUTS, answered
     assert len(answer) == len(ONE_POSTER_OUTPUTS) and answered(answer, gradcam=False)

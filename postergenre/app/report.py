@@ -475,8 +475,8 @@ def photos_rooms_section(results: dict, source: str) -> list[str]:
             f"as stored and photographed in rooms drawn by `benchmarks/rooms.py` (fixed before any fix: "
             f"{', '.join(f'`{name}`' for name in results['settings'])}), each figure's change from the first set "
             f"named to the second with a paired 95% bootstrap interval ({results['bootstrap']} resamples of the same "
-            f"posters); `before`: each picture taken whole, `after`: the shipped finder (a plain wall's colour) looking "
-            f"for the poster; measured on {_cores(results)} on {results['when'][:10]}; from `{source}`:", "",
+            f"posters); `before`: each picture taken whole, `after`: the shipped finder (a plain wall's colour, else "
+            f"the poster's straight edges) looking for the poster; measured on {_cores(results)} on {results['when'][:10]}; from `{source}`:", "",
             *_table(rows, ["macro_ap", "top3_hit_rate", "micro_f1"], "posters")]
 
 
@@ -484,7 +484,7 @@ def finder_section(results: dict, source: str) -> list[str]:
     rows = {name: {"found": f"{part['found']:.0%}", "corners within 3%": f"{part['within_3pct']:.0%}",
                    "ms a picture (median, p95)": f"{part['ms_median']:.1f}, {part['ms_p95']:.1f}"}
             for name, part in results["settings"].items()}
-    files = "; ".join(f"{name}: {part['cropped']} of {part['posters']:,} cropped"
+    files = "; ".join(f"{name}: {part['cropped']} of {part['posters']:,} cropped" + _crop_cost(part)
                       for name, part in results["poster_files"].items())
     return [f"**The shipped poster finder in rooms**: on photos of {results['posters']} posters of the sample's "
             f"{results['split']} split in each room of `benchmarks/rooms.py`, the share where it found a poster and "
@@ -492,7 +492,16 @@ def finder_section(results: dict, source: str) -> list[str]:
             f"and its time a picture on one core (960-pixel photos); on {_cores(results)} on "
             f"{results['when'][:10]}; from `{source}`:", "",
             *_table(rows, ["found", "corners within 3%", "ms a picture (median, p95)"], "room"), "",
-            f"Poster files, which it must take whole: {files}."]
+            f"Poster files, which it should take whole, and what its crops cost the model with its words there "
+            f"(finder on minus off, a paired 95% interval): {files}."]
+
+
+def _crop_cost(part: dict) -> str:
+    change = (part.get("off -> on") or {}).get("difference")
+    if not change:
+        return ""
+    return " (" + ", ".join("{} {:+.4f} [{:+.4f}, {:+.4f}]".format(name.replace("_", " "), *change[name])
+                            for name in ("macro_ap", "top3_hit_rate", "micro_f1")) + ")"
 
 
 def quantize_section(results: dict, source: str) -> list[str]:

@@ -21,6 +21,7 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pandas as pd
 from matplotlib import colormaps
@@ -168,8 +169,9 @@ class Page:
         self.workspace.mkdir(parents=True, exist_ok=True)
         self._cleanup = weakref.finalize(self, shutil.rmtree, self.workspace, True)  # also at interpreter exit
 
-    def predictor(self, name: str):
-        return load(resolve_model(name, self.paths), "litert", text=self.text)
+    def predictor(self, name: str, find: bool = True):
+        """find: look for the poster in a photo of it (the page's switch, per picture)."""
+        return load(resolve_model(name, self.paths), "litert", text=self.text, find_poster=find)
 
     def warm(self, name: str) -> None:
         """Load the Keras network and trace Grad-CAM's gradient graph now, so the first heatmap is as fast as any."""
@@ -177,19 +179,22 @@ class Page:
         height, width = predictor.input_size
         predictor.gradcam(np.zeros((height, width, 3), np.uint8), [0, 1, 2][:len(predictor.genres)])
 
-    def one(self, name: str, upload: str | None, heatmaps: bool = True, camera: str | None = None):
+    def one(self, name: str, upload: str | None, heatmaps: bool = True, camera: str | None = None,
+            find: bool = True):
         """(label dict, bars (HTML), Grad-CAM overlays, genres above thresholds, the poster as the model saw it,
-        status message, the words read from it). camera: a photo from the camera, taken when no file is given; in a
-        photo the poster is found and straightened, and the page shows that crop."""
+        status message, the words read from it, the photo with the poster found in it outlined (None when the
+        picture was taken whole)). camera: a photo from the camera, taken when no file is given; find: look for the
+        poster in a photo and straighten it (the page then shows that crop beside the photo)."""
         upload = upload or camera
         if not upload:
-            return None, "", [], "", None, "Choose a poster or take a photo of one first.", ""
-        predictor = self.predictor(name)
+            return None, "", [], "", None, "Choose a poster or take a photo of one first.", "", None
+        predictor = self.predictor(name, find)
         try:
             poster = read_upload(upload)
         except PosterError as exc:
-            return None, "", [], "", None, f"**Error:** {markdown_escaped(str(exc))}", ""
+            return None, "", [], "", None, f"**Error:** {markdown_escaped(str(exc))}", "", None
         found = find_poster(poster) if predictor.find_poster else Found(poster, None)
+        photo = outlined(poster, found.corners) if found.corners is not None else None
         poster = found.image
         image = fit_image(poster, predictor.input_size, predictor.fit)
         texts = predictor.texts([poster]) if predictor.text_head is not None else None
@@ -201,20 +206,20 @@ class Page:
             maps = predictor.gradcam(image, [genre for genre, _ in row["top"]])
             overlays = [(overlay(image, heatmap), f"{genre} ({p:.2f})") for heatmap, (genre, p) in zip(maps, row["top"])]
         above = ", ".join(row["above_threshold"]) or "none"
-        crop = " The poster was found in the photo and straightened: the picture shows what the model saw." \
-            if found.corners is not None else ""
+        crop = " The poster was found in the photo (outlined) and straightened: the picture shows what the model " \
+            "saw. Untick *find the poster in a photo* to take the picture whole." if found.corners is not None else ""
         member = predictor.gradcam_drawn_by if overlays else None
         drawn = f" Heatmaps drawn by its member network `{member}`." if member else ""
         return (label, genre_bars_html(row, predictor), overlays, above, shown(poster),
-                f"Predicted with `{name}`.{crop}{drawn}", words_shown(texts))
+                f"Predicted with `{name}`.{crop}{drawn}", words_shown(texts), photo)
 
-    def many(self, name: str, files: list[str] | None, adapt: bool = False):
+    def many(self, name: str, files: list[str] | None, adapt: bool = False, find: bool = True):
         """(table, CSV path, status message): one row per poster; a bad file gets its error in its row."""
         with tempfile.TemporaryDirectory(prefix="request_", dir=self.workspace) as extracted:
             items = expand_uploads(files, Path(extracted))
             if not items:
                 return pd.DataFrame(), None, "Upload images or a zip of images first."
-            predictor = self.predictor(name)
+            predictor = self.predictor(name, find)
             images, errors = [], {}
             for i, item in enumerate(items):
                 if item.error:  # refused while unpacking its zip
@@ -287,6 +292,15 @@ def overlay(image: np.ndarray, heatmap: np.ndarray, scale: int = OVERLAY_SCALE) 
     return np.asarray(blended.resize((blended.width * scale, blended.height * scale), Image.BILINEAR))
 
 
+def outlined(photo: Image.Image, corners: np.ndarray, height: int = 450) -> np.ndarray:
+    """The photo for the page, at most `height` pixels tall, with the poster found in it outlined in green."""
+    picture = shown(photo, height)
+    scale = picture.shape[0] / photo.height
+    outline = np.round(np.asarray(corners) * scale).astype(np.int32)
+    return cv2.polylines(picture.copy(), [outline], True, (44, 160, 44), max(2, round(picture.shape[0] / 150)),
+                         cv2.LINE_AA)
+
+
 def shown(poster: Image.Image, height: int = 450) -> np.ndarray:
     """The uploaded poster for the page, at most `height` pixels tall, its shape kept."""
     poster = poster.copy()
@@ -324,10 +338,14 @@ def build_app(paths: Paths | None = None, model: str | None = None, page: Page |
                         gr.Examples([[str(p)] for p in examples], inputs=[poster], label="or try a poster of the "
                                     "test split", elem_id="examples", examples_per_page=EXAMPLES)
                     heatmaps = gr.Checkbox(True, label="Grad-CAM heatmaps")
+                    find = gr.Checkbox(True, label="find the poster in a photo (untick: take the picture whole)",
+                                       elem_id="find-poster")
                     go = gr.Button("Predict genres", variant="primary", elem_id="predict-one")
                     shown_poster = gr.Image(label="the poster as the model saw it", type="numpy", interactive=False,
                                             height=360,
                                             format="jpeg", elem_id="poster-shown")
+                    photo = gr.Image(label="the photo, the poster found in it outlined", type="numpy",
+                                     interactive=False, height=360, format="jpeg", elem_id="photo-outlined")
                 with gr.Column(scale=2):
                     status = gr.Markdown(elem_id="status-one")
                     label = gr.Label(num_top_classes=3, label="top genres", elem_id="top-genres")
@@ -338,17 +356,18 @@ def build_app(paths: Paths | None = None, model: str | None = None, page: Page |
                                       object_fit="contain", height="auto", format="jpeg", elem_id="gradcam")
                     gr.Markdown("**every genre against its tuned threshold**")
                     bars = gr.HTML(elem_id="genre-bars")
-            go.click(page.one, [picker, poster, heatmaps, camera],
-                     [label, bars, cams, above, shown_poster, status, words], api_name="predict_one")
+            go.click(page.one, [picker, poster, heatmaps, camera, find],
+                     [label, bars, cams, above, shown_poster, status, words, photo], api_name="predict_one")
         with gr.Tab("Many posters"):
             files = gr.File(label="posters or a zip of posters", file_count="multiple", type="filepath",
                             elem_id="many-upload")
             adapt = gr.Checkbox(False, label=f"adapt to this collection's genre mix ({MIN_POSTERS_TO_ADAPT} posters or more)")
+            find_many = gr.Checkbox(True, label="find the poster in each photo (untick: take every picture whole)")
             go_many = gr.Button("Predict all", variant="primary", elem_id="predict-many")
             status_many = gr.Markdown(elem_id="status-many")
             table = gr.Dataframe(label="one row per poster", elem_id="many-table")
             download = gr.File(label="download as CSV")
-            go_many.click(page.many, [picker, files, adapt], [table, download, status_many],
+            go_many.click(page.many, [picker, files, adapt, find_many], [table, download, status_many],
                           api_name="predict_many")
     return app, page, first
 

@@ -1,7 +1,7 @@
-"""Finding the poster in a photo of it: the poster stands out from a plain background (a wall, a table), so the
-picture's border gives the background's colour, the largest region unlike it is the poster, and its four corners
-undo the perspective (OpenCV). A picture without a convincing poster in it (a poster file itself, a busy
-background) is given back whole."""
+"""Finding the poster in a photo of it, and undoing its perspective (OpenCV). On a plain background (a wall, a table)
+the picture's border gives the background's colour and the largest region unlike it is the poster; elsewhere (wood,
+brick, fabric, clutter) the poster's straight edges find it (photo_edges.py). A picture without a convincing poster
+in it (a poster file itself) is given back whole."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -10,8 +10,9 @@ import cv2
 import numpy as np
 from PIL import Image
 
+from .photo_edges import BORDER, edge_corners, order_corners, scaled
+
 WORK_SIDE = 480            # the search runs on the picture scaled to this long side
-BORDER = 0.03              # the band along the edges that shows the background
 AREA = (0.2, 0.7)          # of the picture: a poster that fills more of it is taken as it is (its own margins stay)
 ASPECT = (1.15, 2.0)       # height / width of what is found: posters are about 1.5
 SOLID = 0.93               # the region's own area over its quadrilateral's: a poster is a filled four-sided sheet
@@ -25,21 +26,18 @@ class Found:
     corners: np.ndarray | None  # 4x2 (x, y) in the picture, clockwise from top left; None: the whole picture
 
 
-def order_corners(points: np.ndarray) -> np.ndarray:
-    """Top left, top right, bottom right, bottom left."""
-    points = np.asarray(points, dtype=np.float32).reshape(4, 2)
-    total, difference = points.sum(axis=1), np.diff(points, axis=1).ravel()
-    return np.array([points[np.argmin(total)], points[np.argmin(difference)], points[np.argmax(total)],
-                     points[np.argmax(difference)]], dtype=np.float32)
-
-
 def poster_corners(image: Image.Image) -> np.ndarray | None:
-    """The corners of the poster in a photo of it (in the picture's pixels), or None when none is convincing."""
-    scale = min(1.0, WORK_SIDE / max(image.size))  # a thumbnail is searched at its own size, never enlarged
-    rgb = image.convert("RGB")
-    small = np.asarray(rgb if scale == 1.0 else rgb.resize((max(1, round(image.width * scale)),
-                                                            max(1, round(image.height * scale))), Image.BILINEAR),
-                       dtype=np.float32)
+    """The corners of the poster in a photo of it (in the picture's pixels), or None when none is convincing: from
+    the colour of a plain background when there is one, otherwise from the picture's long straight edges."""
+    rgb, scale = scaled(np.asarray(image.convert("RGB")), WORK_SIDE)
+    corners = colour_corners(rgb)
+    corners = corners if corners is not None else edge_corners(rgb)
+    return None if corners is None else corners / scale
+
+
+def colour_corners(small: np.ndarray) -> np.ndarray | None:
+    """The poster as the largest region unlike a plain background (in `small`'s pixels), or None."""
+    small = small.astype(np.float32)
     height, width = small.shape[:2]
     band = max(2, round(BORDER * min(height, width)))
     edge = np.concatenate([small[:band].reshape(-1, 3), small[-band:].reshape(-1, 3),
@@ -81,7 +79,7 @@ def poster_corners(image: Image.Image) -> np.ndarray | None:
     outside = near == 0
     if outside.sum() == 0 or (mask[outside] > 0).mean() > CLEAN_OUTSIDE:
         return None
-    return quad / scale
+    return quad
 
 
 def find_poster(image: Image.Image) -> Found:

@@ -1,0 +1,210 @@
+"""Finding the poster in a photo of it without a plain wall: the poster's four sides are long straight edges (OpenCV's
+line segment detector), so each pair of near-level lines with each pair of near-upright ones is a candidate. A
+candidate must look like a poster (area, aspect, corners near right angles), show an edge with a colour step along
+most of each side, and have a room around it: the picture's border (the room) unlike the inside, and like the strip
+just outside at least three sides. A picture inside a poster file fails the last test, since there the border is the
+poster's own."""
+from __future__ import annotations
+
+import threading
+
+import cv2
+import numpy as np
+
+BORDER = 0.03              # the band along the picture's edges that shows the room
+
+EDGE_SIDE = 320            # the edge search runs on the picture scaled to this long side
+LINE_ANGLE = 30            # degrees from level (or upright) that a poster's side may lean in a photo
+LINES_KEPT = 10            # the longest distinct lines of each direction that corners are tried from
+EDGE_AREA = (0.2, 0.8)     # of the picture: a poster that fills more is taken whole with its margins
+EDGE_ASPECT = (1.32, 1.68)  # height / width: posters are about 1.48, seen a little slanted
+SUPPORT = 0.6              # the share of each side that lies on an edge with contrast across it
+TRIED = 5                  # the best-supported outlines checked for a room around them
+RING = 0.04                # of the picture's long side: the strip outside each side compared with the border
+INSIDE_LIKE_BORDER = 0.25  # colour histogram overlap with the border above which the inside is no poster on a wall
+OUTSIDE_LIKE_BORDER = 0.4  # overlap with the border from which a side's outside strip counts as the room
+CORNER_ANGLE = 12          # degrees a corner may differ from a right angle (perspective)
+CONTRAST = 14.0            # the colour difference across a side that counts as its edge (0-255 RGB distance)
+
+
+_LOCAL = threading.local()  # a line detector per thread: an OpenCV algorithm object is not shared safely
+
+
+def _segments(grey: np.ndarray) -> np.ndarray | None:
+    """Straight segments where the brightness gradient keeps one direction (x1, y1, x2, y2 rows), or None."""
+    if not hasattr(_LOCAL, "detector"):
+        _LOCAL.detector = cv2.createLineSegmentDetector(cv2.LSD_REFINE_STD)
+    try:
+        return _LOCAL.detector.detect(grey)[0]
+    except cv2.error:  # its region-to-rectangle step can assert on degenerate regions (a flat, blank picture)
+        return None
+
+
+def _lines(grey: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The longest distinct near-level and near-upright lines: rows of (angle, offset) with the line
+    x cos(angle) + y sin(angle) = offset."""
+    height, width = grey.shape
+    segments = _segments(grey)
+    if segments is None:
+        return np.empty((0, 2)), np.empty((0, 2))
+    x1, y1, x2, y2 = segments.reshape(-1, 4).astype(np.float64).T
+    length = np.hypot(x2 - x1, y2 - y1)
+    long = length >= 0.06 * min(height, width)
+    x1, y1, x2, y2, length = x1[long], y1[long], x2[long], y2[long], length[long]
+    normal = np.arctan2(x2 - x1, -(y2 - y1))  # the direction across the segment
+    normal = np.where(normal < 0, normal + np.pi, normal)
+    offset = x1 * np.cos(normal) + y1 * np.sin(normal)
+    groups = []
+    for upright in (False, True):  # a level side's normal points up or down, an upright side's left or right
+        across = np.abs(np.cos(normal)) if not upright else np.abs(np.sin(normal))
+        chosen = np.flatnonzero(across < np.sin(np.deg2rad(LINE_ANGLE)))
+        lines: list[list[float]] = []  # angle, offset, total length of the segments on it
+        for i in chosen[np.argsort(-length[chosen])]:  # a side broken into pieces is one line: their lengths add up
+            for line in lines:
+                if abs(normal[i] - line[0]) <= np.deg2rad(2) and abs(offset[i] - line[1]) <= 3:
+                    line[2] += length[i]
+                    break
+            else:
+                lines.append([normal[i], offset[i], length[i]])
+        lines.sort(key=lambda line: -line[2])
+        groups.append(np.array([line[:2] for line in lines[:LINES_KEPT]]).reshape(-1, 2))
+    return groups[0], groups[1]
+
+
+def _crossing(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Where lines a and b (arrays of (angle, offset)) cross, pairwise over their leading axes."""
+    cos_a, sin_a, cos_b, sin_b = np.cos(a[..., 0]), np.sin(a[..., 0]), np.cos(b[..., 0]), np.sin(b[..., 0])
+    det = cos_a * sin_b - sin_a * cos_b
+    det = np.where(np.abs(det) < 1e-9, 1e-9, det)
+    x = (a[..., 1] * sin_b - b[..., 1] * sin_a) / det
+    y = (cos_a * b[..., 1] - cos_b * a[..., 1]) / det
+    return np.stack([x, y], axis=-1)
+
+
+def _side_support(smooth: np.ndarray, edges: np.ndarray, quads: np.ndarray, samples: int = 32, step: float = 2.5
+                  ) -> np.ndarray:
+    """For each quadrilateral (n, 4, 2) and each of its sides, the share of points that lie on an edge with a colour
+    difference of at least CONTRAST between just inside and just outside."""
+    height, width = smooth.shape[:2]
+    start, end = quads, np.roll(quads, -1, axis=1)
+    t = (np.arange(samples) + 0.5) / samples
+    points = start[:, :, None] + (end - start)[:, :, None] * t[None, None, :, None]  # n, 4, samples, 2
+    direction = end - start
+    normal = np.stack([direction[..., 1], -direction[..., 0]], axis=-1)
+    normal /= np.maximum(1e-9, np.linalg.norm(normal, axis=-1, keepdims=True))
+    centre = quads.mean(axis=1, keepdims=True)
+    outward = np.sign(((start + end) / 2 - centre) * normal).sum(axis=-1, keepdims=True)
+    normal = normal * np.where(outward == 0, 1, outward)
+    inner = points - normal[:, :, None] * step
+    outer = points + normal[:, :, None] * step
+
+    def at(image, where):
+        x = np.clip(np.round(where[..., 0]).astype(int), 0, width - 1)
+        y = np.clip(np.round(where[..., 1]).astype(int), 0, height - 1)
+        return image[y, x]
+
+    difference = np.linalg.norm(at(smooth, inner) - at(smooth, outer), axis=-1)  # n, 4, samples
+    inside = ((points >= 0) & (points <= [width - 1, height - 1])).all(axis=-1)
+    return (inside & (difference >= CONTRAST) & (at(edges, points) > 0)).mean(axis=-1)
+
+
+def scaled(rgb: np.ndarray, side: int) -> tuple[np.ndarray, float]:
+    """The picture with its long side at most `side` (a thumbnail is never enlarged), and the scale used."""
+    scale = min(1.0, side / max(rgb.shape[:2]))
+    if scale == 1.0:
+        return rgb, 1.0
+    size = (max(1, round(rgb.shape[1] * scale)), max(1, round(rgb.shape[0] * scale)))
+    return cv2.resize(rgb, size, interpolation=cv2.INTER_AREA), scale
+
+
+def order_corners(points: np.ndarray) -> np.ndarray:
+    """Top left, top right, bottom right, bottom left."""
+    points = np.asarray(points, dtype=np.float32).reshape(4, 2)
+    total, difference = points.sum(axis=1), np.diff(points, axis=1).ravel()
+    return np.array([points[np.argmin(total)], points[np.argmin(difference)], points[np.argmax(total)],
+                     points[np.argmax(difference)]], dtype=np.float32)
+
+
+def edge_corners(rgb: np.ndarray) -> np.ndarray | None:
+    """The poster as the best-supported quadrilateral of long straight edges (in `rgb`'s pixels), or None. Each candidate pairs two near-level lines with two near-upright ones; it must look like a poster
+    (area, aspect, corners near right angles) and show an edge with a colour step along most of each side."""
+    small, scale = scaled(rgb, EDGE_SIDE)
+    height, width = small.shape[:2]
+    smooth = cv2.GaussianBlur(small, (0, 0), 1.2).astype(np.float32)
+    grey = cv2.cvtColor(small, cv2.COLOR_RGB2GRAY)
+    edges = cv2.Canny(cv2.GaussianBlur(grey, (0, 0), 1.2), 20, 60)
+    level, upright = _lines(cv2.GaussianBlur(grey, (0, 0), 1.0))
+    if len(level) < 2 or len(upright) < 2:
+        return None
+    level = level[np.argsort(_crossing(level, np.array([[0.0, width / 2]]))[:, 1])]  # top to bottom
+    upright = upright[np.argsort(_crossing(upright, np.array([[np.pi / 2, height / 2]]))[:, 0])]  # left to right
+    tops, bottoms = np.triu_indices(len(level), 1)
+    lefts, rights = np.triu_indices(len(upright), 1)
+    t, b = np.repeat(tops, len(lefts)), np.repeat(bottoms, len(lefts))
+    left, right = np.tile(lefts, len(tops)), np.tile(rights, len(tops))
+    quads = np.stack([_crossing(level[t], upright[left]), _crossing(level[t], upright[right]),
+                      _crossing(level[b], upright[right]), _crossing(level[b], upright[left])], axis=1)
+    margin = 0.02 * max(height, width)
+    inside = ((quads >= -margin) & (quads <= [width - 1 + margin, height - 1 + margin])).all(axis=(1, 2))
+    sides = np.linalg.norm(quads - np.roll(quads, -1, axis=1), axis=-1)
+    aspect = (sides[:, 1] + sides[:, 3]) / np.maximum(1e-9, sides[:, 0] + sides[:, 2])
+    x, y = quads[..., 0], quads[..., 1]
+    area = 0.5 * np.abs((x * np.roll(y, -1, axis=1) - np.roll(x, -1, axis=1) * y).sum(axis=1)) / (height * width)
+    edges_out = np.roll(quads, -1, axis=1) - quads
+    edges_in = quads - np.roll(quads, 1, axis=1)
+    cosine = (edges_out * edges_in).sum(-1) / np.maximum(1e-9, np.linalg.norm(edges_out, axis=-1)
+                                                         * np.linalg.norm(edges_in, axis=-1))
+    square = (np.abs(cosine) <= np.sin(np.deg2rad(CORNER_ANGLE))).all(axis=1)  # each corner near a right angle
+    keep = inside & square & (aspect >= EDGE_ASPECT[0]) & (aspect <= EDGE_ASPECT[1]) & (area >= EDGE_AREA[0]) \
+        & (area <= EDGE_AREA[1])
+    if not keep.any():
+        return None
+    quads, area = quads[keep], area[keep]
+    sides_support = _side_support(smooth, cv2.dilate(edges, np.ones((3, 3), np.uint8)), quads)
+    support = sides_support.min(axis=1)
+    # the well-supported outlines, best first; of two, the larger wins a little: a poster's own frame lies inside it
+    ranked = np.argsort(-np.where(support >= SUPPORT, sides_support.mean(axis=1) + 0.3 * area, support - 10))
+    for best in ranked[:TRIED]:
+        if support[best] < SUPPORT:
+            break
+        if looks_photographed(small[::2, ::2], quads[best] / 2):  # colours need no more than half the pixels
+            return order_corners(np.clip(quads[best], 0, [width - 1, height - 1])) / scale
+    return None
+
+
+def _colours(pixels: np.ndarray) -> np.ndarray:
+    """A coarse colour histogram (4 levels a channel), summing to 1."""
+    bins = (pixels.astype(np.int32) // 64) @ np.array([16, 4, 1])
+    counts = np.bincount(bins, minlength=64).astype(np.float64)
+    return counts / max(1.0, counts.sum())
+
+
+def looks_photographed(small: np.ndarray, quad: np.ndarray) -> bool:
+    """Whether a quadrilateral is a poster photographed in a room rather than a part of a poster file: in a photo the
+    picture's border shows the room, so the poster's colours differ from the border's, and just outside at least
+    three of its sides the room's colours come back (clutter may stand beside one). In a poster file the border is
+    the poster's own, and the colours inside a picture within it are the border's."""
+    height, width = small.shape[:2]
+    band = max(2, round(BORDER * min(height, width)))
+    inside = np.zeros((height, width), np.uint8)
+    cv2.fillConvexPoly(inside, np.round(quad).astype(np.int32), 1)
+    border = np.ones((height, width), bool)
+    border[band:-band, band:-band] = False
+    border &= inside == 0
+    if border.sum() < 50:
+        return False
+    room = _colours(small[border])
+    if np.minimum(_colours(small[inside > 0]), room).sum() >= INSIDE_LIKE_BORDER:
+        return False
+    grow = max(3, round(RING * max(height, width)))
+    centre = quad.mean(axis=0)
+    alike = 0
+    for start, end in zip(quad, np.roll(quad, -1, axis=0)):  # the strip just outside each side
+        normal = np.array([end[1] - start[1], start[0] - end[0]])
+        normal *= grow / max(1e-9, np.linalg.norm(normal)) * (1 if np.dot((start + end) / 2 - centre, normal) > 0
+                                                              else -1)
+        strip = np.zeros((height, width), np.uint8)
+        cv2.fillConvexPoly(strip, np.round([start, end, end + normal, start + normal]).astype(np.int32), 1)
+        beside = (strip > 0) & (inside == 0)
+        alike += beside.sum() > 10 and np.minimum(_colours(small[beside]), room).sum() >= OUTSIDE_LIKE_BORDER
+    return alike >= 3
