@@ -32,9 +32,10 @@ from common import require_sample, write_results
 from postergenre.config import Paths
 from postergenre.data.images import load_poster
 from postergenre.evaluation.evaluate import map_labels
-from postergenre.inference.litert import TFLITE_FILE, LiteNetwork
+from postergenre.inference.litert import LiteNetwork
+from postergenre.modelfolder.layout import TFLITE_FILE
 from postergenre.inference.predictor import load
-from postergenre.inference.quantize import QUANTIZATIONS, quantize_folder
+from postergenre.modelfolder.quantize import QUANTIZATIONS, quantize_folder
 from postergenre.scoring import metrics
 
 FIGURES = ("macro_ap", "top3_hit_rate")

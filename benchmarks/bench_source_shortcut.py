@@ -60,7 +60,7 @@ def trained_networks(models: list[str], requality: int | None = None) -> None:
     from postergenre.data.encode import load_splits
     from postergenre.studies.experiments import source_probe
     from postergenre.inference.keras_network import KerasNetwork
-    from postergenre.inference.model_folder import resolve_model
+    from postergenre.modelfolder.layout import resolve_model
     from postergenre.inference.predictor import load
     from postergenre.networks.pretrained import backbone
     paths = Paths.default()
@@ -139,7 +139,7 @@ def recompressed_answers(models: list[str], quality: int | None, n_quality: int 
     from postergenre.data.encode import load_splits
     from postergenre.data.images import open_rgb, recompress
     from postergenre.evaluation.evaluate import map_labels
-    from postergenre.inference.model_folder import resolve_model
+    from postergenre.modelfolder.layout import resolve_model
     from postergenre.inference.predictor import load
     from postergenre.scoring import metrics
     paths = Paths.default()

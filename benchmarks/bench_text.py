@@ -22,7 +22,7 @@ from common import REPO, write_results
 
 from postergenre.config import Paths
 from postergenre.studies.text_gain import text_gain
-from postergenre.inference.model_folder import resolve_model
+from postergenre.modelfolder.layout import resolve_model
 
 
 def one_poster_seconds(model: Path, poster: Path, root: Path, no_text: bool, repeats: int) -> float:

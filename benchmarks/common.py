@@ -15,7 +15,7 @@ sys.path.insert(0, str(REPO))
 
 from postergenre.config import SHARED_SAMPLE  # noqa: E402
 from postergenre.scoring import metrics  # noqa: E402
-from postergenre.inference.manifest import machine  # noqa: E402
+from postergenre.modelfolder.provenance import machine  # noqa: E402
 
 RESULTS = REPO / "benchmarks" / "results"
 

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from postergenre.config import UserError
-from postergenre.inference.model_folder import read_calibration, write_calibration
+from postergenre.modelfolder.layout import read_calibration, write_calibration
 from postergenre.scoring import calibration
 from postergenre.scoring.calibration import Calibration, expected_calibration_error, sigmoid
 

@@ -118,7 +118,7 @@ def test_a_second_source_moves_no_poster_of_the_first_between_splits(small_folde
     assert all(any(k.startswith("baseline") for k in rows) for rows in merged["by_source"].values())
     with pytest.raises(UserError, match=r"no poster of source 'third' \(sources there: second, small\)"):
         evaluate(model, paths=both, n_boot=10, figures=False, progress=False, source="third")
-    from postergenre.inference.manifest import source_summary
+    from postergenre.modelfolder.provenance import source_summary
     summary = source_summary([both.split_csv(s) for s in ("train", "val", "test")])
     assert {k: summary["small"][k] for k in ("train", "val", "test")} == {s: len(frames_alone[s]) for s in frames_alone}
     assert {k: summary["second"][k] for k in ("train", "val", "test")} == sizes and summary["small"]["hash"] != \
@@ -201,7 +201,7 @@ def test_the_prior_and_the_counts_are_the_populations(with_and_without):
 
 def test_the_manifest_names_a_training_only_source_apart(with_and_without):
     from postergenre.data.encode import SPLITS
-    from postergenre.inference.manifest import source_summary
+    from postergenre.modelfolder.provenance import source_summary
     projects, rare = with_and_without
     summary = source_summary([projects["with"].split_csv(s) for s in SPLITS])
     assert summary["rare"] == {"train": len(rare), "train_only": True, "hash": summary["rare"]["hash"]}

@@ -10,7 +10,7 @@ from postergenre.config import UserError
 from postergenre.data.images import load_poster
 from postergenre.evaluation.evaluate import evaluate
 from postergenre.inference import litert
-from postergenre.inference.model_folder import network_files, read_manifest
+from postergenre.modelfolder.layout import LITERT_SOURCES_FILE, is_current, network_files, read_manifest
 from postergenre.inference.predictor import load
 from postergenre.scoring.calibration import sigmoid
 from postergenre.training.ensemble import blend, choose_weights, weight_grid
@@ -61,12 +61,12 @@ def blended(project):
 def test_the_blend_computes_its_members_weighted_log_odds(blended):
     import tensorflow as tf
 
-    from postergenre.inference.keras_network import folder_network
+    from postergenre.modelfolder.network import folder_network
     manifest = read_manifest(blended)
     assert manifest["input_size"] == [128, 88] and [m["name"] for m in manifest["members"]] == \
         ["efficientnet_lite0", "lite0_larger"]
-    assert litert.is_current(blended, network_files(blended)), "model.tflite records its members' files"
-    assert any(name.startswith("members/") for name in json.loads((blended / litert.SOURCES_FILE).read_text()))
+    assert is_current(blended, network_files(blended)), "model.tflite records its members' files"
+    assert any(name.startswith("members/") for name in json.loads((blended / LITERT_SOURCES_FILE).read_text()))
     predictor = load(blended)  # LiteRT
     assert isinstance(predictor.network, litert.LiteNetwork)
     images = np.random.default_rng(1).integers(0, 256, (4, 128, 88, 3)).astype(np.float32)
@@ -89,11 +89,11 @@ def test_the_blend_computes_its_members_weighted_log_odds(blended):
 
 
 def test_a_blend_ships_and_loads_from_its_shipped_members(blended, project, tmp_path):
-    from postergenre.inference.ship import ship
+    from postergenre.modelfolder.ship import ship
     result = evaluate(blended, paths=project, n_boot=20, figures=False, progress=False)
     target = ship(blended, tmp_path / "default", result, project.root)
     assert not (target / "model.keras").exists() and (target / "members" / "lite0_larger" / "head.keras").exists()
-    assert litert.is_current(target, network_files(target))
+    assert is_current(target, network_files(target))
     assert read_manifest(target)["test_posters"] > 0 and read_manifest(target)["members"][1]["weight"] > 0
     images = np.random.default_rng(2).integers(0, 256, (3, 128, 88, 3)).astype(np.float32)
     assert np.allclose(load(target).network(images), load(blended).network(images), atol=1e-5)
@@ -113,9 +113,9 @@ def test_members_of_other_genres_or_too_few_are_refused(project, tmp_path):
 
 
 def test_a_lean_blend_keeps_one_network_for_grad_cam_and_predicts_the_same(blended, project, tmp_path):
-    from postergenre.inference.keras_network import folder_network
-    from postergenre.inference.lean import make_lean
-    from postergenre.inference.ship import ship
+    from postergenre.modelfolder.network import folder_network
+    from postergenre.modelfolder.lean import make_lean
+    from postergenre.modelfolder.ship import ship
     result = evaluate(blended, paths=project, n_boot=20, figures=False, progress=False)
     lean = ship(blended, tmp_path / "lean", result, project.root, lean=True)
     manifest = read_manifest(lean)
@@ -127,7 +127,7 @@ def test_a_lean_blend_keeps_one_network_for_grad_cam_and_predicts_the_same(blend
     assert (lean / kept / "head.keras").exists()
     members = sum(p.stat().st_size for p in (lean / "members").rglob("*") if p.is_file())
     assert members < sum(p.stat().st_size for p in (blended / "members").rglob("*") if p.is_file())
-    assert litert.is_current(lean, network_files(lean)), "model.tflite is still the folder's network"
+    assert is_current(lean, network_files(lean)), "model.tflite is still the folder's network"
     images = np.random.default_rng(3).integers(0, 256, (3, 128, 88, 3)).astype(np.float32)
     assert np.allclose(load(lean).network(images), load(blended).network(images), atol=1e-5)
     with pytest.raises(UserError, match="shipped lean.*left out.*make default"):
@@ -146,7 +146,7 @@ def test_a_lean_blend_keeps_one_network_for_grad_cam_and_predicts_the_same(blend
 
 def test_a_lean_text_head_keeps_its_weights_in_float16(tmp_path):
     from postergenre.config import REPO_ROOT
-    from postergenre.inference.lean import _text_head_as_float16
+    from postergenre.modelfolder.lean import _text_head_as_float16
     from postergenre.text.head import HEAD_ARRAYS
     with np.load(REPO_ROOT / "models" / "default" / HEAD_ARRAYS) as shipped:  # a text head as training saves it
         arrays = {name: shipped[name] for name in shipped.files}

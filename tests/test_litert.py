@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from postergenre.config import REPO_ROOT, UserError
-from postergenre.inference.litert import SOURCES_FILE, TFLITE_FILE, LiteNetwork
+from postergenre.inference.litert import LiteNetwork
+from postergenre.modelfolder.layout import LITERT_SOURCES_FILE as SOURCES_FILE, TFLITE_FILE
 from postergenre.inference.predictor import load
 from postergenre.training.train import TrainConfig, train
 from tests.conftest import clone_project, real_posters

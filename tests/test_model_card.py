@@ -5,7 +5,7 @@ from pathlib import Path
 import yaml
 
 from postergenre.config import REPO_ROOT
-from postergenre.inference.model_card import CARD_FILE, CARD_METRICS, model_card, write_model_card
+from postergenre.modelfolder.card import CARD_FILE, CARD_METRICS, model_card, write_model_card
 
 DEFAULT = REPO_ROOT / "models" / "default"
 

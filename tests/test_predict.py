@@ -132,7 +132,7 @@ def test_gradcam_points_somewhere_for_each_genre(trained_project, sample):
 
 def test_shipped_default_model_predicts_offline(sample):
     default = REPO_ROOT / "models" / "default"
-    from postergenre.inference.model_folder import network_files
+    from postergenre.modelfolder.layout import network_files
     assert any((default / name).exists() for name in network_files(default)), \
         "the default model's network ships in the repository"
     manifest = json.loads((default / "manifest.json").read_text())

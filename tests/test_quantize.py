@@ -7,7 +7,7 @@ import pytest
 
 from postergenre.config import UserError
 from postergenre.inference.litert import LiteNetwork
-from postergenre.inference.quantize import QUANTIZATIONS, quantized_tflite
+from postergenre.modelfolder.quantize import QUANTIZATIONS, quantized_tflite
 
 
 @pytest.fixture(scope="module")
@@ -45,7 +45,7 @@ def test_each_quantization_runs_on_litert_close_to_keras_and_smaller(tiny, tmp_p
 @pytest.mark.trains
 def test_a_model_ships_quantized_and_is_evaluated_as_it_ships(trained_project, tmp_path):
     from postergenre.app.rebuild import ship_model
-    from postergenre.inference.model_card import CARD_FILE
+    from postergenre.modelfolder.card import CARD_FILE
     target = ship_model(trained_project.models / "efficientnet_lite0", tmp_path / "shipped", trained_project, "int8",
                         n_boot=20)
     manifest = json.loads((target / "manifest.json").read_text())

@@ -152,7 +152,7 @@ def test_the_recompressed_answers_table_names_each_model_and_how_far_its_mix_mov
 
 
 def test_a_timing_names_the_processor_that_took_it(tmp_path):
-    from postergenre.inference.manifest import machine
+    from postergenre.modelfolder.provenance import machine
 
     here = machine()
     assert here["cpu"] and here["cpus"] >= 1

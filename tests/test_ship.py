@@ -5,11 +5,10 @@ import pytest
 
 from postergenre.config import UserError
 from postergenre.evaluation.evaluate import evaluate
-from postergenre.inference import litert
-from postergenre.inference.model_card import CARD_FILE, model_card
-from postergenre.inference.model_folder import NETWORK_FILES, SHIPPED_FILES
+from postergenre.modelfolder.card import CARD_FILE, model_card
+from postergenre.modelfolder.layout import LITERT_SOURCES_FILE, NETWORK_FILES, SHIPPED_FILES, TFLITE_FILE, is_current
 from postergenre.inference.predictor import load
-from postergenre.inference.ship import ship
+from postergenre.modelfolder.ship import ship
 
 
 def manifest_value(folder, metric="macro_ap"):
@@ -21,10 +20,10 @@ def test_ship_copies_the_head_with_its_test_metrics(trained_project, tmp_path):
     result = evaluate(trained_project.models / "efficientnet_lite0", paths=trained_project, n_boot=20, figures=False)
     target = ship(trained_project.models / "efficientnet_lite0", tmp_path / "default", result, trained_project.root)
     assert {p.name for p in target.iterdir()} == {*SHIPPED_FILES, "head.keras", "manifest.json",
-                                                  litert.TFLITE_FILE, litert.SOURCES_FILE, CARD_FILE}
+                                                  TFLITE_FILE, LITERT_SOURCES_FILE, CARD_FILE}
     assert (target / CARD_FILE).read_text() == model_card(target), "the card is written from the shipped manifest"
     assert f"{manifest_value(target):.3f}" in (target / CARD_FILE).read_text()
-    assert litert.is_current(target, NETWORK_FILES), "the shipped model.tflite is exported from the shipped head"
+    assert is_current(target, NETWORK_FILES), "the shipped model.tflite is exported from the shipped head"
     manifest = json.loads((target / "manifest.json").read_text())
     assert manifest["shipped_from"] == "models/efficientnet_lite0" and manifest["test_posters"] > 0
     value, low, high = manifest["test_metrics"]["efficientnet_lite0"]["macro_ap"]

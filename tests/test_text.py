@@ -143,14 +143,14 @@ def test_prediction_with_text_imports_neither_tensorflow_nor_scikit_learn():
 
 
 @pytest.mark.slow
-def test_a_text_head_joins_a_trained_model_everywhere_it_predicts(trained_project, tmp_path):
+def test_a_text_head_joins_a_trained_model_everywhere_it_predicts(trained_project, tmp_path, monkeypatch):
     import shutil
     import subprocess
 
     from PIL import Image
 
     from postergenre.evaluation.evaluate import evaluate
-    from postergenre.inference.model_folder import read_manifest
+    from postergenre.modelfolder.layout import read_manifest
     from postergenre.inference.predictor import load
     from postergenre.training.text_head import train_text_head
 
@@ -178,6 +178,12 @@ def test_a_text_head_joins_a_trained_model_everywhere_it_predicts(trained_projec
     assert "no words read" in table.text_note[0] and "image alone" in table.text_note[0]
     assert table.words[1] and table.text_note[1] == "" and "file not found" in table.error[2]
     assert "words" not in image.predict([worded]).table
+    reads = []
+    original = ocr.Reader._read_one
+    monkeypatch.setattr(ocr.Reader, "_read_one", lambda self, poster: reads.append(poster) or original(self, poster))
+    uncached = load(folder, find_poster=False)  # no words' cache: every poster is read by the engine
+    uncached.predict([blank, worded])
+    assert sorted(map(str, reads)) == sorted(map(str, [blank, worded])), "each poster's words read once"
 
     cli = [sys.executable, "-m", "postergenre.cli", "--root", str(paths.root), "predict", "--model", str(folder),
            "--json", str(worded)]

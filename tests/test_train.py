@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 from postergenre.config import UserError
-from postergenre.inference.model_card import model_card
+from postergenre.modelfolder.card import model_card
 from postergenre.inference.predictor import load
 from postergenre.training.train import TrainConfig, read_history, split_tables, train
 from tests.conftest import clone_project
@@ -110,8 +110,8 @@ def test_fine_tuning_phase_two(encoded_project, tmp_path, fine_tune_on="activati
         assert same != learns, f"{layer} {'changed' if learns else 'frozen'} in the shipped network"
     # a fine-tuned model ships as weights only (no optimizer state), its layers rebuilt by code
     from postergenre.evaluation.evaluate import evaluate
-    from postergenre.inference.model_folder import FINE_TUNED_WEIGHTS
-    from postergenre.inference.ship import ship
+    from postergenre.modelfolder.layout import FINE_TUNED_WEIGHTS
+    from postergenre.modelfolder.ship import ship
     result = evaluate(folder, paths=paths, n_boot=10, figures=False, progress=False)
     target = ship(folder, tmp_path / "shipped", result, paths.root)
     weight_bytes = 4 * trained.keras_model().count_params()  # float32, no optimizer state (Adam's would double it)
@@ -127,7 +127,7 @@ def test_fine_tuning_phase_two(encoded_project, tmp_path, fine_tune_on="activati
 @pytest.mark.trains
 def test_mirrored_strategy_on_cpu_trains_as_no_strategy_does(encoded_project, tmp_path):
     """One batch an epoch: with several, the two differ (by up to 0.02 after 3 epochs of the 300-poster head)."""
-    from postergenre.inference.keras_network import load_network
+    from postergenre.modelfolder.network import load_network
     paths = clone_project(encoded_project, tmp_path)  # one project: both heads train on the same cached features
     weights = {}
     for strategy in ("none", "mirrored"):

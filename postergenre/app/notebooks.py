@@ -19,7 +19,7 @@ from nbclient.exceptions import CellExecutionError
 
 from ..config import HEADLESS, REPO_ROOT, UserError
 from ..data.io import write_json
-from ..inference.manifest import machine
+from ..modelfolder.provenance import machine
 
 NOTEBOOKS_DIR = REPO_ROOT / "notebooks"
 # HEADLESS (config) is set while the notebooks run: a notebook skips what needs a person (the web page of 07)

@@ -18,8 +18,8 @@ from pathlib import Path
 
 from ..config import DEFAULT_PRIOR_ESTIMATOR, REPO_ROOT, Paths, UserError
 from ..data.io import read_csv, read_json, write_json
-from ..inference.manifest import LOCK_FILE, lock_hash, project_relative
-from ..inference.model_folder import (CALIBRATION_FILE, GENRES_FILE, NETWORK_FILES, THRESHOLDS_FILE, read_manifest,
+from ..modelfolder.provenance import LOCK_FILE, lock_hash, project_relative
+from ..modelfolder.layout import (CALIBRATION_FILE, GENRES_FILE, NETWORK_FILES, THRESHOLDS_FILE, read_manifest,
                                       write_manifest)
 from ..training.options import as_arguments
 from .recipe import Recipe
@@ -196,7 +196,7 @@ class Rebuild:
 
     def evaluate(self) -> str:
         from ..evaluation.evaluate import evaluate
-        from ..inference.ship import with_outside_results, with_test_results
+        from ..modelfolder.ship import with_outside_results, with_test_results
         options = self.evaluation_options()
         result = evaluate(self.folder, paths=self.paths, progress=self.progress, **options)
         image_only = evaluate(self.folder, paths=self.paths, progress=self.progress, text=False, **options) \
@@ -229,7 +229,7 @@ class Rebuild:
         return files_fingerprint([self.folder / n for n in names]) if (self.folder / names[0]).exists() else ""
 
     def card(self) -> str:
-        from ..inference.model_card import write_model_card
+        from ..modelfolder.card import write_model_card
         manifest = read_manifest(self.folder)
         manifest["recipe"] = recipe_provenance(self.recipe, self.paths.root)
         manifest["recipe"]["limit"] = self.limit
@@ -338,8 +338,8 @@ def ship_model(folder: Path, target: Path, paths: Paths, quantize: str = "none",
     `outside` collections (figures of other outside collections, the float network's, are dropped), so that its
     manifest and card give its own figures."""
     from ..evaluation.evaluate import evaluate
-    from ..inference.model_card import write_model_card
-    from ..inference.ship import ship, with_outside_results, with_test_results
+    from ..modelfolder.card import write_model_card
+    from ..modelfolder.ship import ship, with_outside_results, with_test_results
     options = {"figures": False, "progress": False, "adapt_prior": True, **options}
 
     def with_and_without_words(model: Path) -> tuple[dict, dict | None]:
@@ -362,7 +362,7 @@ def evaluate_shipped(recipe: Recipe, paths: Paths, progress: bool = True, out=pr
     """The shipped default evaluated again on its recipe's data, its network untouched: its manifest's test and
     outside figures and its card rewritten (after a metric's definition changed). The data stages run (or are
     current) first, and must give the splits the default was trained on."""
-    from ..inference.manifest import data_hash
+    from ..modelfolder.provenance import data_hash
     job = Rebuild(recipe, paths, progress=progress)
     run_stages([s for s in job.stages() if s.name in ("get-data", "clean", "encode")], job.log, out)
     job.folder = job.shipped_default()
@@ -373,7 +373,7 @@ def evaluate_shipped(recipe: Recipe, paths: Paths, progress: bool = True, out=pr
         raise UserError(f"{job.folder}: trained on splits of data hash {manifest['data_hash']}, but the recipe's "
                         f"data stages made {data_hash(splits)}: not the posters it was tested on")
     out(f"evaluate {job.folder}: {job.evaluate()}")
-    from ..inference.model_card import write_model_card
+    from ..modelfolder.card import write_model_card
     out(f"card: {write_model_card(job.folder)}")
     return job.folder
 

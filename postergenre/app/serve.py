@@ -31,7 +31,7 @@ from ..config import MIN_POSTERS_TO_ADAPT, Paths, UserError, describe
 from ..data.images import PosterError, decode, fit_image, to_rgb
 from ..data.io import read_csv
 from ..data.photo import Found, find_poster, poster_in
-from ..inference.model_folder import model_names, model_row, read_manifest, read_test_figures, resolve_model
+from ..modelfolder.layout import model_names, model_row, read_manifest, read_test_figures, resolve_model
 from ..inference.predict import IMAGE_SUFFIXES, write_predictions
 from ..inference.predictor import load, poster_row
 from .figures import genre_bars_html
@@ -197,7 +197,7 @@ class Page:
         photo = outlined(poster, found.corners) if found.corners is not None else None
         poster = found.image
         image = fit_image(poster, predictor.input_size, predictor.fit)
-        texts = predictor.texts([poster]) if predictor.text_head is not None else None
+        texts = predictor.read_words([poster]) if predictor.text_head is not None else None
         probabilities, _ = predictor.probabilities([image], texts=texts)
         row = poster_row(upload, Path(upload).stem, probabilities[0], "", predictor.genres, predictor.thresholds)
         label = {g: float(p) for g, p in zip(predictor.genres, probabilities[0])}
@@ -232,7 +232,7 @@ class Page:
                 except PosterError as exc:
                     errors[i] = str(exc)
             good = [item for i, item in enumerate(items) if i not in errors]
-            texts = predictor.texts([item.path for item in good]) if predictor.text_head is not None and good \
+            texts = predictor.read_words([item.path for item in good]) if predictor.text_head is not None and good \
                 else None  # read from the whole poster while its file is still here
         posters = pd.DataFrame({"poster": images, "title": [item.name for item in good]})
         predictions = predictor.predict(posters, adapt_prior=adapt and len(good) >= MIN_POSTERS_TO_ADAPT,

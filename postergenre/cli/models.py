@@ -43,7 +43,7 @@ def cmd_evaluate(args, paths):
 def cmd_train_text(args, paths):
     from ..training.text_head import train_text_head
     folder = train_text_head(args.model, paths, OcrSettings(side=args.side), progress=not args.no_progress)
-    from ..inference.model_folder import read_manifest
+    from ..modelfolder.layout import read_manifest
     validation = read_manifest(folder)["text"]["validation"]
     print(f"{folder}: text head added; validation macro AP / top-3: " + ", ".join(
         f"{k} {v['macro_ap']:.3f} / {v['top3_hit_rate']:.3f}" for k, v in validation.items()))
@@ -70,7 +70,7 @@ def cmd_rebuild(args, paths):
 
 def cmd_ship(args, paths):
     from ..app.rebuild import ship_model
-    from ..inference.model_folder import resolve_model
+    from ..modelfolder.layout import resolve_model
     folder = resolve_model(args.model, paths)
     target = ship_model(folder, args.to or paths.models / "default", paths, args.quantize, lean=args.lean)
     how = [args.quantize] * (args.quantize != "none") + ["lean"] * args.lean

@@ -1,10 +1,12 @@
 """Small, atomic file I/O shared by every stage."""
 from __future__ import annotations
 
+import contextlib
 import csv
 import hashlib
 import json
 import os
+import sys
 import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -152,3 +154,23 @@ def file_sha256(path: Path, chunk: int = 1 << 20) -> str:
 def frame_hash(df: pd.DataFrame) -> str:
     """A short, stable hash of a table's content (for cache keys and manifests)."""
     return hashlib.sha256(df.to_csv(index=False).encode("utf-8")).hexdigest()[:16]
+
+
+@contextlib.contextmanager
+def native_info_silenced():
+    """Drop the runtime's native `INFO:` lines ("Created TensorFlow Lite XNNPACK delegate"), which C++ writes
+    straight to file descriptor 2 when tensors are first allocated; anything else it writes is passed on."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile(mode="w+b") as captured:
+        os.dup2(captured.fileno(), 2)
+        try:
+            yield
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            captured.seek(0)
+            kept = [line for line in captured.read().decode(errors="replace").splitlines(keepends=True)
+                    if not line.startswith("INFO: ")]
+            if kept:
+                sys.stderr.write("".join(kept))

@@ -16,8 +16,8 @@ from ..config import DEFAULT_PRIOR_ESTIMATOR, Paths, UserError, VocabularyRules
 from ..data.encode import canonical_genre
 from ..data.get_data import read_folder
 from ..data.io import read_csv, write_json
-from ..inference.model_card import CARD_FILE, write_model_card
-from ..inference.model_folder import model_names, resolve_model
+from ..modelfolder.card import CARD_FILE, write_model_card
+from ..modelfolder.layout import model_names, resolve_model
 from ..inference.predictor import load
 from ..text.head import has_text_head
 from ..scoring import calibration, metrics
@@ -274,8 +274,8 @@ def of_this_data(paths: Paths, names: list[str]) -> list[str]:
     """The models trained on this project's splits (their manifests' data hash); the others are named and left out:
     a model of other data may have trained on these test posters, and never compares like with like."""
     from ..data.encode import SPLITS
-    from ..inference.manifest import data_hash
-    from ..inference.model_folder import read_manifest
+    from ..modelfolder.provenance import data_hash
+    from ..modelfolder.layout import read_manifest
     splits = [paths.split_csv(s) for s in SPLITS]
     if not all(p.exists() for p in splits):
         return names

@@ -1,26 +1,21 @@
 """A model folder's network as a LiteRT (.tflite) file, run without TensorFlow.
 
-keras_network.export_litert writes model.tflite (backbone + head, uncalibrated output) when a model is trained or
+modelfolder.network.export_litert writes model.tflite (backbone + head, uncalibrated output) when a model is trained or
 shipped; it needs TensorFlow. LiteNetwork runs the file with the LiteRT interpreter (`ai-edge-litert`): `postergenre predict`
 and `postergenre serve` use it, so a poster's genres come without importing TensorFlow (7 s of a cold start).
 The calibration is applied afterwards in numpy, exactly as for the Keras network.
 """
 from __future__ import annotations
 
-import contextlib
-import json
 import os
-import sys
-import tempfile
 import threading
 from pathlib import Path
 
 import numpy as np
 
 from ..config import UserError, describe
-from ..data.io import file_sha256, write_json
+from ..data.io import native_info_silenced
 
-TFLITE_FILE = "model.tflite"
 THREADS_VARIABLE = "POSTERGENRE_LITERT_THREADS"  # the interpreter's threads; unset: one a core
 
 
@@ -31,56 +26,6 @@ def thread_count() -> int:
     if value and not (value.isdigit() and int(value) > 0):
         raise UserError(f"{THREADS_VARIABLE}={value!r}: give a whole number of threads, 1 or more")
     return int(value) if value else os.cpu_count() or 1
-
-
-SOURCES_FILE = "litert.json"  # which network files (by SHA-256) model.tflite was exported from
-
-
-def record_sources(folder: Path, network_files: tuple[str, ...]) -> None:
-    """Note, by SHA-256, the network files model.tflite was exported from (keras_network.export_litert)."""
-    write_json({n: file_sha256(folder / n) for n in network_files if (folder / n).exists()}, folder / SOURCES_FILE)
-
-
-def publish(partial: Path, folder: Path, network_files: tuple[str, ...]) -> Path:
-    """A finished export moved into place as the folder's model.tflite (an atomic rename), with the network files
-    it was exported from."""
-    partial.replace(Path(folder) / TFLITE_FILE)
-    record_sources(folder, network_files)
-    return Path(folder) / TFLITE_FILE
-
-
-def is_current(folder: Path, network_files: tuple[str, ...]) -> bool:
-    """model.tflite was exported from the network files the folder holds now (by content: a clone's file times
-    say nothing)."""
-    folder = Path(folder)
-    if not (folder / TFLITE_FILE).exists() or not (folder / SOURCES_FILE).exists():
-        return False
-    try:
-        sources = json.loads((folder / SOURCES_FILE).read_text())
-    except ValueError:
-        return False
-    present = {n: file_sha256(folder / n) for n in network_files if (folder / n).exists()}
-    return bool(present) and sources == present
-
-
-@contextlib.contextmanager
-def native_info_silenced():
-    """Drop the runtime's native `INFO:` lines ("Created TensorFlow Lite XNNPACK delegate"), which C++ writes
-    straight to file descriptor 2 when tensors are first allocated; anything else it writes is passed on."""
-    sys.stderr.flush()
-    saved = os.dup(2)
-    with tempfile.TemporaryFile(mode="w+b") as captured:
-        os.dup2(captured.fileno(), 2)
-        try:
-            yield
-        finally:
-            os.dup2(saved, 2)
-            os.close(saved)
-            captured.seek(0)
-            kept = [line for line in captured.read().decode(errors="replace").splitlines(keepends=True)
-                    if not line.startswith("INFO: ")]
-            if kept:
-                sys.stderr.write("".join(kept))
 
 
 class LiteNetwork:

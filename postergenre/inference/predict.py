@@ -20,7 +20,7 @@ from ..data.io import (
     spreadsheet_safe,
     write_json,
 )
-from .model_folder import resolve_model
+from ..modelfolder.layout import resolve_model
 from .predictor import Predictions, load
 
 if TYPE_CHECKING:  # pandas is imported where a CSV is read or written: a poster's line on a terminal needs none

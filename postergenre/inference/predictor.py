@@ -25,7 +25,9 @@ from ..text.head import HEAD_ARRAYS, HEAD_JSON, TextHead, has_text_head, load_te
 from ..text.ocr import OcrSettings, PosterText, Reader
 from . import litert
 from .batches import run_network
-from .model_folder import (
+from ..modelfolder.layout import (
+    TFLITE_FILE,
+    is_current,
     ENSEMBLE,
     LOADED_FILES,
     network_files,
@@ -66,11 +68,9 @@ class Predictor:
     calibration: Calibration = field(default_factory=Calibration)
     confusion: dict | None = None  # validation confusion rates of the calibrated probabilities
     text_head: TextHead | None = None  # words on the poster, fused with the image (None: the image alone)
-    text_cache: Path | None = None  # where the words read are cached (evaluation sets one; predict reads afresh)
+    reader: Reader | None = None  # reads the words on a poster, through its cache when load() was given one
     find_poster: bool = True  # look for the poster in a photo of it (data/photo.py); a poster file stays whole
-    _outputs: dict = field(default_factory=dict, repr=False)  # image network outputs by poster list
-    _texts: dict = field(default_factory=dict, repr=False)  # words read by poster list
-    _reader: object = field(default=None, repr=False)
+    outputs: dict = field(default_factory=dict, repr=False)  # image network outputs by poster list (see load)
     _keras: object = field(default=None, repr=False)
     _gradcam: object = field(default=None, repr=False)
 
@@ -93,31 +93,33 @@ class Predictor:
     def network_outputs(self, posters, batch_size: int = 64, progress: bool = False, tta: bool = False,
                         texts: list[PosterText] | None = None) -> tuple[np.ndarray, list[str]]:
         """The network's own, uncalibrated output for each poster (NaN where it could not be read), fused with
-        the words read from it when the model has a text head, and the errors. The image network's outputs for a
-        list of poster files are kept for the life of the loaded folder, shared by its predictors with and without
-        words: an evaluation asks for the same split several times (metrics, label-shift study, figures) and the
-        files do not change. texts: the words already read from these posters (the page reads them from the whole
-        upload, while the network gets it cut to its input size)."""
-        posters = list(posters)
-        key = self._key(posters, tta) if texts is None else None
-        if key in self._outputs:
-            raw, errors = self._outputs[key]
-            raw, errors = raw.copy(), list(errors)
-            if self.text_head is not None:
-                texts = self.texts(posters, progress)
+        the words read from it when the model has a text head, and the errors."""
+        raw, errors, _ = self._outputs_and_words(list(posters), batch_size, progress, tta, texts)
+        return raw, errors
+
+    def _outputs_and_words(self, posters: list, batch_size: int, progress: bool, tta: bool,
+                           texts: list[PosterText] | None) -> tuple[np.ndarray, list[str], list[PosterText] | None]:
+        """network_outputs, with the words (None without a text head): read here, while the network runs, unless
+        given (the page reads them from the whole upload, while the network gets it cut to its input size). The
+        image network's outputs for a list of poster files are kept in `outputs` (an evaluation asks for the same
+        split several times: metrics, label-shift study, figures; the files do not change)."""
+        key = self._key(posters, tta)
+        words = self.reader is not None and texts is None
+        if key in self.outputs:
+            raw, errors = (part.copy() for part in self.outputs[key])
+            texts = self.read_words(posters, progress) if words else texts
         else:
-            with ThreadPoolExecutor(max_workers=1) as pool:  # the words are read while the network runs
-                reading = pool.submit(self.texts, posters, progress) \
-                    if self.text_head is not None and texts is None else None
+            with ThreadPoolExecutor(max_workers=1) as pool:
+                reading = pool.submit(self.read_words, posters, progress) if words else None
                 raw, errors = run_network(self.network, posters, self.input_size, self.fit, batch_size, progress,
                                           tta=tta, prepare=poster_in if self.find_poster else None)
                 self._check_finite(raw, errors)
                 texts = reading.result() if reading is not None else texts
             if key is not None:
-                self._outputs[key] = raw.copy(), list(errors)
+                self.outputs[key] = raw.copy(), list(errors)
         if self.text_head is not None:
             raw = self.fuse_words(raw, texts)
-        return raw, errors
+        return raw, list(errors), texts
 
     def fuse_words(self, raw: np.ndarray, texts: list[PosterText]) -> np.ndarray:
         """The image network's outputs with the words' evidence added (the text head's fusion)."""
@@ -129,19 +131,12 @@ class Predictor:
             return hashlib.sha256(("\n".join(map(str, posters)) + f"|{tta}").encode("utf-8", "surrogateescape")).hexdigest()
         return None
 
-    def texts(self, posters, progress: bool = False) -> list[PosterText]:
-        """The lines read from each poster (empty, with the reason, where none could be read)."""
-        posters = list(posters)
-        key = self._key(posters)
-        if key in self._texts:
-            return self._texts[key]
-        if self._reader is None:
-            settings = OcrSettings.from_json((self.text_head.info or {}).get("ocr") if self.text_head else None)
-            self._reader = Reader(settings, self.text_cache, find_poster=self.find_poster)
-        texts = self._reader.read(posters, progress)
-        if key is not None:
-            self._texts[key] = texts
-        return texts
+    def read_words(self, posters, progress: bool = False) -> list[PosterText]:
+        """The lines read from each poster (empty, with the reason, where none could be read): the one place a
+        prediction reads words."""
+        if self.reader is None:
+            raise UserError(f"{self.folder}: loaded without its text head, so it reads no words")
+        return self.reader.read(posters, progress)
 
     def _check_finite(self, raw: np.ndarray, errors: list[str]) -> None:
         """A network that gives NaN or infinity for a poster it read is broken: say which file, predict nothing."""
@@ -197,11 +192,8 @@ class Predictor:
         posters = list(posters)
         if titles is None:
             titles = [Path(p).stem if isinstance(p, (str, Path)) else f"image {i}" for i, p in enumerate(posters)]
-        if self.text_head is not None and texts is None and self._key(posters) is None:
-            texts = self.texts(posters, progress)  # images in memory: read once, here
-        probabilities, errors = self.probabilities(posters, batch_size, progress, tta, texts)
-        if self.text_head is not None and texts is None:
-            texts = self.texts(posters)  # read beside the network, kept by poster list
+        raw, errors, texts = self._outputs_and_words(posters, batch_size, progress, tta, texts)
+        probabilities = self.calibrate(raw)
         ok = ~np.isnan(probabilities).any(axis=1)
         thresholds, adaptation = self.thresholds, None
         if ok.any() and (adapt_prior or prior is not None):
@@ -220,7 +212,7 @@ class Predictor:
     def keras_model(self):
         """The Keras network (Grad-CAM needs its gradients), loaded now if this model runs on LiteRT."""
         if self._keras is None:
-            from .keras_network import folder_network
+            from ..modelfolder.network import folder_network
             self._keras = folder_network(self.folder, self.manifest) if isinstance(self.network, litert.LiteNetwork) \
                 else self.network.model
         return self._keras
@@ -239,7 +231,7 @@ class Predictor:
         """The blend member whose network draws the heatmaps (None: the model's own network)."""
         if self.manifest.get("model") != ENSEMBLE:
             return None
-        from .lean import gradcam_member
+        from ..modelfolder.lean import gradcam_member
         return gradcam_member(self.folder, self.manifest).name
 
     def _genre_index(self, genre: int | str) -> int:
@@ -290,7 +282,7 @@ def load(folder: str | Path, runtime: str = "litert", text: bool = True, text_ca
         predictor = _load(folder, runtime, text, text_cache, find_poster)
         twin = next((p for (n, *_), p in _loaded.items() if n == network), None)
         if twin is not None:  # the same network with(out) its words: one set of image outputs
-            predictor._outputs = twin._outputs
+            predictor.outputs = twin.outputs
     _loaded[key] = predictor  # now the most recent
     while len(_loaded) > KEEP_LOADED:
         del _loaded[next(iter(_loaded))]
@@ -303,14 +295,11 @@ def _load(folder: Path, runtime: str, text: bool = True, text_cache: Path | None
     vocabulary = read_vocabulary(folder)
     genres = vocabulary["genres"]
     thresholds = read_thresholds(folder, genres)
-    if runtime == "litert" and litert.is_current(folder, network_files(folder)):
-        network = litert.LiteNetwork(folder / litert.TFLITE_FILE)
+    if runtime == "litert" and is_current(folder, network_files(folder)):
+        network = litert.LiteNetwork(folder / TFLITE_FILE)
     else:
-        from .keras_network import (  # TensorFlow: deliberate, see above
-            KerasNetwork,
-            export_litert,
-            folder_network,
-        )
+        from ..modelfolder.network import export_litert, folder_network  # TensorFlow: deliberate, see above
+        from .keras_network import KerasNetwork
         model = folder_network(folder, manifest)
         if runtime == "litert":
             export_litert(model, folder)
@@ -326,5 +315,9 @@ def _load(folder: Path, runtime: str, text: bool = True, text_cache: Path | None
         calibration = Calibration.from_json(fusion.get("calibration"))
         thresholds = np.asarray(fusion.get("thresholds", thresholds), dtype=float)
         confusion = fusion.get("confusion", confusion)
+    reader = None
+    if text_head is not None:
+        settings = OcrSettings.from_json((text_head.info or {}).get("ocr"))
+        reader = Reader(settings, text_cache, find_poster=find_poster)
     return Predictor(folder, network, genres, thresholds, manifest, vocabulary, calibration, confusion, text_head,
-                     text_cache, find_poster)
+                     reader, find_poster)

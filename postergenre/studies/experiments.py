@@ -13,7 +13,7 @@ import pandas as pd
 from ..config import Paths, UserError
 from ..data.encode import load_splits, population
 from ..data.io import write_json
-from ..inference.model_folder import read_manifest, resolve_model
+from ..modelfolder.layout import read_manifest, resolve_model
 from ..inference.predictor import load
 from ..networks import registry
 from ..networks.pretrained import backbone, classification_head

@@ -11,7 +11,7 @@ import pandas as pd
 
 from ..config import Paths, UserError
 from ..data.io import write_json
-from ..inference.model_folder import resolve_model
+from ..modelfolder.layout import resolve_model
 from ..inference.predictor import load
 from ..scoring import metrics
 from ..evaluation.evaluate import bootstrap, load_eval_data, map_labels
@@ -65,7 +65,7 @@ def text_gain(model: str | Path = "default", data: str | Path | None = None, pat
     frame, y, mapping = map_labels(posters, fused_model.vocabulary)
     if len(frame) == 0:
         raise UserError(f"{data or paths.split_csv('test')}: no poster has any of the model's genres")
-    read = fused_model.texts(frame.poster_path, progress)
+    read = fused_model.read_words(frame.poster_path, progress)
     texts = [t.text for t in read]
     image_raw, image = image_model.scores(frame, progress=progress)
     fused = fused_model.calibrate(fused_model.fuse_words(image_raw, read))  # the network run once for both

@@ -15,8 +15,8 @@ from pathlib import Path
 import numpy as np
 
 from ..config import Paths, UserError
-from ..inference.keras_network import export_litert, folder_network, ship_member
-from ..inference.model_folder import ENSEMBLE, MEMBERS_FOLDER, read_manifest, read_vocabulary, resolve_model
+from ..modelfolder.network import export_litert, folder_network, ship_member
+from ..modelfolder.layout import ENSEMBLE, MEMBERS_FOLDER, read_manifest, read_vocabulary, resolve_model
 from ..networks.blend import blend_network, stacked_network
 from ..scoring import metrics
 from ..scoring.calibration import sigmoid

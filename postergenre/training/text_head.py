@@ -13,7 +13,7 @@ from pathlib import Path
 
 from ..config import SEED, Paths, UserError
 from ..data.encode import load_splits
-from ..inference.model_folder import read_manifest, resolve_model, write_manifest
+from ..modelfolder.layout import read_manifest, resolve_model, write_manifest
 from ..inference.predictor import load
 from ..scoring import calibration, metrics
 from ..scoring.label_shift import confusion_rates

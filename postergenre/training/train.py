@@ -28,10 +28,11 @@ from ..data.dataset import array_batches, cache_key, make_dataset
 from ..data.encode import SPLITS, load_splits, population
 from ..data.io import read_json
 from ..inference.batches import run_network
-from ..inference.keras_network import fast_network, save_head, save_network
-from ..inference.manifest import build_manifest
-from ..inference.model_card import write_model_card
-from ..inference.model_folder import CURVES_FILE, write_calibration, write_model_folder
+from ..inference.keras_network import fast_network
+from ..modelfolder.network import save_head, save_network
+from ..modelfolder.provenance import build_manifest
+from ..modelfolder.card import write_model_card
+from ..modelfolder.layout import CURVES_FILE, write_calibration, write_model_folder
 from ..networks import registry
 from ..networks.pretrained import backbone, classification_head, unfreeze_top, with_head
 from ..scoring import calibration, metrics

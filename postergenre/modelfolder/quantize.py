@@ -10,8 +10,8 @@ import numpy as np
 
 from ..config import QUANTIZATIONS, UserError
 from ..data.images import PosterError, load_poster
-from . import litert
-from .model_folder import read_manifest, write_manifest
+from .layout import TFLITE_FILE, publish, read_manifest, write_manifest
+from ..data.io import native_info_silenced
 
 REPRESENTATIVE_POSTERS = 300  # training posters whose activations set int8's ranges
 
@@ -56,15 +56,15 @@ def quantized_tflite(model, mode: str, representative: np.ndarray | None = None)
                 yield [image[None]]
         converter.representative_dataset = batches
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]  # float input and output kept
-    with litert.native_info_silenced():
+    with native_info_silenced():
         return converter.convert()
 
 
 def quantize_folder(folder: Path, mode: str, training_posters: list[str] | None = None,
                     n_representative: int = REPRESENTATIVE_POSTERS) -> Path:
     """Write the folder's model.tflite quantized (`mode`), and record how in its manifest (`quantization`)."""
-    from .keras_network import folder_network
-    from .model_folder import network_files
+    from .layout import network_files
+    from .network import folder_network
     folder = Path(folder)
     manifest = read_manifest(folder)
     model = folder_network(folder, manifest)
@@ -75,9 +75,9 @@ def quantize_folder(folder: Path, mode: str, training_posters: list[str] | None 
         representative = representative_images(training_posters, tuple(manifest["input_size"]),
                                                manifest.get("fit", "crop"), n_representative)
     data = quantized_tflite(model, mode, representative)
-    tmp = folder / f".partial.{litert.TFLITE_FILE}"
+    tmp = folder / f".partial.{TFLITE_FILE}"
     tmp.write_bytes(data)
-    path = litert.publish(tmp, folder, network_files(folder))
+    path = publish(tmp, folder, network_files(folder))
     manifest["quantization"] = {"mode": mode, "tflite_bytes": len(data),
                                 "representative_posters": 0 if representative is None else len(representative)}
     write_manifest(manifest, folder)

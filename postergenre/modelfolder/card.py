@@ -8,7 +8,7 @@ from pathlib import Path
 import yaml
 
 from ..data.io import atomic_write_bytes
-from .model_folder import model_row, read_manifest, read_test_figures, read_test_figures_by_source, read_vocabulary
+from .layout import model_row, read_manifest, read_test_figures, read_test_figures_by_source, read_vocabulary
 
 CARD_FILE = "README.md"
 # IMDb's genres: the ones a model that learned from posters of other genres can never name are listed on its card

@@ -15,8 +15,7 @@ import numpy as np
 from ..config import UserError
 from ..data.io import atomic_write_bytes
 from ..text.head import HEAD_ARRAYS
-from . import litert
-from .model_folder import ENSEMBLE, HEAD_FILE, NETWORK_FILES, member_folders, network_files, read_manifest, write_manifest
+from .layout import is_current, record_sources, ENSEMBLE, HEAD_FILE, NETWORK_FILES, member_folders, network_files, read_manifest, write_manifest
 
 
 def gradcam_member(folder: Path, manifest: dict) -> Path:
@@ -45,7 +44,7 @@ def make_lean(folder: Path) -> dict:
     manifest = read_manifest(folder)
     if manifest.get("model") != ENSEMBLE:
         raise UserError(f"{folder}: only a blend ships lean (a single network's Keras weights draw its Grad-CAM)")
-    if not litert.is_current(folder, network_files(folder)):
+    if not is_current(folder, network_files(folder)):
         raise UserError(f"{folder}: model.tflite is not exported from this folder's networks; ship it first")
     kept = _heaviest(folder, manifest, (HEAD_FILE,))
     if kept is None:
@@ -57,7 +56,7 @@ def make_lean(folder: Path) -> dict:
             if member != kept and (member / name).exists():
                 left_out.append(f"{(member / name).relative_to(folder)}")
                 (member / name).unlink()
-    litert.record_sources(folder, network_files(folder))  # model.tflite stays current for what is left
+    record_sources(folder, network_files(folder))  # model.tflite stays current for what is left
     text_weights = _text_head_as_float16(folder)
     manifest["lean"] = {"gradcam_member": str(kept.relative_to(folder)), "left_out": left_out,
                         "text_head_weights": text_weights}

@@ -7,11 +7,10 @@ from pathlib import Path
 from ..config import UserError
 from ..networks.registry import is_pretrained
 from ..text.head import HEAD_ARRAYS, HEAD_JSON
-from .keras_network import ship_network
-from .litert import SOURCES_FILE, TFLITE_FILE
-from .manifest import project_relative
-from .model_card import write_model_card
-from .model_folder import ENSEMBLE, FINE_TUNED_WEIGHTS, HEAD_FILE, SHIPPED_FILES, read_manifest, write_manifest
+from .network import ship_network
+from .provenance import project_relative
+from .card import write_model_card
+from .layout import LITERT_SOURCES_FILE, TFLITE_FILE, ENSEMBLE, FINE_TUNED_WEIGHTS, HEAD_FILE, SHIPPED_FILES, read_manifest, write_manifest
 
 TEXT_FILES = (HEAD_JSON, HEAD_ARRAYS)
 
@@ -55,7 +54,7 @@ def ship(folder: Path, target: Path, test_result: dict, root: Path, image_only: 
         raise UserError(f"{folder}: only a pretrained model or a blend of them can ship (its layers are rebuilt by "
                         f"code)")
     target.mkdir(parents=True, exist_ok=True)
-    for stale in (HEAD_FILE, FINE_TUNED_WEIGHTS, TFLITE_FILE, SOURCES_FILE, *SHIPPED_FILES, *TEXT_FILES):
+    for stale in (HEAD_FILE, FINE_TUNED_WEIGHTS, TFLITE_FILE, LITERT_SOURCES_FILE, *SHIPPED_FILES, *TEXT_FILES):
         (target / stale).unlink(missing_ok=True)
     for name in (*SHIPPED_FILES, *TEXT_FILES):
         if (folder / name).exists():

@@ -9,17 +9,18 @@ manifest.json (how it was made).
 """
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
 
 from ..config import IN_CHECKOUT, PACKAGED_MODELS, REPO_ROOT, Paths, UserError
-from ..data.io import read_json, write_json
+from ..data.io import file_sha256, read_json, write_json
 from ..scoring.calibration import Calibration
-from .litert import SOURCES_FILE as LITERT_SOURCES_FILE
-from .litert import TFLITE_FILE
 
 MANIFEST_FILE = "manifest.json"
+TFLITE_FILE = "model.tflite"  # the network for LiteRT (the TensorFlow-free runtime)
+LITERT_SOURCES_FILE = "litert.json"  # which network files (by SHA-256) model.tflite was exported from
 GENRES_FILE = "genres.json"
 THRESHOLDS_FILE = "thresholds.json"
 CALIBRATION_FILE = "calibration.json"
@@ -170,3 +171,30 @@ def write_model_folder(folder: Path, vocabulary: dict, thresholds, manifest: dic
     write_json(vocabulary, folder / GENRES_FILE)
     write_json(dict(zip(vocabulary["genres"], map(float, thresholds))), folder / THRESHOLDS_FILE)
     write_manifest(manifest, folder)
+
+
+def record_sources(folder: Path, network_files: tuple[str, ...]) -> None:
+    """Note, by SHA-256, the network files model.tflite was exported from (network.export_litert)."""
+    write_json({n: file_sha256(folder / n) for n in network_files if (folder / n).exists()}, folder / LITERT_SOURCES_FILE)
+
+
+def publish(partial: Path, folder: Path, network_files: tuple[str, ...]) -> Path:
+    """A finished export moved into place as the folder's model.tflite (an atomic rename), with the network files
+    it was exported from."""
+    partial.replace(Path(folder) / TFLITE_FILE)
+    record_sources(folder, network_files)
+    return Path(folder) / TFLITE_FILE
+
+
+def is_current(folder: Path, network_files: tuple[str, ...]) -> bool:
+    """model.tflite was exported from the network files the folder holds now (by content: a clone's file times
+    say nothing)."""
+    folder = Path(folder)
+    if not (folder / TFLITE_FILE).exists() or not (folder / LITERT_SOURCES_FILE).exists():
+        return False
+    try:
+        sources = json.loads((folder / LITERT_SOURCES_FILE).read_text())
+    except ValueError:
+        return False
+    present = {n: file_sha256(folder / n) for n in network_files if (folder / n).exists()}
+    return bool(present) and sources == present
