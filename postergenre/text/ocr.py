@@ -206,7 +206,7 @@ class Reader:
 
     def read(self, posters, progress: bool = False, desc: str = "read text") -> list[PosterText]:
         posters = list(posters)
-        keys = [self.key(p) for p in posters]
+        keys = [self.key(p) for p in posters] if self.cache else [None] * len(posters)  # (a key costs a search)
         known = self.cache.entries if self.cache else {}
         todo = [i for i, key in enumerate(keys) if key is None or key not in known]
         results: dict[int, PosterText] = {}
