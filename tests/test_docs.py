@@ -81,7 +81,7 @@ def test_a_broken_link_or_a_page_left_out_fails_the_build(tmp_path, damage):
 
 def test_every_test_the_reliability_page_names_exists():
     page = (REPO_ROOT / "docs" / "reliability.md").read_text()
-    named = re.findall(r"`(tests/test_\w+\.py)::(test_\w+)`", page)
+    named = re.findall(r"`(tests/(?:\w+/)?test_\w+\.py)::(test_\w+)`", page)
     assert len(named) >= 20
     for file, test in named:
         assert re.search(rf"^def {test}\(", (REPO_ROOT / file).read_text(), re.M), f"{file}::{test} is gone"

@@ -25,7 +25,7 @@ pytestmark = pytest.mark.slow
 @pytest.fixture(scope="module")
 def default_model():
     from postergenre.inference.predictor import load
-    # its LiteRT network: the Keras one's probabilities (tests/test_litert.py), three times the posters a second.
+    # its LiteRT network: the Keras one's probabilities (tests/inference/test_litert.py), three times the posters a second.
     # The image network alone: reading the words of these 1,957 posters would cost the suite two minutes; the
     # fused model's adapted figures are measured when it ships (manifest, README)
     return load(REPO_ROOT / "models" / "default", "litert", text=False)

@@ -203,7 +203,7 @@ def test_sigterm_writes_what_is_done_and_says_how_to_go_on(tmp_path):
 
 def test_the_poster_is_found_in_a_photo_and_a_poster_file_is_taken_whole(tmp_path):
     from postergenre.data.photo import find_poster
-    from tests.test_serve import photo_of_a_poster
+    from tests.app.test_serve import photo_of_a_poster
     for poster in real_posters(12):
         assert find_poster(open_rgb(poster)).corners is None, f"{poster.name}: a poster file is taken whole"
     poster = real_posters(3)[2]

@@ -3,7 +3,7 @@
 TF-IDF of word (1-2) and character (2-4, within words) n-grams, one logistic regression per genre, fitted with
 scikit-learn. A model folder keeps the vocabulary, idf and weights (text_head.json, text_head.npz), and the head
 is applied here in numpy: importing scikit-learn's text module alone takes 2.2 s, more than a whole one-poster
-prediction may (tests/test_text.py holds the two transforms equal).
+prediction may (tests/text/test_text.py holds the two transforms equal).
 
 Fusion adds the text head's evidence to the image's logit, genre by genre: logit(p_fused) = logit(p_image) +
 weight * (z_text(words) - z_text(no words)). A poster with no words keeps its image probability exactly.

@@ -3,7 +3,7 @@ table scores each adapted model."""
 import numpy as np
 
 from postergenre.studies import shift
-from tests.test_label_shift import calibrated_collection
+from tests.scoring.test_label_shift import calibrated_collection
 
 
 def test_resampling_reaches_the_asked_mix():

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from postergenre.app.recipe import BOUNDS, read_recipe
 from postergenre.training.options import INPUT_SIDE, recipe_schema
 from postergenre.config import MODEL_NAME, UserError, checked_name
-from tests.test_rebuild import small_recipe
+from tests.app.test_rebuild import small_recipe
 
 FEW = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 

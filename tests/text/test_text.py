@@ -11,7 +11,7 @@ from postergenre.config import UserError
 from postergenre.text import ocr
 from postergenre.text.head import fit_text_head, fuse, has_text_head, load_text_head, tfidf_row
 
-from .conftest import real_posters
+from tests.conftest import real_posters
 
 WORDS = ["christmas", "terror", "love", "disney", "war", "true", "story", "space", "killer", "family", "the", "of"]
 GENRES = ["Family", "Horror", "Romance"]
@@ -154,7 +154,7 @@ def test_a_text_head_joins_a_trained_model_everywhere_it_predicts(trained_projec
     from postergenre.inference.predictor import load
     from postergenre.training.text_head import train_text_head
 
-    from .conftest import clone_project
+    from tests.conftest import clone_project
     paths = clone_project(trained_project, tmp_path)
     shutil.copytree(trained_project.models / "efficientnet_lite0", paths.models / "lite0")
     folder = train_text_head("lite0", paths, progress=False)

@@ -88,8 +88,8 @@ def test_wrong_architecture_weights_are_refused(tmp_path):
     Pickler(buffer, protocol=2).dump(OrderedDict({"_conv_stem.weight": rebuild()}))
     pickle.dump(["0"], buffer, protocol=2)
     buffer.write(struct.pack("<q", data.size) + data.tobytes())
-    raw = buffer.getvalue().replace(b"tests.test_backbones\nFakeStorage", b"torch\nFloatStorage")
-    raw = raw.replace(b"tests.test_backbones\n_rebuild", b"torch._utils\n_rebuild_tensor_v2")
+    raw = buffer.getvalue().replace(b"tests.networks.test_efficientnet_lite\nFakeStorage", b"torch\nFloatStorage")
+    raw = raw.replace(b"tests.networks.test_efficientnet_lite\n_rebuild", b"torch._utils\n_rebuild_tensor_v2")
     path = tmp_path / "wrong.pth"
     path.write_bytes(raw)
     with pytest.raises(UserError, match=r"wrong.pth: weights of the wrong architecture \(_conv_stem"):

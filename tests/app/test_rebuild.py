@@ -11,7 +11,7 @@ from postergenre.cli import main
 from postergenre.config import REPO_ROOT, Paths
 from postergenre.data.io import read_json
 
-from .conftest import require_shared
+from tests.conftest import require_shared
 
 DEFAULT_RECIPE = REPO_ROOT / "recipes" / "default.toml"
 SHIPPED = REPO_ROOT / "models" / "default"

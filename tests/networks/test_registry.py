@@ -26,7 +26,7 @@ def tiny_backbone(name, input_size, weights=None, tta=False, pretrained=True):
 
 @pytest.fixture
 def tiny():
-    entry = register(Backbone("tiny", "tests.test_registry:tiny_backbone", (64, 44), "tiny_conv", "none (a test)"))
+    entry = register(Backbone("tiny", "tests.networks.test_registry:tiny_backbone", (64, 44), "tiny_conv", "none (a test)"))
     yield entry
     unregister("tiny")
 

@@ -10,7 +10,7 @@ from postergenre.cli import main
 from postergenre.config import UserError
 from postergenre.data.lock import Lock, lock_path
 from tests.conftest import real_posters
-from tests.test_rebuild import small_recipe, write_recipe
+from tests.app.test_rebuild import small_recipe, write_recipe
 
 
 def test_a_second_holder_is_refused_by_name_and_a_dead_runs_lock_is_taken(tmp_path):
