@@ -66,6 +66,9 @@ class TrainConfig:
     feature_variants: int = option(0, "phase 1: the head learns from N variants of each training poster re-saved at "
                                       "random JPEG qualities of 30-90, every other one mirrored (0: as stored; each "
                                       "variant is one more pass of the backbone)", bounds=(0, 16))
+    photo_variants: int = option(0, "phase 1: of those variants, how many show each poster as a phone photo of it "
+                                    "(on a wall, turned, in perspective, blurred, lit: data/photo_views.py)",
+                                 bounds=(0, 16))
     patience: int = option(5, "early-stopping patience in epochs", bounds=(1, 10_000))
     schedule: str | None = option(None, "learning-rate schedule (default: one_cycle for custom_cnn, else plateau)",
                                   choices=("plateau", "one_cycle"))
@@ -132,6 +135,9 @@ def check(config) -> None:
         problem = f.name != "model" and value_problem(f, getattr(config, f.name), base_type(type(config), f.name))
         if problem:
             raise UserError(problem if f.metadata["check"] else f"{flag(f.name)[2:]}: {problem}")
+    if getattr(config, "photo_variants", 0) > getattr(config, "feature_variants", 0):
+        raise UserError(f"photo-variants: {config.photo_variants} is more than feature-variants "
+                        f"({config.feature_variants}): the photos are some of the feature variants")
 
 
 def parse_size(text: str) -> tuple[int, int]:

@@ -23,6 +23,7 @@ import tensorflow as tf
 from ..config import Paths, progress_bar
 from ..data.dataset import cache_key, read_batches
 from ..data.images import fit_image, open_rgb, recompress
+from ..data.photo_views import photo_view
 from ..inference.batches import run_network
 from ..inference.keras_network import fast_network
 
@@ -64,8 +65,12 @@ def variant_plan(n_posters: int, variants: int, jpeg: bool, seed: int) -> list[t
             for v in range(variants)]
 
 
-def variant_image(path: str, size: tuple[int, int], fit: str, quality: int, mirror: bool) -> np.ndarray:
+def variant_image(path: str, size: tuple[int, int], fit: str, quality: int, mirror: bool, photo: int = 0
+                  ) -> np.ndarray:
+    """A training poster as a variant sees it; photo: the seed of a phone photo of it (0: the poster itself)."""
     image = open_rgb(path)
+    if photo:
+        image = photo_view(image, photo)
     if quality:
         image = recompress(image, quality)
     array = fit_image(image, size, fit)
@@ -73,10 +78,13 @@ def variant_image(path: str, size: tuple[int, int], fit: str, quality: int, mirr
 
 
 def cached_activations(lower: keras.Model, frame: pd.DataFrame, size: tuple[int, int], fit: str, paths: Paths,
-                       qualities: np.ndarray, mirror: bool, desc: str, cache: bool = True) -> np.ndarray:
+                       qualities: np.ndarray, mirror: bool, desc: str, cache: bool = True, photo: int = 0
+                       ) -> np.ndarray:
     """The lower blocks' output for every poster of `frame` (float16), re-saved at `qualities` and mirrored as
-    asked; computed once and cached under data/cache/activations, read back memory-mapped."""
-    digest = hashlib.sha256(qualities.astype(np.int16).tobytes() + bytes([mirror])).hexdigest()[:8]
+    asked, and photographed (photo: a seed, each poster's own drawn from it and its row; 0: none); computed once
+    and cached under data/cache/activations, read back memory-mapped."""
+    digest = hashlib.sha256(qualities.astype(np.int16).tobytes() + bytes([mirror])
+                            + (f"photo{photo}".encode() if photo else b"")).hexdigest()[:8]
     key = f"{lower.name}_{lower.layers[-1].name}_{size[0]}x{size[1]}_{fit}_{cache_key(frame, size, fit)}_{digest}"
     path = paths.cache / "activations" / f"{key}.npy"
     if cache and path.exists():
@@ -89,7 +97,8 @@ def cached_activations(lower: keras.Model, frame: pd.DataFrame, size: tuple[int,
     bar = progress_bar(total=len(frame), desc=desc, unit="poster")
     with ThreadPoolExecutor(max_workers=4) as pool, fast_network(lower, len(frame)) as network:
         def submit(start):
-            return [pool.submit(variant_image, posters[i], size, fit, int(qualities[i]), mirror)
+            return [pool.submit(variant_image, posters[i], size, fit, int(qualities[i]), mirror,
+                                photo and photo * 1_000_003 + i)
                     for i in range(start, min(start + CHUNK, len(frame)))]
         pending = submit(0)
         for start in range(0, len(frame), CHUNK):

@@ -88,6 +88,8 @@ def test_activations_are_cached_once_per_variant(tmp_path):
     assert files[0].stat().st_mtime_ns == stamp and np.array_equal(first, again), "read back, not recomputed"
     resaved = cached_activations(lower, frame, (64, 48), "crop", paths, np.full(6, 30), False, "test")
     mirrored = cached_activations(lower, frame, (64, 48), "crop", paths, stored, True, "test")
-    assert len(list((paths.cache / "activations").glob("*.npy"))) == 3
+    photographed = cached_activations(lower, frame, (64, 48), "crop", paths, stored, False, "test", photo=7)
+    assert len(list((paths.cache / "activations").glob("*.npy"))) == 4
     assert not np.array_equal(first, resaved) and not np.array_equal(first, mirrored)
+    assert not np.array_equal(first, photographed)
     assert not list((paths.cache / "activations").glob("*.tmp*")), "no partial file left"

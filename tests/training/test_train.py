@@ -87,6 +87,8 @@ def test_a_head_can_learn_from_posters_re_saved_at_random_jpeg_qualities(encoded
     assert load(folder).network.output_shape[-1] == len(genres), "it predicts from images like any head"
     with pytest.raises(UserError, match=r"feature-variants: -1 is out of range \(from 0 to 16\)"):
         TrainConfig(feature_variants=-1)
+    with pytest.raises(UserError, match="photo-variants: 2 is more than feature-variants"):
+        TrainConfig(feature_variants=1, photo_variants=2)
 
 
 @pytest.mark.slow
