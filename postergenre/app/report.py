@@ -47,7 +47,8 @@ SOURCES = {"default": "models/default/manifest.json", "backbones": "benchmarks/r
            "quantize_shipped": "benchmarks/results/quantize_shipped.json",
            "rare_genres": "benchmarks/results/rare_genres.json",
            "install": "benchmarks/results/install.json",
-           "rebuild_rare": "benchmarks/results/rebuild_rare.json"}
+           "rebuild_rare": "benchmarks/results/rebuild_rare.json",
+           "photos_rooms": "benchmarks/results/photos_rooms.json", "finder": "benchmarks/results/finder.json"}
 
 
 def shipped_figure(manifest: dict, set_name: str, figure: str, words: bool = True) -> tuple | None:

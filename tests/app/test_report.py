@@ -9,6 +9,7 @@ from postergenre.app.report import (
     NETWORKS_BEGIN,
     NETWORKS_END,
     PAGES,
+    SECTIONS,
     SOURCES,
     readme_block,
     replace_block,
@@ -65,6 +66,8 @@ def test_committed_readme_and_results_pages_say_what_their_json_files_say():
     assert all((REPO_ROOT / source).exists() for source in SOURCES.values()), "the sources are committed"
     every = "".join((REPO_ROOT / "docs" / "results" / name).read_text() for name in PAGES)
     assert all(f"`{source}`" in every for source in SOURCES.values()), "every results file has its section"
+    paged = {key for _, _, keys in PAGES.values() for key in keys}
+    assert set(SECTIONS) == set(SOURCES) and paged <= set(SOURCES), "every section has its file, every page's too"
 
 
 def test_committed_docs_list_the_registered_networks():
