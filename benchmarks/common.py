@@ -51,15 +51,16 @@ def figures(y, p, thresholds) -> dict:
             "micro_f1": metrics.fast_threshold_metrics(y, p, thresholds)["micro_f1"]}
 
 
-def paired(y, first, second, thresholds, n_boot: int, seed: int = 0) -> dict:
+def paired(y, first, second, thresholds, n_boot: int, seed: int = 0, second_thresholds=None) -> dict:
     """Each figure on `first` and `second` and their difference (second - first), with 95% percentile intervals
-    over the same resampled posters."""
+    over the same resampled posters; second_thresholds: the second model's own (two models compared)."""
+    other = thresholds if second_thresholds is None else second_thresholds
     rng = np.random.default_rng(seed)
-    point = {"first": figures(y, first, thresholds), "second": figures(y, second, thresholds)}
+    point = {"first": figures(y, first, thresholds), "second": figures(y, second, other)}
     samples = {k: [] for k in ("first", "second", "difference")}
     for _ in range(n_boot):
         idx = rng.integers(0, len(y), len(y))
-        a, b = figures(y[idx], first[idx], thresholds), figures(y[idx], second[idx], thresholds)
+        a, b = figures(y[idx], first[idx], thresholds), figures(y[idx], second[idx], other)
         samples["first"].append(a)
         samples["second"].append(b)
         samples["difference"].append({k: b[k] - a[k] for k in a})

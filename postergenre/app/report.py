@@ -48,7 +48,8 @@ SOURCES = {"default": "models/default/manifest.json", "backbones": "benchmarks/r
            "rare_genres": "benchmarks/results/rare_genres.json",
            "install": "benchmarks/results/install.json",
            "rebuild_rare": "benchmarks/results/rebuild_rare.json",
-           "photos_rooms": "benchmarks/results/photos_rooms.json", "finder": "benchmarks/results/finder.json"}
+           "photos_rooms": "benchmarks/results/photos_rooms.json", "finder": "benchmarks/results/finder.json",
+           "photo_variants": "benchmarks/results/photo_variants.json"}
 
 
 def shipped_figure(manifest: dict, set_name: str, figure: str, words: bool = True) -> tuple | None:
@@ -481,6 +482,18 @@ def photos_rooms_section(results: dict, source: str) -> list[str]:
             *_table(rows, ["macro_ap", "top3_hit_rate", "micro_f1"], "posters")]
 
 
+def photo_variants_section(results: dict, source: str) -> list[str]:
+    rows = _paired_changes(results)
+    return [f"**A head that learned from photos**: two EfficientNet-Lite1 heads like the default's second member, "
+            f"one with one of its two feature variants photographed by training's own generator "
+            f"(`photo_variants = 1`, `postergenre/data/photo_views.py`), on {results['posters']} of the "
+            f"{results['test_posters']:,} test posters of the project it ran on ({results['train_posters']:,} "
+            f"training posters) as stored and in rooms of `benchmarks/rooms.py` (another generator), the image alone, with the finder off "
+            f"and on; each change with a paired 95% bootstrap interval ({results['bootstrap']} resamples); measured "
+            f"on {_cores(results)} on {results['when'][:10]}; from `{source}`:", "",
+            *_table(rows, ["macro_ap", "top3_hit_rate", "micro_f1"], "posters")]
+
+
 def finder_section(results: dict, source: str) -> list[str]:
     rows = {name: {"found": f"{part['found']:.0%}", "corners within 3%": f"{part['within_3pct']:.0%}",
                    "ms a picture (median, p95)": f"{part['ms_median']:.1f}, {part['ms_p95']:.1f}"}
@@ -542,7 +555,8 @@ SECTIONS = {"quantize": quantize_section, "photos": photos_section, "rebuild": r
             "serve": serve_section, "serve_gradcam": serve_section, "predict": predict_section,
             "quantize_shipped": quantize_section, "rare_genres": rare_genres_section,
             "install": install_section, "rebuild_rare": rebuild_section,
-            "photos_rooms": photos_rooms_section, "finder": finder_section}
+            "photos_rooms": photos_rooms_section, "finder": finder_section,
+            "photo_variants": photo_variants_section}
 
 
 def results_block(root: Path, keys=None) -> str:
@@ -567,8 +581,9 @@ PAGES = {
                  "quantized, and `make default` rebuilding it from its recipe.",
                  ("default", "quantize", "quantize_shipped", "rebuild")),
     "photos.md": ("Results: phone photos of posters", "The shipped default on photos of posters: on a plain wall, and "
-                  "in rooms (textures, clutter, the room turned, glare); and the finder that looks for the poster.",
-                  ("photos", "photos_rooms", "finder")),
+                  "in rooms (textures, clutter, the room turned, glare); the finder that looks for the poster; and a head that "
+                  "learned from photos.",
+                  ("photos", "photos_rooms", "finder", "photo_variants")),
     "models.md": ("Results: backbones and CNNs", "Each backbone and the CNNs trained from scratch on the same splits; "
                   "how training's passes run on LiteRT; whether a model's answers follow how a file was compressed.",
                   ("backbones", "backbones_both_sources", "custom_cnn", "litert_training", "source_answers")),
