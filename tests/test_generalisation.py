@@ -27,8 +27,9 @@ def default_model():
     from postergenre.inference.predictor import load
     # its LiteRT network: the Keras one's probabilities (tests/inference/test_litert.py), three times the posters a second.
     # The image network alone: reading the words of these 1,957 posters would cost the suite two minutes; the
-    # fused model's adapted figures are measured when it ships (manifest, README)
-    return load(REPO_ROOT / "models" / "default", "litert", text=False)
+    # fused model's adapted figures are measured when it ships (manifest, README). Poster files taken whole: what the
+    # finder's few crops of poster files cost is measured apart (benchmarks/bench_finder.py); here, adaptation alone
+    return load(REPO_ROOT / "models" / "default", "litert", text=False, find_poster=False)
 
 
 @pytest.fixture(scope="module")
