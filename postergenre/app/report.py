@@ -456,42 +456,44 @@ def rare_genres_section(results: dict, source: str, manifest: dict) -> list[str]
                 if not t["met"]) if len(met) < len(results["targets"]) else "") + "."]
 
 
+def _changes_section(results: dict, source: str, what: str) -> list[str]:
+    """`what` was measured, then a table of each paired change (figure, interval) of `results`."""
+    return [f"{what}; measured on {_cores(results)} on {results['when'][:10]}; from `{source}`:", "",
+            *_table(_paired_changes(results), ["macro_ap", "top3_hit_rate", "micro_f1"], "posters")]
+
+
 def photos_section(results: dict, source: str) -> list[str]:
-    rows = _paired_changes(results)
     timing = results.get("one_poster_s") or {}
-    return [f"**Phone photos of posters**: `{results['model']}` on {results['posters']} test posters of the sample as "
-            f"stored and on photo-like versions of them (`benchmarks/bench_photos.py`: its own seeded generator, "
-            f"settings fixed before any fix: `as measured` copies the issue's photos, `stronger` goes further), each "
-            f"figure's change from the first set named to the second with a paired 95% bootstrap interval "
-            f"({results['bootstrap']} resamples of the same posters); `before`: each picture taken whole, `after`: "
-            f"the poster found in the picture and straightened (the default); measured on {_cores(results)} on "
-            f"{results['when'][:10]}; from `{source}`:", "",
-            *_table(rows, ["macro_ap", "top3_hit_rate", "micro_f1"], "posters"), "",
-            "One photo from process start (`postergenre predict PHOTO`, the median of 5): "
-            + ", ".join(f"{k} {v:.2f} s" for k, v in timing.items()) + "."]
+    return [*_changes_section(results, source, (
+        f"**Phone photos of posters**: `{results['model']}` on {results['posters']} test posters of the sample as "
+        f"stored and on photo-like versions of them (`benchmarks/bench_photos.py`: its own seeded generator, "
+        f"settings fixed before any fix: `as measured` copies the issue's photos, `stronger` goes further), each "
+        f"figure's change from the first set named to the second with a paired 95% bootstrap interval "
+        f"({results['bootstrap']} resamples of the same posters); `before`: each picture taken whole, `after`: "
+        f"the poster found in the picture and straightened (the default)")), "",
+        "One photo from process start (`postergenre predict PHOTO`, the median of 5): "
+        + ", ".join(f"{k} {v:.2f} s" for k, v in timing.items()) + "."]
 
 
 def photos_rooms_section(results: dict, source: str) -> list[str]:
-    rows = _paired_changes(results)
-    return [f"**Photos of posters in rooms**: `{results['model']}` on {results['posters']} test posters of the sample "
-            f"as stored and photographed in rooms drawn by `benchmarks/rooms.py` (fixed before any fix: "
-            f"{', '.join(f'`{name}`' for name in results['settings'])}), each figure's change from the first set "
-            f"named to the second with a paired 95% bootstrap interval ({results['bootstrap']} resamples of the same "
-            f"posters); `before`: each picture taken whole, `after`: the shipped finder (a plain wall's colour, else "
-            f"the poster's straight edges) looking for the poster; measured on {_cores(results)} on {results['when'][:10]}; from `{source}`:", "",
-            *_table(rows, ["macro_ap", "top3_hit_rate", "micro_f1"], "posters")]
+    return _changes_section(results, source, (
+        f"**Photos of posters in rooms**: `{results['model']}` on {results['posters']} test posters of the sample "
+        f"as stored and photographed in rooms drawn by `benchmarks/rooms.py` (fixed before any fix: "
+        f"{', '.join(f'`{name}`' for name in results['settings'])}), each figure's change from the first set "
+        f"named to the second with a paired 95% bootstrap interval ({results['bootstrap']} resamples of the same "
+        f"posters); `before`: each picture taken whole, `after`: the shipped finder (a plain wall's colour, else "
+        f"the poster's straight edges) looking for the poster"))
 
 
 def photo_variants_section(results: dict, source: str) -> list[str]:
-    rows = _paired_changes(results)
-    return [f"**A head that learned from photos**: two EfficientNet-Lite1 heads like the default's second member, "
-            f"one with one of its two feature variants photographed by training's own generator "
-            f"(`photo_variants = 1`, `postergenre/data/photo_views.py`), on {results['posters']} of the "
-            f"{results['test_posters']:,} test posters of the project it ran on ({results['train_posters']:,} "
-            f"training posters) as stored and in rooms of `benchmarks/rooms.py` (another generator), the image alone, with the finder off "
-            f"and on; each change with a paired 95% bootstrap interval ({results['bootstrap']} resamples); measured "
-            f"on {_cores(results)} on {results['when'][:10]}; from `{source}`:", "",
-            *_table(rows, ["macro_ap", "top3_hit_rate", "micro_f1"], "posters")]
+    return _changes_section(results, source, (
+        f"**A head that learned from photos**: two EfficientNet-Lite1 heads like the default's second member, "
+        f"one with one of its two feature variants photographed by training's own generator "
+        f"(`photo_variants = 1`, `postergenre/data/photo_views.py`), on {results['posters']} of the "
+        f"{results['test_posters']:,} test posters of the project it ran on ({results['train_posters']:,} "
+        f"training posters) as stored and in rooms of `benchmarks/rooms.py` (another generator), the image alone, "
+        f"with the finder off and on; each change with a paired 95% bootstrap interval ({results['bootstrap']} "
+        f"resamples)"))
 
 
 def finder_section(results: dict, source: str) -> list[str]:
