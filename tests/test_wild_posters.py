@@ -238,6 +238,27 @@ def test_sigterm_during_read_text_keeps_the_words_read_and_the_next_run_reads_th
         "only the posters not read before"
 
 
+def test_on_a_textured_wall_the_edges_find_the_poster_where_the_colour_of_the_wall_cannot():
+    """The edge finder (data/photo_edges.py) on rooms.py's textured walls (wood, brick, fabric, paper, paint): no
+    plain background for the colour method, and most posters found with every corner within 3%."""
+    sys.path.insert(0, str(REPO_ROOT / "benchmarks"))
+    from bench_finder import corner_error
+    from rooms import ROOMS, room_photo
+
+    from postergenre.data.photo import WORK_SIDE, colour_corners, poster_corners
+    from postergenre.data.photo_edges import scaled
+    posters = real_posters(12)
+    colour, within = 0, 0
+    for i, poster in enumerate(posters):
+        picture, truth, _ = room_photo(open_rgb(poster), 1000 + i, **ROOMS["textured"],
+                                       other=open_rgb(posters[(i + 1) % len(posters)]))
+        colour += colour_corners(scaled(np.asarray(picture), WORK_SIDE)[0]) is not None
+        corners = poster_corners(picture)
+        within += corners is not None and corner_error(corners, truth) <= 0.03
+    assert colour == 0, "a textured wall is no plain background"
+    assert within >= 7, f"{within} of {len(posters)} found within 3%"
+
+
 def test_a_room_photo_holds_the_poster_at_the_corners_it_reports():
     """The finder benchmark's truth: warping each room photo back from its reported corners gives the poster."""
     import cv2
