@@ -135,14 +135,6 @@ def open_rgb(path: str | Path) -> Image.Image:
     return to_rgb(decode(Path(path)))
 
 
-def load_rgb_array(path: str | Path, size: tuple[int, int] | None = None) -> np.ndarray:
-    """A poster as an HxWx3 uint8 array, resized to size=(height, width) if given."""
-    image = open_rgb(path)
-    if size is not None:
-        image = image.resize((size[1], size[0]), Image.BILINEAR)
-    return np.asarray(image, dtype=np.uint8)
-
-
 def decodes(data: bytes) -> bool:
     """True when bytes hold a fully decodable image."""
     try:

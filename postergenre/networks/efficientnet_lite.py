@@ -62,10 +62,6 @@ def lite_weights_path(name: str = "efficientnet_lite0") -> Path:
     return Path(getattr(module, f"EfficientnetLite{n}ModelFile").get_model_file_path())
 
 
-def lite0_weights_path() -> Path:
-    return lite_weights_path("efficientnet_lite0")
-
-
 def _conv_bn(x, filters, kernel, stride, name, activation=True, depthwise=False):
     if depthwise:
         x = layers.DepthwiseConv2D(kernel, stride, padding="same", use_bias=False, name=f"{name}_dwconv")(x)

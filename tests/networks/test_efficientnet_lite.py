@@ -11,7 +11,7 @@ from postergenre.networks.efficientnet_lite import (
     LITE_VARIANTS,
     efficientnet_lite,
     efficientnet_lite0,
-    lite0_weights_path,
+    lite_weights_path,
 )
 from postergenre.networks.pretrained import backbone
 from postergenre.networks.scratch import custom_cnn, seed_cnn
@@ -62,7 +62,7 @@ def test_flip_tta_averages_the_poster_and_its_mirror():
 
 
 def test_legacy_reader_gives_named_arrays():
-    state = load_legacy_state_dict(lite0_weights_path())
+    state = load_legacy_state_dict(lite_weights_path("efficientnet_lite0"))
     assert state["_conv_stem.weight"].shape == (32, 3, 3, 3)
     assert state["_blocks.15._project_conv.weight"].shape == (320, 1152, 1, 1)
     assert state["_fc.weight"].dtype == np.float32
