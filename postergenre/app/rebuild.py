@@ -354,7 +354,7 @@ def ship_model(folder: Path, target: Path, paths: Paths, quantize: str = "none",
         evaluated = {Path(p).name: evaluate(target, Path(p), paths, **options) for p in outside}
         write_manifest(with_outside_results(with_test_results(read_manifest(target), *with_and_without_words(target)),
                                             evaluated), target)
-        write_model_card(target)
+    write_model_card(target)
     return target
 
 

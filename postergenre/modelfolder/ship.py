@@ -9,7 +9,6 @@ from ..networks.registry import is_pretrained
 from ..text.head import HEAD_ARRAYS, HEAD_JSON
 from .network import ship_network
 from .provenance import project_relative
-from .card import write_model_card
 from .layout import LITERT_SOURCES_FILE, TFLITE_FILE, ENSEMBLE, FINE_TUNED_WEIGHTS, HEAD_FILE, SHIPPED_FILES, read_manifest, write_manifest
 
 TEXT_FILES = (HEAD_JSON, HEAD_ARRAYS)
@@ -47,6 +46,7 @@ def ship(folder: Path, target: Path, test_result: dict, root: Path, image_only: 
     quantize: model.tflite as quantize.QUANTIZATIONS names (int8 draws its representative posters from
     training_posters); the test figures given are then the float network's, until the caller evaluates again.
     lean: a blend keeps only model.tflite and the network Grad-CAM draws with (lean.make_lean).
+    The model card is the ship stage's to write (app/rebuild.ship_model), once the manifest is final.
     """
     folder = Path(folder)
     manifest = read_manifest(folder)
@@ -72,5 +72,4 @@ def ship(folder: Path, target: Path, test_result: dict, root: Path, image_only: 
     if lean:
         from .lean import make_lean
         make_lean(target)
-    write_model_card(target)
     return target

@@ -9,6 +9,7 @@ from postergenre.modelfolder.card import CARD_FILE, model_card
 from postergenre.modelfolder.layout import LITERT_SOURCES_FILE, NETWORK_FILES, SHIPPED_FILES, TFLITE_FILE, is_current
 from postergenre.inference.predictor import load
 from postergenre.modelfolder.ship import ship
+from postergenre.app.rebuild import ship_model
 
 
 def manifest_value(folder, metric="macro_ap"):
@@ -18,7 +19,8 @@ def manifest_value(folder, metric="macro_ap"):
 
 def test_ship_copies_the_head_with_its_test_metrics(trained_project, tmp_path):
     result = evaluate(trained_project.models / "efficientnet_lite0", paths=trained_project, n_boot=20, figures=False)
-    target = ship(trained_project.models / "efficientnet_lite0", tmp_path / "default", result, trained_project.root)
+    target = ship_model(trained_project.models / "efficientnet_lite0", tmp_path / "default", trained_project,
+                        result=result)
     assert {p.name for p in target.iterdir()} == {*SHIPPED_FILES, "head.keras", "manifest.json",
                                                   TFLITE_FILE, LITERT_SOURCES_FILE, CARD_FILE}
     assert (target / CARD_FILE).read_text() == model_card(target), "the card is written from the shipped manifest"

@@ -139,7 +139,8 @@ def test_a_lean_blend_keeps_one_network_for_grad_cam_and_predicts_the_same(blend
     assert predictor.gradcam_drawn_by == kept.split("/")[-1]
     heatmap = predictor.gradcam(poster, int(np.argmax(predictor.probabilities([poster])[0][0])))
     assert heatmap.shape == (128, 88) and heatmap.max() == pytest.approx(1) and (heatmap < 0.99).mean() > 0.5
-    assert "lean" in (lean / "README.md").read_text()
+    from postergenre.modelfolder.card import write_model_card
+    assert "lean" in write_model_card(lean).read_text()
     with pytest.raises(UserError, match="only a blend ships lean"):
         make_lean(project.models / "efficientnet_lite0")
 
