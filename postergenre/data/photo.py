@@ -4,6 +4,9 @@ brick, fabric, clutter) the poster's straight edges find it (photo_edges.py). A 
 in it (a poster file itself) is given back whole."""
 from __future__ import annotations
 
+import hashlib
+import threading
+from concurrent.futures import Future
 from dataclasses import dataclass
 
 import cv2
@@ -18,6 +21,7 @@ ASPECT = (1.15, 2.0)       # height / width of what is found: posters are about 
 SOLID = 0.93               # the region's own area over its quadrilateral's: a poster is a filled four-sided sheet
 CLEAN_OUTSIDE = 0.01       # the share of the picture outside the poster that may differ from the background
 BUSY_BACKGROUND = 30.0     # the band's 90th-percentile colour distance from its median: above, no plain background
+SEARCHES_KEPT = 256        # the last searches' corners, by the pixels searched: see poster_corners
 
 
 @dataclass
@@ -30,9 +34,35 @@ def poster_corners(image: Image.Image) -> np.ndarray | None:
     """The corners of the poster in a photo of it (in the picture's pixels), or None when none is convincing: from
     the colour of a plain background when there is one, otherwise from the picture's long straight edges."""
     rgb, scale = scaled(np.asarray(image.convert("RGB")), WORK_SIDE)
-    corners = colour_corners(rgb)
-    corners = corners if corners is not None else edge_corners(rgb)
+    corners = _searched(rgb)
     return None if corners is None else corners / scale
+
+
+_searches: dict[bytes, Future] = {}
+_searches_lock = threading.Lock()
+
+
+def _searched(rgb: np.ndarray) -> np.ndarray | None:
+    """The search on `rgb`, done once for the same pixels: a prediction with words finds the poster for the network
+    and for the words' reader, in two threads, so the second waits for the first's answer instead of searching again."""
+    key = hashlib.blake2b(rgb.tobytes(), digest_size=16, person=str(rgb.shape).encode()[:16]).digest()
+    with _searches_lock:
+        search = _searches.get(key)
+        mine = search is None
+        if mine:
+            search = _searches[key] = Future()
+            if len(_searches) > SEARCHES_KEPT:
+                del _searches[next(iter(_searches))]
+    if mine:
+        try:
+            corners = colour_corners(rgb)
+            search.set_result(corners if corners is not None else edge_corners(rgb))
+        except BaseException as exc:
+            with _searches_lock:
+                _searches.pop(key, None)
+            search.set_exception(exc)
+            raise
+    return search.result()
 
 
 def colour_corners(small: np.ndarray) -> np.ndarray | None:

@@ -184,6 +184,12 @@ def test_a_text_head_joins_a_trained_model_everywhere_it_predicts(trained_projec
     uncached = load(folder, find_poster=False)  # no words' cache: every poster is read by the engine
     uncached.predict([blank, worded])
     assert sorted(map(str, reads)) == sorted(map(str, [blank, worded])), "each poster's words read once"
+    from postergenre.data import photo
+    searches = []
+    monkeypatch.setattr(photo, "colour_corners", lambda rgb: searches.append(rgb.shape) or None)
+    photo._searches.clear()
+    load(folder, text_cache=tmp_path / "fresh cache").predict([blank, worded])
+    assert len(searches) == 2, "each picture searched once for its poster: for the network, the words and their key"
 
     cli = [sys.executable, "-m", "postergenre.cli", "--root", str(paths.root), "predict", "--model", str(folder),
            "--json", str(worded)]
