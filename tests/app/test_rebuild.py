@@ -53,9 +53,12 @@ adapt_prior = false
 
 def test_the_default_recipe_describes_the_shipped_default():
     """Every member setting, the blend's calibration, the words' reader and the vocabulary rules of the recipe are
-    the ones models/default was made with (its members' manifests say how they were trained)."""
+    the ones models/default was made with (its members' manifests say how they were trained), and the recipe's text
+    is the one `make default` shipped it from, [ship] included."""
     recipe = read_recipe(DEFAULT_RECIPE)
     shipped = read_json(SHIPPED / "manifest.json")
+    assert shipped["recipe"]["text"] == DEFAULT_RECIPE.read_text(encoding="utf-8"), "models/default is not what " \
+        "`make default` makes from recipes/default.toml: rebuild it"
     assert recipe.name == shipped["config"]["name"]
     assert [m["name"] for m in recipe.members()] == [m["name"] for m in shipped["members"]]
     for member in recipe.members():
