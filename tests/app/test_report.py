@@ -191,7 +191,8 @@ def test_every_page_states_the_shipped_defaults_figures_from_its_manifest(tmp_pa
         manifest["outside_metrics"]["greatest_films"][row]["macro_ap"] = [0.777, 0.766, 0.788]
     manifest["test_metrics"]["default"]["macro_ap"] = [0.555, 0.544, 0.566]
     pages = _project_with_results(tmp_path, manifest)
-    for name in ("README.md", "index.md", "words.md", "rare-genres.md"):
+    rare_measured_on_it = json.loads((REPO_ROOT / SOURCES["rare_genres"]).read_text())["when"] >= manifest["created"]
+    for name in ("README.md", "index.md", "words.md", *(["rare-genres.md"] if rare_measured_on_it else [])):
         assert "0.777 [0.766, 0.788]" in pages[name], f"{name} states greatest_films' figure from the manifest"
     assert "0.555 [0.544, 0.566]" in pages["words.md"], "the fused test figure of the words page is the manifest's"
     assert "| greatest_films: macro_ap | 0.236 | 0.777 | [0.766, 0.788] | **no** |" in pages["index.md"], \
@@ -205,3 +206,19 @@ def test_a_words_page_measured_on_another_default_is_refused(tmp_path):
     manifest["created"] = "2030-01-01T00:00:00+0000"
     with pytest.raises(ValueError, match="text.json measured a default made .* not the one shipped now"):
         _project_with_results(tmp_path, manifest)
+
+
+def test_the_rare_genres_page_names_an_earlier_default_and_keeps_the_figures_measured_on_it():
+    from postergenre.app.report import _ci, rare_genres_section
+    results = json.loads((REPO_ROOT / SOURCES["rare_genres"]).read_text())
+    old = next(iter(results["models"]))
+    manifest = json.loads((REPO_ROOT / SOURCES["default"]).read_text())
+    manifest["outside_metrics"]["greatest_films"]["default"]["macro_ap"] = [0.777, 0.766, 0.788]
+    measured = _ci(results["sets"]["greatest_films"]["headline"][old]["model"]["macro_ap"])
+    manifest["created"] = "2000-01-01T00:00:00+0000"  # the page measured this default
+    page = "\n".join(rare_genres_section(results, SOURCES["rare_genres"], manifest))
+    assert f"greatest_films (never trained on): {old} | " in page and "0.777 [0.766, 0.788]" in page
+    manifest["created"] = "2999-01-01T00:00:00+0000"  # a default shipped after the page was measured
+    page = "\n".join(rare_genres_section(results, SOURCES["rare_genres"], manifest))
+    assert "0.777" not in page and measured in page, "the figures are the default's it measured"
+    assert "greatest_films (never trained on): default shipped then | " in page and f": {old} |" not in page
