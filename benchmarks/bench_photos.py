@@ -10,7 +10,7 @@ thumbnail's size); `stronger` goes further on each. Each poster's photo is drawn
 (`before`/`after`, paired on the same posters); the originals must not lose by it.
 
     python benchmarks/bench_photos.py [--root .] [--posters 600] [--bootstrap 1000] [--find-poster] [--one-poster]
-        [--rooms]
+        [--rooms] [--results NAME]
 
 --root: the project whose test split is the sample's (after `make all`: this repository). Writes photos.json.
 --rooms: photos of posters in rooms instead (rooms.py: textures, clutter, the room turned, 25-90% fill, glare and a
@@ -109,6 +109,7 @@ def main() -> None:
     parser.add_argument("--find-poster", action="store_true", help="also with the predictor finding the poster")
     parser.add_argument("--one-poster", action="store_true", help="time one photo from process start")
     parser.add_argument("--rooms", action="store_true", help="photos of posters in rooms (rooms.py)")
+    parser.add_argument("--results", default=None, help="the results file's name (default: photos or photos_rooms)")
     args = parser.parse_args()
     settings_used = ROOMS if args.rooms else SETTINGS
     require_sample()
@@ -157,7 +158,7 @@ def main() -> None:
                                        "after": one_poster_seconds(str(photo), [])}
         else:
             results["one_poster_s"] = {"as shipped": one_poster_seconds(str(photo), [])}
-    write_results("photos_rooms" if args.rooms else "photos", results)
+    write_results(args.results or ("photos_rooms" if args.rooms else "photos"), results)
 
 
 if __name__ == "__main__":
