@@ -42,6 +42,28 @@ def test_split(full_project, default_model):
 
 
 @pytest.fixture(scope="module")
+def default_test_split(tmp_path_factory, default_model):
+    """(labels, raw network output, calibrated probabilities) on the default's own test split: both Kaggle sources,
+    split as its recipe splits them (the population its calibration was fitted for, on validation)."""
+    from postergenre.config import Paths
+    from postergenre.data.clean import clean
+    from postergenre.data.encode import encode
+    from postergenre.data.get_data import get_data
+    sources = [SHARED_DATA / "kaggle_posters_8k", SHARED_DATA / "kaggle_posters_extra"]
+    for folder in sources:
+        if not (folder / "labels.csv").exists():
+            missing_shared(f"{folder} not found (the shared data folder beside the repo)")
+    paths = Paths.default(tmp_path_factory.mktemp("both") / "project")
+    get_data(sources, paths, progress=False)
+    clean(paths, progress=False)
+    encode(paths, figures=False)
+    frame, _ = load_eval_data(None, paths)
+    frame, y, _ = map_labels(frame, default_model.vocabulary)
+    raw, probabilities = default_model.scores(frame)
+    return y, raw, probabilities
+
+
+@pytest.fixture(scope="module")
 def greatest_films(default_model):
     folder = SHARED_DATA / "greatest_films"
     if not (folder / "labels.csv").exists():
@@ -66,11 +88,12 @@ def constant_figures(model, y):
     return figures(y, guess, 0.5)
 
 
-def test_calibration_lowers_the_calibration_error_on_unseen_posters(test_split):
-    y, raw, calibrated = test_split
+def test_calibration_lowers_the_calibration_error_on_unseen_posters(default_test_split):
+    y, raw, calibrated = default_test_split
     raw_error, calibrated_error = expected_calibration_error(y, raw), expected_calibration_error(y, calibrated)
-    # fitted on validation, it must lower both the calibration error and the log-loss on posters it never saw
-    # (a blend's averaged log-odds are nearly calibrated already, so the gain is small but must be there)
+    # fitted on validation of both sources, it must lower both the calibration error and the log-loss on the test
+    # posters of both (a blend's averaged log-odds are nearly calibrated already, so the gain is small but must be
+    # there); one source's test posters alone carry that source's own bias, which one calibration cannot remove
     assert calibrated_error < raw_error, (raw_error, calibrated_error)
     assert log_loss(y, calibrated) < log_loss(y, raw), (log_loss(y, raw), log_loss(y, calibrated))
 

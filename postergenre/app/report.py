@@ -19,6 +19,7 @@ docs/results/ (each section names its file), and the table of networks in docs/m
   benchmarks/results/rare_genres.json  the rare genres, the earlier default against the new one, genre by genre
   benchmarks/results/photos_rooms.json photos of posters in rooms: the loss before and after finding the poster
   benchmarks/results/finder.json       the poster finder in rooms: found, corners within 3%, time; poster files cropped
+  benchmarks/results/photos_rooms_previous.json   the same rooms, the default shipped before this one
 A section whose file is missing is left out. Tests hold the committed README and pages to what these files say.
 """
 from __future__ import annotations
@@ -49,7 +50,8 @@ SOURCES = {"default": "models/default/manifest.json", "backbones": "benchmarks/r
            "install": "benchmarks/results/install.json",
            "rebuild_rare": "benchmarks/results/rebuild_rare.json",
            "photos_rooms": "benchmarks/results/photos_rooms.json", "finder": "benchmarks/results/finder.json",
-           "photo_variants": "benchmarks/results/photo_variants.json"}
+           "photo_variants": "benchmarks/results/photo_variants.json",
+           "photos_rooms_previous": "benchmarks/results/photos_rooms_previous.json"}
 
 
 def shipped_figure(manifest: dict, set_name: str, figure: str, words: bool = True) -> tuple | None:
@@ -478,9 +480,11 @@ def photos_section(results: dict, source: str) -> list[str]:
         + ", ".join(f"{k} {v:.2f} s" for k, v in timing.items()) + "."]
 
 
-def photos_rooms_section(results: dict, source: str) -> list[str]:
+def photos_rooms_section(results: dict, source: str, previous: bool = False) -> list[str]:
     return _changes_section(results, source, (
-        f"**Photos of posters in rooms**: `{results['model']}` on {results['posters']} test posters of the sample "
+        ("**The same rooms, the default shipped before** (its Lite1 member had learned from no photos): "
+         if previous else "**Photos of posters in rooms**: ") +
+        f"`{results['model']}` on {results['posters']} test posters of the sample "
         f"as stored and photographed in rooms drawn by `benchmarks/rooms.py` (fixed before any fix: "
         f"{', '.join(f'`{name}`' for name in results['settings'])}), each figure's change from the first set "
         f"named to the second with a paired 95% bootstrap interval ({results['bootstrap']} resamples of the same "
@@ -561,7 +565,8 @@ SECTIONS = {"quantize": quantize_section, "photos": photos_section, "rebuild": r
             "quantize_shipped": quantize_section, "rare_genres": rare_genres_section,
             "install": install_section, "rebuild_rare": rebuild_section,
             "photos_rooms": photos_rooms_section, "finder": finder_section,
-            "photo_variants": photo_variants_section}
+            "photo_variants": photo_variants_section,
+            "photos_rooms_previous": lambda results, source: photos_rooms_section(results, source, previous=True)}
 
 
 def results_block(root: Path, keys=None) -> str:
@@ -588,7 +593,7 @@ PAGES = {
     "photos.md": ("Results: phone photos of posters", "The shipped default on photos of posters: on a plain wall, and "
                   "in rooms (textures, clutter, the room turned, glare); the finder that looks for the poster; and a head that "
                   "learned from photos.",
-                  ("photos", "photos_rooms", "finder", "photo_variants")),
+                  ("photos", "photos_rooms", "photos_rooms_previous", "finder", "photo_variants")),
     "models.md": ("Results: backbones and CNNs", "Each backbone and the CNNs trained from scratch on the same splits; "
                   "how training's passes run on LiteRT; whether a model's answers follow how a file was compressed.",
                   ("backbones", "backbones_both_sources", "custom_cnn", "litert_training", "source_answers")),
