@@ -1,12 +1,14 @@
 """Finding the poster in a photo of it without a plain wall: the poster's four sides are long straight edges (OpenCV's
 line segment detector), so each pair of near-level lines with each pair of near-upright ones is a candidate. A
 candidate must look like a poster (area, aspect, corners near right angles), show an edge with a colour step along
-most of each side, and have a room around it: the picture's border (the room) unlike the inside, and like the strip
-just outside at least three sides. A picture inside a poster file fails the last test, since there the border is the
-poster's own."""
+most of each side, and have a room around it: just inside and just outside each side the colours differ (a texture's
+own line, a brick's mortar, has the same wall on both sides), the strip outside at least three sides looks like the
+picture's border (the room), and the inside is not the border's colours. A picture inside a poster file fails these
+tests, since there the border is the poster's own."""
 from __future__ import annotations
 
 import threading
+from dataclasses import dataclass
 
 import cv2
 import numpy as np
@@ -15,14 +17,17 @@ BORDER = 0.03              # the band along the picture's edges that shows the r
 
 EDGE_SIDE = 320            # the edge search runs on the picture scaled to this long side
 LINE_ANGLE = 30            # degrees from level (or upright) that a poster's side may lean in a photo
-LINES_KEPT = 10            # the longest distinct lines of each direction that corners are tried from
+LINES_KEPT = 16            # the longest distinct lines of each direction that corners are tried from
 EDGE_AREA = (0.2, 0.8)     # of the picture: a poster that fills more is taken whole with its margins
 EDGE_ASPECT = (1.32, 1.68)  # height / width: posters are about 1.48, seen a little slanted
 SUPPORT = 0.6              # the share of each side that lies on an edge with contrast across it
-TRIED = 5                  # the best-supported outlines checked for a room around them
-RING = 0.04                # of the picture's long side: the strip outside each side compared with the border
-INSIDE_LIKE_BORDER = 0.25  # colour histogram overlap with the border above which the inside is no poster on a wall
-OUTSIDE_LIKE_BORDER = 0.4  # overlap with the border from which a side's outside strip counts as the room
+SHORTLIST = 5              # the best-supported outlines whose surroundings are examined
+RING = 0.04                # of the picture's long side: the strips just outside and just inside each side
+INSIDE_LIKE_BORDER = 0.6   # colour histogram overlap with the border from which the inside is no poster on a wall
+OUTSIDE_LIKE_BORDER = 0.3  # overlap with the border from which a side's outside strip counts as the room
+SAME_BOTH_SIDES = 0.6      # overlap of the strips inside and outside a side from which the side is no poster's edge
+LARGER = 0.3               # how much a larger outline (of the picture's area) wins by: a poster's own frame lies inside it
+STEP_WEIGHT = 0.5          # how much a side with the same colours on both of its sides counts against an outline
 CORNER_ANGLE = 12          # degrees a corner may differ from a right angle (perspective)
 CONTRAST = 14.0            # the colour difference across a side that counts as its edge (0-255 RGB distance)
 
@@ -108,6 +113,18 @@ def _side_support(smooth: np.ndarray, edges: np.ndarray, quads: np.ndarray, samp
     return (inside & (difference >= CONTRAST) & (at(edges, points) > 0)).mean(axis=-1)
 
 
+def _pairs(lines: np.ndarray, at: np.ndarray, apart: float) -> tuple[np.ndarray, np.ndarray]:
+    """The pairs of lines (first before second along the picture) far enough apart to be a poster's opposite sides,
+    and parallel enough for its corners to be near right angles."""
+    first, second = np.triu_indices(len(lines), 1)
+    turn = np.abs(lines[first, 0] - lines[second, 0]) % np.pi
+    parallel = np.minimum(turn, np.pi - turn) <= np.deg2rad(2 * CORNER_ANGLE)
+    swap = at[first] > at[second]
+    first, second = np.where(swap, second, first), np.where(swap, first, second)
+    keep = parallel & (np.abs(at[second] - at[first]) >= apart)
+    return first[keep], second[keep]
+
+
 def scaled(rgb: np.ndarray, side: int) -> tuple[np.ndarray, float]:
     """The picture with its long side at most `side` (a thumbnail is never enlarged), and the scale used."""
     scale = min(1.0, side / max(rgb.shape[:2]))
@@ -126,8 +143,10 @@ def order_corners(points: np.ndarray) -> np.ndarray:
 
 
 def edge_corners(rgb: np.ndarray) -> np.ndarray | None:
-    """The poster as the best-supported quadrilateral of long straight edges (in `rgb`'s pixels), or None. Each candidate pairs two near-level lines with two near-upright ones; it must look like a poster
-    (area, aspect, corners near right angles) and show an edge with a colour step along most of each side."""
+    """The poster as the best quadrilateral of long straight edges (in `rgb`'s pixels), or None. Each candidate pairs
+    two near-level lines with two near-upright ones; it must look like a poster (area, aspect, corners near right
+    angles), show an edge with a colour step along most of each side and stand in a room (`room_around`). Of those,
+    the best supported wins, the larger a little ahead, one whose side has alike colours on both sides behind."""
     small, scale = scaled(rgb, EDGE_SIDE)
     height, width = small.shape[:2]
     smooth = cv2.GaussianBlur(small, (0, 0), 1.2).astype(np.float32)
@@ -136,10 +155,11 @@ def edge_corners(rgb: np.ndarray) -> np.ndarray | None:
     level, upright = _lines(cv2.GaussianBlur(grey, (0, 0), 1.0))
     if len(level) < 2 or len(upright) < 2:
         return None
-    level = level[np.argsort(_crossing(level, np.array([[0.0, width / 2]]))[:, 1])]  # top to bottom
-    upright = upright[np.argsort(_crossing(upright, np.array([[np.pi / 2, height / 2]]))[:, 0])]  # left to right
-    tops, bottoms = np.triu_indices(len(level), 1)
-    lefts, rights = np.triu_indices(len(upright), 1)
+    level_at = _crossing(level, np.array([[0.0, width / 2]]))[:, 1]  # where each crosses the picture's middle
+    upright_at = _crossing(upright, np.array([[np.pi / 2, height / 2]]))[:, 0]
+    shortest = np.sqrt(EDGE_AREA[0] * height * width)  # the side of a square of the least area, shrunk below
+    tops, bottoms = _pairs(level, level_at, 0.8 * shortest * np.sqrt(EDGE_ASPECT[0]))
+    lefts, rights = _pairs(upright, upright_at, 0.8 * shortest / np.sqrt(EDGE_ASPECT[1]))
     t, b = np.repeat(tops, len(lefts)), np.repeat(bottoms, len(lefts))
     left, right = np.tile(lefts, len(tops)), np.tile(rights, len(tops))
     quads = np.stack([_crossing(level[t], upright[left]), _crossing(level[t], upright[right]),
@@ -161,50 +181,81 @@ def edge_corners(rgb: np.ndarray) -> np.ndarray | None:
         return None
     quads, area = quads[keep], area[keep]
     sides_support = _side_support(smooth, cv2.dilate(edges, np.ones((3, 3), np.uint8)), quads)
-    support = sides_support.min(axis=1)
-    # the well-supported outlines, best first; of two, the larger wins a little: a poster's own frame lies inside it
-    ranked = np.argsort(-np.where(support >= SUPPORT, sides_support.mean(axis=1) + 0.3 * area, support - 10))
-    for best in ranked[:TRIED]:
-        if support[best] < SUPPORT:
+    supported = np.flatnonzero(sides_support.min(axis=1) >= SUPPORT)
+    prior = sides_support[supported].mean(axis=1) + LARGER * area[supported]
+    colours = _colour_bins(small[::2, ::2])  # colours need no more than half the pixels
+    best, best_score = None, -np.inf
+    for index in supported[np.argsort(-prior)][:SHORTLIST]:
+        score = sides_support[index].mean() + LARGER * area[index]
+        if score <= best_score:  # the room's test only lowers a score: no later outline can win
             break
-        if looks_photographed(small[::2, ::2], quads[best] / 2):  # colours need no more than half the pixels
-            return order_corners(np.clip(quads[best], 0, [width - 1, height - 1])) / scale
-    return None
+        surroundings = room_around(colours, quads[index] / 2)
+        if surroundings is not None and surroundings.photographed:
+            score -= STEP_WEIGHT * surroundings.same_both_sides
+            if score > best_score:
+                best, best_score = index, score
+    if best is None:
+        return None
+    return order_corners(np.clip(quads[best], 0, [width - 1, height - 1])) / scale
 
 
-def _colours(pixels: np.ndarray) -> np.ndarray:
-    """A coarse colour histogram (4 levels a channel), summing to 1."""
-    bins = (pixels.astype(np.int32) // 64) @ np.array([16, 4, 1])
+def _colour_bins(pixels: np.ndarray) -> np.ndarray:
+    """Each pixel's coarse colour (4 levels a channel: 64 bins)."""
+    return (pixels.astype(np.int32) // 64) @ np.array([16, 4, 1])
+
+
+def _colours(bins: np.ndarray) -> np.ndarray:
+    """The histogram of coarse colours, summing to 1."""
     counts = np.bincount(bins, minlength=64).astype(np.float64)
     return counts / max(1.0, counts.sum())
 
 
-def looks_photographed(small: np.ndarray, quad: np.ndarray) -> bool:
-    """Whether a quadrilateral is a poster photographed in a room rather than a part of a poster file: in a photo the
-    picture's border shows the room, so the poster's colours differ from the border's, and just outside at least
-    three of its sides the room's colours come back (clutter may stand beside one). In a poster file the border is
-    the poster's own, and the colours inside a picture within it are the border's."""
-    height, width = small.shape[:2]
+def _overlap(a: np.ndarray, b: np.ndarray) -> float:
+    return float(np.minimum(a, b).sum())
+
+
+@dataclass
+class Surroundings:
+    inside_like_border: float  # the inside's colours against the picture's border (the room)
+    outside_like_border: list  # each side's outside strip against the border (None: no strip in the picture)
+    same_both_sides: float     # the most alike strips inside and outside one side (1: no strip in the picture)
+
+    @property
+    def photographed(self) -> bool:
+        """A poster photographed in a room rather than a part of a poster file: its colours differ from the room's,
+        the room's colours come back outside at least three sides (clutter may stand beside one), and each side
+        parts unlike colours."""
+        return (self.inside_like_border < INSIDE_LIKE_BORDER and self.same_both_sides < SAME_BOTH_SIDES
+                and sum(o is not None and o >= OUTSIDE_LIKE_BORDER for o in self.outside_like_border) >= 3)
+
+
+def room_around(bins: np.ndarray, quad: np.ndarray) -> Surroundings | None:
+    """What surrounds a quadrilateral in a picture (as `_colour_bins`): the picture's border, the strip just outside
+    and the strip just inside each side. None when the border shows almost nothing but the quadrilateral."""
+    height, width = bins.shape
     band = max(2, round(BORDER * min(height, width)))
     inside = np.zeros((height, width), np.uint8)
     cv2.fillConvexPoly(inside, np.round(quad).astype(np.int32), 1)
+    inside = inside > 0
     border = np.ones((height, width), bool)
     border[band:-band, band:-band] = False
-    border &= inside == 0
+    border &= ~inside
     if border.sum() < 50:
-        return False
-    room = _colours(small[border])
-    if np.minimum(_colours(small[inside > 0]), room).sum() >= INSIDE_LIKE_BORDER:
-        return False
+        return None
+    room = _colours(bins[border])
     grow = max(3, round(RING * max(height, width)))
     centre = quad.mean(axis=0)
-    alike = 0
-    for start, end in zip(quad, np.roll(quad, -1, axis=0)):  # the strip just outside each side
+    outside_like, same = [], []
+    for start, end in zip(quad, np.roll(quad, -1, axis=0)):
         normal = np.array([end[1] - start[1], start[0] - end[0]])
         normal *= grow / max(1e-9, np.linalg.norm(normal)) * (1 if np.dot((start + end) / 2 - centre, normal) > 0
                                                               else -1)
-        strip = np.zeros((height, width), np.uint8)
-        cv2.fillConvexPoly(strip, np.round([start, end, end + normal, start + normal]).astype(np.int32), 1)
-        beside = (strip > 0) & (inside == 0)
-        alike += beside.sum() > 10 and np.minimum(_colours(small[beside]), room).sum() >= OUTSIDE_LIKE_BORDER
-    return alike >= 3
+        strips = []
+        for reach, region in ((normal, ~inside), (-normal, inside)):  # outside, then inside
+            strip = np.zeros((height, width), np.uint8)
+            cv2.fillConvexPoly(strip, np.round([start, end, end + reach, start + reach]).astype(np.int32), 1)
+            strip = (strip > 0) & region
+            strips.append(_colours(bins[strip]) if strip.sum() > 10 else None)
+        outside_like.append(None if strips[0] is None else _overlap(strips[0], room))
+        same.append(1.0 if strips[0] is None or strips[1] is None else _overlap(*strips))
+    return Surroundings(_overlap(_colours(bins[inside]), room), outside_like, max(same))
