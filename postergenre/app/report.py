@@ -488,8 +488,9 @@ def photos_rooms_section(results: dict, source: str, previous: bool = False) -> 
         f"as stored and photographed in rooms drawn by `benchmarks/rooms.py` (fixed before any fix: "
         f"{', '.join(f'`{name}`' for name in results['settings'])}), each figure's change from the first set "
         f"named to the second with a paired 95% bootstrap interval ({results['bootstrap']} resamples of the same "
-        f"posters); `before`: each picture taken whole, `after`: the shipped finder (a plain wall's colour, else "
-        f"the poster's straight edges) looking for the poster"))
+        f"posters); `before`: each picture taken whole, `after`: "
+        + ("the finder shipped then" if previous else "the shipped finder") +
+        " (a plain wall's colour, else the poster's straight edges) looking for the poster"))
 
 
 def photo_variants_section(results: dict, source: str) -> list[str]:
@@ -499,7 +500,7 @@ def photo_variants_section(results: dict, source: str) -> list[str]:
         f"(`photo_variants = 1`, `postergenre/data/photo_views.py`), on {results['posters']} of the "
         f"{results['test_posters']:,} test posters of the project it ran on ({results['train_posters']:,} "
         f"training posters) as stored and in rooms of `benchmarks/rooms.py` (another generator), the image alone, "
-        f"with the finder off and on; each change with a paired 95% bootstrap interval ({results['bootstrap']} "
+        f"with the finder off and on (the finder of that day); each change with a paired 95% bootstrap interval ({results['bootstrap']} "
         f"resamples)"))
 
 
