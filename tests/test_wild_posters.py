@@ -238,57 +238,51 @@ def test_sigterm_during_read_text_keeps_the_words_read_and_the_next_run_reads_th
         "only the posters not read before"
 
 
+def room_photos(setting: str) -> list[tuple[Image.Image, np.ndarray]]:
+    """Twelve real posters photographed in one of rooms.py's settings, each with its true corners."""
+    sys.path.insert(0, str(REPO_ROOT / "benchmarks"))
+    from rooms import ROOMS, room_photo
+    posters = real_posters(12)
+    return [room_photo(open_rgb(poster), 1000 + i, **ROOMS[setting],
+                       other=open_rgb(posters[(i + 1) % len(posters)]))[:2] for i, poster in enumerate(posters)]
+
+
+def found_within_3pct(photos: list[tuple[Image.Image, np.ndarray]]) -> int:
+    """How many photos the finder finds the poster in with every corner within 3% of its height."""
+    sys.path.insert(0, str(REPO_ROOT / "benchmarks"))
+    from bench_finder import corner_error
+
+    from postergenre.data.photo import poster_corners
+    return sum((corners := poster_corners(picture)) is not None and corner_error(corners, truth) <= 0.03
+               for picture, truth in photos)
+
+
 def test_on_a_textured_wall_the_edges_find_the_poster_where_the_colour_of_the_wall_cannot():
     """The edge finder (data/photo_edges.py) on rooms.py's textured walls (wood, brick, fabric, paper, paint): no
     plain background for the colour method, and most posters found with every corner within 3%."""
-    sys.path.insert(0, str(REPO_ROOT / "benchmarks"))
-    from bench_finder import corner_error
-    from rooms import ROOMS, room_photo
-
-    from postergenre.data.photo import WORK_SIDE, colour_corners, poster_corners
+    from postergenre.data.photo import WORK_SIDE, colour_corners
     from postergenre.data.photo_edges import scaled
-    posters = real_posters(12)
-    colour, within = 0, 0
-    for i, poster in enumerate(posters):
-        picture, truth, _ = room_photo(open_rgb(poster), 1000 + i, **ROOMS["textured"],
-                                       other=open_rgb(posters[(i + 1) % len(posters)]))
-        colour += colour_corners(scaled(np.asarray(picture), WORK_SIDE)[0]) is not None
-        corners = poster_corners(picture)
-        within += corners is not None and corner_error(corners, truth) <= 0.03
+    photos = room_photos("textured")
+    colour = sum(colour_corners(scaled(np.asarray(picture), WORK_SIDE)[0]) is not None for picture, _ in photos)
     assert colour == 0, "a textured wall is no plain background"
-    assert within >= 7, f"{within} of {len(posters)} found within 3%"
+    within = found_within_3pct(photos)
+    assert within >= 7, f"{within} of {len(photos)} found within 3%"
 
 
 def test_in_a_textured_cluttered_turned_room_the_edges_find_most_posters():
     """The hardest of rooms.py's settings short of all together: a textured wall, clutter at one or two sides and
     the room turned. The finder without a plain wall still finds most posters with every corner within 3%."""
-    sys.path.insert(0, str(REPO_ROOT / "benchmarks"))
-    from bench_finder import corner_error
-    from rooms import ROOMS, room_photo
-
-    from postergenre.data.photo import poster_corners
-    posters = real_posters(12)
-    within = 0
-    for i, poster in enumerate(posters):
-        picture, truth, _ = room_photo(open_rgb(poster), 1000 + i, **ROOMS["textured + clutter + turned"],
-                                       other=open_rgb(posters[(i + 1) % len(posters)]))
-        corners = poster_corners(picture)
-        within += corners is not None and corner_error(corners, truth) <= 0.03
-    assert within >= 6, f"{within} of {len(posters)} found within 3% (the finder before the same-colours test: 4)"
+    photos = room_photos("textured + clutter + turned")
+    within = found_within_3pct(photos)
+    assert within >= 6, f"{within} of {len(photos)} found within 3% (the finder before the same-colours test: 4)"
 
 
 def test_a_side_with_the_wall_on_both_sides_is_no_edge_of_the_poster():
     """A brick's mortar or a plank's seam is a long straight edge too; an outline that runs along one, past the
     poster, has the wall on both sides of that side, where the poster's own outline parts the poster from the wall."""
-    sys.path.insert(0, str(REPO_ROOT / "benchmarks"))
-    from rooms import ROOMS, room_photo
-
     from postergenre.data import photo_edges
-    posters = real_posters(12)
     true_sides, past_sides = [], []
-    for i, poster in enumerate(posters):
-        picture, truth, _ = room_photo(open_rgb(poster), 1000 + i, **ROOMS["textured"],
-                                       other=open_rgb(posters[(i + 1) % len(posters)]))
+    for picture, truth in room_photos("textured"):
         small, scale = photo_edges.scaled(np.asarray(picture), photo_edges.EDGE_SIDE)
         colours = photo_edges._colour_bins(small[::2, ::2])
         outline = truth * scale / 2

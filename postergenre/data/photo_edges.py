@@ -185,8 +185,8 @@ def edge_corners(rgb: np.ndarray) -> np.ndarray | None:
     prior = sides_support[supported].mean(axis=1) + LARGER * area[supported]
     colours = _colour_bins(small[::2, ::2])  # colours need no more than half the pixels
     best, best_score = None, -np.inf
-    for index in supported[np.argsort(-prior)][:SHORTLIST]:
-        score = sides_support[index].mean() + LARGER * area[index]
+    shortlist = np.argsort(-prior)[:SHORTLIST]
+    for index, score in zip(supported[shortlist], prior[shortlist]):
         if score <= best_score:  # the room's test only lowers a score: no later outline can win
             break
         surroundings = room_around(colours, quads[index] / 2)
@@ -217,7 +217,7 @@ def _overlap(a: np.ndarray, b: np.ndarray) -> float:
 @dataclass
 class Surroundings:
     inside_like_border: float  # the inside's colours against the picture's border (the room)
-    outside_like_border: list  # each side's outside strip against the border (None: no strip in the picture)
+    outside_like_border: list[float | None]  # each side's outside strip against the border (None: no strip in the picture)
     same_both_sides: float     # the most alike strips inside and outside one side (1: no strip in the picture)
 
     @property
