@@ -61,6 +61,8 @@ class TrainConfig:
                                               "every epoch", choices=("activations", "images"))
     fine_tune_variants: int = option(2, "activations: cached variants of each training poster (it and its mirror)",
                                      bounds=(1, 16))
+    fine_tune_photo_variants: int = option(0, "activations: of those variants, how many show each poster as a phone "
+                                              "photo of it (data/photo_views.py)", bounds=(0, 16))
     jpeg_quality: str = option("random", "phase 2: each poster re-saved at a random JPEG quality of 30-90, or as "
                                          "stored", choices=("random", "stored"))
     feature_variants: int = option(0, "phase 1: the head learns from N variants of each training poster re-saved at "
@@ -138,6 +140,12 @@ def check(config) -> None:
     if getattr(config, "photo_variants", 0) > getattr(config, "feature_variants", 0):
         raise UserError(f"photo-variants: {config.photo_variants} is more than feature-variants "
                         f"({config.feature_variants}): the photos are some of the feature variants")
+    if getattr(config, "fine_tune_photo_variants", 0) > getattr(config, "fine_tune_variants", 0):
+        raise UserError(f"fine-tune-photo-variants: {config.fine_tune_photo_variants} is more than "
+                        f"fine-tune-variants ({config.fine_tune_variants}): the photos are some of those variants")
+    if getattr(config, "fine_tune_photo_variants", 0) and getattr(config, "fine_tune_on", "") != "activations":
+        raise UserError("fine-tune-photo-variants: photographed variants are cached activations; fine-tune-on "
+                        f"{config.fine_tune_on} sees each poster as stored, augmented")
 
 
 def parse_size(text: str) -> tuple[int, int]:

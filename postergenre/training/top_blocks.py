@@ -65,6 +65,12 @@ def variant_plan(n_posters: int, variants: int, jpeg: bool, seed: int) -> list[t
             for v in range(variants)]
 
 
+def photo_seeds(variants: int, photos: int, seed: int, phase: int) -> list[int]:
+    """Each variant's photo seed: the last `photos` of them show the poster photographed, each its own photo
+    (0: not photographed); phase 1 (the head's features) and phase 2 (fine-tuning) draw other photos."""
+    return [seed * 100 + 50 * (phase - 1) + v + 1 if v >= variants - photos else 0 for v in range(variants)]
+
+
 def variant_image(path: str, size: tuple[int, int], fit: str, quality: int, mirror: bool, photo: int = 0
                   ) -> np.ndarray:
     """A training poster as a variant sees it; photo: the seed of a phone photo of it (0: the poster itself)."""
@@ -155,9 +161,10 @@ def activation_data(lower: keras.Model, frames: dict, labels: dict, order: np.nd
     plan = variant_plan(len(frames["train"]), config.fine_tune_variants, config.jpeg_quality == "random",
                         config.seed)
     size, fit = config.input_size, config.fit
+    photos = photo_seeds(len(plan), config.fine_tune_photo_variants, config.seed, phase=2)
     variants = [cached_activations(lower, frames["train"], size, fit, paths, qualities, mirror,
-                                   f"activations train {v + 1}/{len(plan)}", config.cache)
-                for v, (qualities, mirror) in enumerate(plan)]
+                                   f"activations train {v + 1}/{len(plan)}", config.cache, photo=photo)
+                for v, ((qualities, mirror), photo) in enumerate(zip(plan, photos))]
     val = cached_activations(lower, frames["val"], size, fit, paths, np.zeros(len(frames["val"]), int), False,
                              "activations val", config.cache)
     return (variant_batches(variants, labels["train"], order, config.batch_size, config.seed),

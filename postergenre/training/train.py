@@ -212,11 +212,11 @@ def variant_features(extractor: keras.Model, frames: dict, config: TrainConfig, 
     re-saved at random JPEG qualities (so that how blocky a source's files are tells the head nothing), the last
     `photo_variants` of them photographed, each computed once and cached."""
     plan = top_blocks.variant_plan(len(frames["train"]), config.feature_variants, True, config.seed)
-    first_photo = len(plan) - config.photo_variants
+    photos = top_blocks.photo_seeds(len(plan), config.photo_variants, config.seed, phase=1)
     train = [top_blocks.cached_activations(extractor, frames["train"], config.input_size, config.fit, paths,
                                            qualities, mirror, f"features train {v + 1}/{len(plan)}", config.cache,
-                                           photo=config.seed * 100 + v + 1 if v >= first_photo else 0)
-             for v, (qualities, mirror) in enumerate(plan)]
+                                           photo=photo)
+             for v, ((qualities, mirror), photo) in enumerate(zip(plan, photos))]
     return {"train": train, **cached_features(extractor, frames, config, paths, splits=("val",))}
 
 

@@ -77,6 +77,17 @@ def test_a_value_outside_what_the_schema_allows_is_one_line(field, value, messag
         TrainConfig(**{field: value})
 
 
+@pytest.mark.parametrize("options, message", [
+    (dict(fine_tune_variants=2, fine_tune_photo_variants=3), "fine-tune-photo-variants: 3 is more than "
+                                                             r"fine-tune-variants \(2\)"),
+    (dict(fine_tune_photo_variants=1, fine_tune_on="images"), "photographed variants are cached activations"),
+])
+def test_photographed_fine_tuning_variants_are_some_of_the_cached_ones(options, message):
+    with pytest.raises(UserError, match=message):
+        TrainConfig(**options)
+    TrainConfig(fine_tune_variants=3, fine_tune_photo_variants=1)  # the poster, its mirror, a photo
+
+
 def test_the_recipe_names_the_backbone_and_never_sets_what_a_run_owns():
     schema = recipe_schema()
     assert schema["backbone"].name == "model"

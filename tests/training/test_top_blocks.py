@@ -6,6 +6,7 @@ from postergenre.networks.pretrained import backbone, unfreeze_top
 from postergenre.training.top_blocks import (
     JPEG_QUALITIES,
     cached_activations,
+    photo_seeds,
     split_at_trainable,
     variant_batches,
     variant_plan,
@@ -93,3 +94,13 @@ def test_activations_are_cached_once_per_variant(tmp_path):
     assert not np.array_equal(first, resaved) and not np.array_equal(first, mirrored)
     assert not np.array_equal(first, photographed)
     assert not list((paths.cache / "activations").glob("*.tmp*")), "no partial file left"
+
+
+def test_the_last_variants_are_photographed_each_phase_its_own_photos():
+    assert photo_seeds(3, 0, 42, phase=2) == [0, 0, 0]
+    head, fine_tuning = photo_seeds(2, 1, 42, phase=1), photo_seeds(3, 2, 42, phase=2)
+    assert head[0] == 0 and head[1] > 0, "the head's second variant is the photo"
+    assert fine_tuning[0] == 0 and fine_tuning[1] > 0 and fine_tuning[2] > 0
+    photos = [s for s in head + fine_tuning if s]
+    assert len(set(photos)) == len(photos), "no two variants show the same photo"
+    assert head == [0, 42 * 100 + 2], "the head's photos as the shipped default's Lite1 member learned from them"
