@@ -10,7 +10,7 @@ thumbnail's size); `stronger` goes further on each. Each poster's photo is drawn
 (`before`/`after`, paired on the same posters); the originals must not lose by it.
 
     python benchmarks/bench_photos.py [--root .] [--posters 600] [--bootstrap 1000] [--find-poster] [--one-poster]
-        [--rooms] [--results NAME]
+        [--rooms] [--results NAME] [--settings NAME ...]
 
 --root: the project whose test split is the sample's (after `make all`: this repository). Writes photos.json.
 --rooms: photos of posters in rooms instead (rooms.py: textures, clutter, the room turned, 25-90% fill, glare and a
@@ -110,8 +110,13 @@ def main() -> None:
     parser.add_argument("--one-poster", action="store_true", help="time one photo from process start")
     parser.add_argument("--rooms", action="store_true", help="photos of posters in rooms (rooms.py)")
     parser.add_argument("--results", default=None, help="the results file's name (default: photos or photos_rooms)")
+    parser.add_argument("--settings", nargs="*", help="only these settings (default: every one)")
     args = parser.parse_args()
     settings_used = ROOMS if args.rooms else SETTINGS
+    unknown = set(args.settings or []) - set(settings_used)
+    if unknown:
+        parser.error(f"unknown setting(s) {', '.join(sorted(unknown))}; choose from {', '.join(settings_used)}")
+    settings_used = {name: settings_used[name] for name in args.settings or settings_used}
     require_sample()
     paths = Paths.default(args.root)
     test = pd.read_csv(paths.split_csv("test"), dtype=str, keep_default_na=False)
