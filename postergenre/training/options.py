@@ -130,6 +130,9 @@ def value_problem(f: dataclasses.Field, value, kind: type) -> str | None:
     return None
 
 
+PHOTOS_AMONG = {"photo_variants": "feature_variants", "fine_tune_photo_variants": "fine_tune_variants"}
+
+
 def check(config) -> None:
     """Every field's value against its choices and bounds: one line naming the option and what is allowed. (The
     model is left to the registry: a blend's model folder names no backbone.)"""
@@ -137,12 +140,10 @@ def check(config) -> None:
         problem = f.name != "model" and value_problem(f, getattr(config, f.name), base_type(type(config), f.name))
         if problem:
             raise UserError(problem if f.metadata["check"] else f"{flag(f.name)[2:]}: {problem}")
-    if getattr(config, "photo_variants", 0) > getattr(config, "feature_variants", 0):
-        raise UserError(f"photo-variants: {config.photo_variants} is more than feature-variants "
-                        f"({config.feature_variants}): the photos are some of the feature variants")
-    if getattr(config, "fine_tune_photo_variants", 0) > getattr(config, "fine_tune_variants", 0):
-        raise UserError(f"fine-tune-photo-variants: {config.fine_tune_photo_variants} is more than "
-                        f"fine-tune-variants ({config.fine_tune_variants}): the photos are some of those variants")
+    for photos, variants in PHOTOS_AMONG.items():
+        if getattr(config, photos, 0) > getattr(config, variants, 0):
+            raise UserError(f"{flag(photos)[2:]}: {getattr(config, photos)} is more than {flag(variants)[2:]} "
+                            f"({getattr(config, variants)}): the photos are some of those variants")
     if getattr(config, "fine_tune_photo_variants", 0) and getattr(config, "fine_tune_on", "") != "activations":
         raise UserError("fine-tune-photo-variants: photographed variants are cached activations; fine-tune-on "
                         f"{config.fine_tune_on} sees each poster as stored, augmented")
