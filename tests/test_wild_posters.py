@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
@@ -96,7 +96,8 @@ def test_a_large_colour_profile_is_read_in_bounded_memory_and_a_bomb_in_a_chunk_
     assert "\n" not in str(refused.value)
 
 
-@given(text=st.text(max_size=12), start=st.sampled_from(["", *FORMULA_STARTS]))
+@given(text=st.text(max_size=12), start=st.sampled_from(["", "'", *FORMULA_STARTS]))
+@example(text="=", start="'")  # a text that already looks like a quoted formula comes back as it was
 def test_a_cell_a_spreadsheet_would_run_is_quoted_and_comes_back(text, start):
     cell = start + text
     safe = spreadsheet_cell(cell)
@@ -266,7 +267,7 @@ def test_on_a_textured_wall_the_edges_find_the_poster_where_the_colour_of_the_wa
     colour = sum(colour_corners(scaled(np.asarray(picture), WORK_SIDE)[0]) is not None for picture, _ in photos)
     assert colour == 0, "a textured wall is no plain background"
     within = found_within_3pct(photos)
-    assert within >= 7, f"{within} of {len(photos)} found within 3%"
+    assert within >= 10, f"{within} of {len(photos)} found within 3% (before the colour-opponent lines: 9)"
 
 
 def test_in_a_textured_cluttered_turned_room_the_edges_find_most_posters():
@@ -292,6 +293,83 @@ def test_a_side_with_the_wall_on_both_sides_is_no_edge_of_the_poster():
         past_sides.append(photo_edges.room_around(colours, past).same_both_sides)
     assert sum(s < photo_edges.SAME_BOTH_SIDES for s in true_sides) >= 10, true_sides
     assert sum(s >= photo_edges.SAME_BOTH_SIDES for s in past_sides) >= 11, past_sides
+
+
+def test_an_edge_between_two_colours_of_one_brightness_is_a_line():
+    """A poster's side may part two colours of the same brightness (a red poster on a green wall): the brightness has
+    no edge there, the colour-opponent channels do, and the finder's lines come from both."""
+    import cv2
+
+    from postergenre.data import photo_edges
+    red, green = np.array([200.0, 60, 60]), np.array([60.0, 130, 60])
+    green *= (red @ [0.299, 0.587, 0.114]) / (green @ [0.299, 0.587, 0.114])  # the same grey
+    picture = np.empty((240, 320, 3), np.float32)
+    picture[:, :150], picture[:, 150:] = red, green
+    picture += np.random.default_rng(0).normal(0, 2, picture.shape)
+    small = np.clip(picture, 0, 255).astype(np.uint8)
+    grey = cv2.GaussianBlur(cv2.cvtColor(small, cv2.COLOR_RGB2GRAY), (0, 0), 1.0)
+    smooth = cv2.GaussianBlur(small, (0, 0), 1.2).astype(np.float32)
+    brightness_only = photo_edges._segments(grey)
+    assert brightness_only is None or not any(abs(x1 - 150) < 3 and abs(y2 - y1) > 50
+                                              for x1, y1, x2, y2 in brightness_only.reshape(-1, 4)), "no grey edge"
+    level, upright = photo_edges._lines(grey, smooth)
+    assert any(abs(offset - 150) < 3 for _, offset in upright), upright
+
+
+def poster_on_a_plain_wall(clutter: bool) -> tuple[np.ndarray, np.ndarray]:
+    """A white-margined poster (a dark picture on white) on a light wall whose coarse colour the margin shares, turned
+    a little; with clutter, a dark frame touching the picture's left edge. The picture and the poster's corners."""
+    import cv2
+    rng = np.random.default_rng(1)
+    poster = np.full((300, 200, 3), 250.0)
+    poster[30:230, 20:180] = rng.uniform(20, 120, 3)  # the picture inside the poster's margin
+    poster[250:270, 40:160] = 30.0  # its title
+    wall = np.array([226.0, 214, 196]) + rng.normal(0, 3, (480, 360, 3))
+    if clutter:
+        wall[60:420, :50] = [70, 50, 40]
+    corners = np.float32([[110, 70], [290, 78], [284, 350], [102, 344]])
+    matrix = cv2.getPerspectiveTransform(np.float32([[0, 0], [200, 0], [200, 300], [0, 300]]), corners)
+    inside = cv2.warpPerspective(np.ones((300, 200), np.float32), matrix, (360, 480))[..., None]
+    picture = wall * (1 - inside) + cv2.warpPerspective(poster, matrix, (360, 480)) * inside
+    return np.clip(picture, 0, 255).astype(np.uint8), corners
+
+
+@pytest.mark.parametrize("clutter", [False, True], ids=["bare wall", "clutter at an edge"])
+def test_a_poster_whose_margin_is_the_walls_colour_stands_on_the_plain_wall(clutter):
+    """Coarse colours cannot part a white margin from a light wall (the room's test finds the same colours both sides
+    of the poster's edge); the wall's own colour can: the poster's outline holds what differs from the wall, the
+    poster's inner picture leaves its margin outside, and clutter at the picture's edge is no part of either."""
+    from postergenre.data import photo_edges
+    picture, corners = poster_on_a_plain_wall(clutter)
+    wall = photo_edges.Wall.of(picture)
+    assert wall is not None, "two sides of the border show the wall"
+    assert wall.holds(corners)
+    inner = corners + np.float32([[20, 30], [-20, 30], [-20, -70], [20, -70]]) * 0.9  # about the picture inside
+    assert not wall.holds(inner), "the poster's margin lies outside its inner picture"
+    colours = photo_edges._colour_bins(picture[::2, ::2])
+    assert not photo_edges.room_around(colours, corners / 2).photographed, "the coarse colours alone refuse it"
+    found = photo_edges.edge_corners(picture)
+    assert found is not None and np.abs(found - corners).max() < 0.03 * 272, found
+
+
+def test_a_poster_files_own_frame_is_no_wall_around_its_picture():
+    """A scanned poster's thin plain frame looks like a plain wall along the border, but what it would hold (the
+    poster's content less a margin) has the poster's title and credits around it, not the wall: no outline inside a
+    real poster file is held."""
+    from postergenre.data import photo_edges
+    framed = 0
+    for poster in real_posters(24):
+        small, _ = photo_edges.scaled(np.asarray(open_rgb(poster)), photo_edges.EDGE_SIDE)
+        wall = photo_edges.Wall.of(small)
+        if wall is None:
+            continue
+        framed += 1
+        height, width = small.shape[:2]
+        for inset in (0.05, 0.1, 0.15):
+            x, y = inset * width, inset * height
+            inner = np.float32([[x, y], [width - x, y], [width - x, height - y], [x, height - y]])
+            assert not wall.holds(inner), f"{poster.name}: {inset:.0%} in from its edges"
+    assert framed >= 1, "some of the posters have a plain frame or margin"
 
 
 def test_a_room_photo_holds_the_poster_at_the_corners_it_reports():

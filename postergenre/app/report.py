@@ -488,7 +488,7 @@ def photos_rooms_section(results: dict, source: str, previous: bool = False) -> 
         f"as stored and photographed in rooms drawn by `benchmarks/rooms.py` (fixed before any fix: "
         f"{', '.join(f'`{name}`' for name in results['settings'])}), each figure's change from the first set "
         f"named to the second with a paired 95% bootstrap interval ({results['bootstrap']} resamples of the same "
-        f"posters); `before`: each picture taken whole, `after`: the shipped finder (a plain wall's colour, else "
+        f"posters); `before`: each picture taken whole, `after`: the finder of that day (a plain wall's colour, else "
         f"the poster's straight edges) looking for the poster"))
 
 

@@ -46,8 +46,9 @@ FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")  # what a spreadsheet may read
 
 def spreadsheet_cell(value):
     """A text cell a spreadsheet would run as a formula, prefixed with a single quote (OWASP's advice for CSV
-    injection); anything else, numbers written as text included ("-3.5"), as it is."""
-    if not isinstance(value, str) or not value.startswith(FORMULA_STARTS):
+    injection); a text that starts with a quote gets one more, so that plain_cell gives it back as it was; anything
+    else, numbers written as text included ("-3.5"), as it is."""
+    if not isinstance(value, str) or not value.startswith((*FORMULA_STARTS, "'")):
         return value
     try:
         float(value)
@@ -58,7 +59,7 @@ def spreadsheet_cell(value):
 
 def plain_cell(value):
     """spreadsheet_cell undone: the text as it was before the quote."""
-    if isinstance(value, str) and value.startswith("'") and value[1:].startswith(FORMULA_STARTS):
+    if isinstance(value, str) and value.startswith("'") and value[1:].startswith((*FORMULA_STARTS, "'")):
         return value[1:]
     return value
 

@@ -13,14 +13,12 @@ import cv2
 import numpy as np
 from PIL import Image
 
-from .photo_edges import BORDER, edge_corners, order_corners, scaled
+from .photo_edges import BORDER, BUSY_BACKGROUND, CLEAN_OUTSIDE, edge_corners, order_corners, scaled, unlike_wall
 
 WORK_SIDE = 480            # the search runs on the picture scaled to this long side
 AREA = (0.2, 0.7)          # of the picture: a poster that fills more of it is taken as it is (its own margins stay)
 ASPECT = (1.15, 2.0)       # height / width of what is found: posters are about 1.5
 SOLID = 0.93               # the region's own area over its quadrilateral's: a poster is a filled four-sided sheet
-CLEAN_OUTSIDE = 0.01       # the share of the picture outside the poster that may differ from the background
-BUSY_BACKGROUND = 30.0     # the band's 90th-percentile colour distance from its median: above, no plain background
 SEARCHES_KEPT = 256        # the last searches' corners, by the pixels searched: see poster_corners
 
 
@@ -76,8 +74,7 @@ def colour_corners(small: np.ndarray) -> np.ndarray | None:
     edge_distance = np.linalg.norm(edge - background, axis=1)
     if np.percentile(edge_distance, 90) > BUSY_BACKGROUND:
         return None
-    distance = cv2.GaussianBlur(np.linalg.norm(small - background, axis=2), (0, 0), 1.5)
-    mask = (distance > max(25.0, 3 * np.percentile(edge_distance, 95))).astype(np.uint8)
+    mask = unlike_wall(small, background, edge, sigma=1.5)
     kernel = np.ones((7, 7), np.uint8)
     mask = cv2.morphologyEx(cv2.morphologyEx(mask, cv2.MORPH_CLOSE, kernel), cv2.MORPH_OPEN, kernel)
     count, labels, stats, _ = cv2.connectedComponentsWithStats(mask)

@@ -1,10 +1,13 @@
 """Finding the poster in a photo of it without a plain wall: the poster's four sides are long straight edges (OpenCV's
-line segment detector), so each pair of near-level lines with each pair of near-upright ones is a candidate. A
-candidate must look like a poster (area, aspect, corners near right angles), show an edge with a colour step along
-most of each side, and have a room around it: just inside and just outside each side the colours differ (a texture's
-own line, a brick's mortar, has the same wall on both sides), the strip outside at least three sides looks like the
-picture's border (the room), and the inside is not the border's colours. A picture inside a poster file fails these
-tests, since there the border is the poster's own."""
+line segment detector, on the picture's brightness and on its two colour-opponent channels, since a poster's edge may
+part two colours of one brightness), so each pair of near-level lines with each pair of near-upright ones is a
+candidate. A candidate must look like a poster (area, aspect, corners near right angles), show an edge with a colour
+step along most of each side, and have a room around it: just inside and just outside each side the colours differ (a
+texture's own line, a brick's mortar, has the same wall on both sides), the strip outside at least three sides looks
+like the picture's border (the room), and the inside is not the border's colours. On a plain wall whose colour the
+poster's margin shares, those coarse colours cannot tell the poster from the wall; there the wall's own colour does
+(`Wall`): inside the outline most pixels differ from it, outside nothing does but clutter at the picture's edges. A
+picture inside a poster file fails these tests, since there the border is the poster's own."""
 from __future__ import annotations
 
 import threading
@@ -14,20 +17,29 @@ import cv2
 import numpy as np
 
 BORDER = 0.03              # the band along the picture's edges that shows the room
+BUSY_BACKGROUND = 30.0     # a band's 90th-percentile colour distance from its median: above, no plain wall there
+CLEAN_OUTSIDE = 0.01       # the share of the picture outside the poster that may differ from a plain wall
 
 EDGE_SIDE = 320            # the edge search runs on the picture scaled to this long side
 LINE_ANGLE = 30            # degrees from level (or upright) that a poster's side may lean in a photo
-LINES_KEPT = 16            # the longest distinct lines of each direction that corners are tried from
+LINES_KEPT = 12            # the strongest distinct lines of each direction that corners are tried from
 EDGE_AREA = (0.2, 0.8)     # of the picture: a poster that fills more is taken whole with its margins
 EDGE_ASPECT = (1.32, 1.68)  # height / width: posters are about 1.48, seen a little slanted
-SUPPORT = 0.6              # the share of each side that lies on an edge with contrast across it
-SHORTLIST = 5              # the best-supported outlines whose surroundings are examined
+SUPPORT = 0.4              # the share of each side that lies on an edge with contrast across it
+SHORTLIST = 10             # the best-supported outlines whose surroundings are examined
+ACROSS = 3.0               # pixels either side of a segment where its colour step is read
 RING = 0.04                # of the picture's long side: the strips just outside and just inside each side
 INSIDE_LIKE_BORDER = 0.6   # colour histogram overlap with the border from which the inside is no poster on a wall
 OUTSIDE_LIKE_BORDER = 0.3  # overlap with the border from which a side's outside strip counts as the room
 SAME_BOTH_SIDES = 0.5      # overlap of the strips inside and outside a side from which the side is no poster's edge
 LARGER = 0.3               # how much a larger outline (of the picture's area) wins by: a poster's own frame lies inside it
 STEP_WEIGHT = 0.5          # how much a side with the same colours on both of its sides counts against an outline
+ROOM_INSIDE_WEIGHT = 0.2   # how much a side whose inside strip looks like the room counts: a side on the wall past
+                           # the poster
+SAME_WALL = 20.0           # colour distance between two sides of the border within which they show one wall
+WALL_BORDER = 0.6          # the share of the picture's border that must be the plain wall
+UNLIKE_WALL_INSIDE = 0.7   # the share of an outline's inside that must differ from the plain wall
+WALL_AROUND = 0.8          # the share of the picture around the outline that must be the wall (the rest: clutter)
 CORNER_ANGLE = 12          # degrees a corner may differ from a right angle (perspective)
 CONTRAST = 14.0            # the colour difference across a side that counts as its edge (0-255 RGB distance)
 
@@ -45,35 +57,58 @@ def _segments(grey: np.ndarray) -> np.ndarray | None:
         return None
 
 
-def _lines(grey: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The longest distinct near-level and near-upright lines: rows of (angle, offset) with the line
-    x cos(angle) + y sin(angle) = offset."""
+def _lines(grey: np.ndarray, smooth: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct near-level and near-upright lines longest on a colour step: rows of (angle, offset) with the
+    line x cos(angle) + y sin(angle) = offset. Segments come from the brightness and from the colour-opponent
+    channels of `smooth` (the picture, blurred); each counts by its length times the share of it along which the
+    colours just either side of it differ (a texture's own line, with the same wall both sides, counts little)."""
     height, width = grey.shape
-    segments = _segments(grey)
-    if segments is None:
+    # A JPEG keeps colour at half the resolution of brightness; so does this search, at a quarter of the cost
+    opponent = cv2.cvtColor(cv2.resize(np.clip(smooth, 0, 255).astype(np.uint8), (width // 2, height // 2),
+                                       interpolation=cv2.INTER_AREA), cv2.COLOR_RGB2LAB)
+    found = [_segments(grey), *(None if (segments := _segments(np.ascontiguousarray(opponent[..., channel]))) is None
+                                else 2 * segments for channel in (1, 2))]
+    found = [segments.reshape(-1, 4) for segments in found if segments is not None]
+    if not found:
         return np.empty((0, 2)), np.empty((0, 2))
-    x1, y1, x2, y2 = segments.reshape(-1, 4).astype(np.float64).T
+    x1, y1, x2, y2 = np.concatenate(found).astype(np.float64).T
     length = np.hypot(x2 - x1, y2 - y1)
     long = length >= 0.06 * min(height, width)
     x1, y1, x2, y2, length = x1[long], y1[long], x2[long], y2[long], length[long]
     normal = np.arctan2(x2 - x1, -(y2 - y1))  # the direction across the segment
     normal = np.where(normal < 0, normal + np.pi, normal)
     offset = x1 * np.cos(normal) + y1 * np.sin(normal)
+    t = (np.arange(8) + 0.5) / 8
+    along = np.stack([x1[:, None] + (x2 - x1)[:, None] * t, y1[:, None] + (y2 - y1)[:, None] * t], axis=-1)
+    across = ACROSS * np.stack([np.cos(normal), np.sin(normal)], axis=-1)[:, None]
+    step = np.linalg.norm(_at(smooth, along + across) - _at(smooth, along - across), axis=-1)
+    weight = length * (step >= CONTRAST).mean(axis=1)
     groups = []
     for upright in (False, True):  # a level side's normal points up or down, an upright side's left or right
-        across = np.abs(np.cos(normal)) if not upright else np.abs(np.sin(normal))
-        chosen = np.flatnonzero(across < np.sin(np.deg2rad(LINE_ANGLE)))
-        lines: list[list[float]] = []  # angle, offset, total length of the segments on it
-        for i in chosen[np.argsort(-length[chosen])]:  # a side broken into pieces is one line: their lengths add up
-            for line in lines:
-                if abs(normal[i] - line[0]) <= np.deg2rad(2) and abs(offset[i] - line[1]) <= 3:
-                    line[2] += length[i]
-                    break
+        tilt = np.abs(np.cos(normal)) if not upright else np.abs(np.sin(normal))
+        chosen = np.flatnonzero((tilt < np.sin(np.deg2rad(LINE_ANGLE))) & (weight > 0))
+        order = chosen[np.argsort(-weight[chosen], kind="stable")]
+        angle, at, total = np.empty(len(order)), np.empty(len(order)), np.empty(len(order))  # the lines so far
+        count = 0
+        for i in order:  # a side broken into pieces is one line: their weights add up
+            same = np.flatnonzero((np.abs(angle[:count] - normal[i]) <= np.deg2rad(2))
+                                  & (np.abs(at[:count] - offset[i]) <= 3))
+            if same.size:
+                total[same[0]] += weight[i]
             else:
-                lines.append([normal[i], offset[i], length[i]])
-        lines.sort(key=lambda line: -line[2])
-        groups.append(np.array([line[:2] for line in lines[:LINES_KEPT]]).reshape(-1, 2))
+                angle[count], at[count], total[count] = normal[i], offset[i], weight[i]
+                count += 1
+        kept = np.argsort(-total[:count], kind="stable")[:LINES_KEPT]
+        groups.append(np.stack([angle[kept], at[kept]], axis=1).reshape(-1, 2))
     return groups[0], groups[1]
+
+
+def _at(image: np.ndarray, where: np.ndarray) -> np.ndarray:
+    """The image's pixels at the (x, y) points `where` (rounded, clipped to the picture)."""
+    height, width = image.shape[:2]
+    x = np.clip(np.round(where[..., 0]).astype(int), 0, width - 1)
+    y = np.clip(np.round(where[..., 1]).astype(int), 0, height - 1)
+    return image[y, x]
 
 
 def _crossing(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -103,14 +138,9 @@ def _side_support(smooth: np.ndarray, edges: np.ndarray, quads: np.ndarray, samp
     inner = points - normal[:, :, None] * step
     outer = points + normal[:, :, None] * step
 
-    def at(image, where):
-        x = np.clip(np.round(where[..., 0]).astype(int), 0, width - 1)
-        y = np.clip(np.round(where[..., 1]).astype(int), 0, height - 1)
-        return image[y, x]
-
-    difference = np.linalg.norm(at(smooth, inner) - at(smooth, outer), axis=-1)  # n, 4, samples
+    difference = np.linalg.norm(_at(smooth, inner) - _at(smooth, outer), axis=-1)  # n, 4, samples
     inside = ((points >= 0) & (points <= [width - 1, height - 1])).all(axis=-1)
-    return (inside & (difference >= CONTRAST) & (at(edges, points) > 0)).mean(axis=-1)
+    return (inside & (difference >= CONTRAST) & (_at(edges, points) > 0)).mean(axis=-1)
 
 
 def _pairs(lines: np.ndarray, at: np.ndarray, apart: float) -> tuple[np.ndarray, np.ndarray]:
@@ -145,14 +175,15 @@ def order_corners(points: np.ndarray) -> np.ndarray:
 def edge_corners(rgb: np.ndarray) -> np.ndarray | None:
     """The poster as the best quadrilateral of long straight edges (in `rgb`'s pixels), or None. Each candidate pairs
     two near-level lines with two near-upright ones; it must look like a poster (area, aspect, corners near right
-    angles), show an edge with a colour step along most of each side and stand in a room (`room_around`). Of those,
-    the best supported wins, the larger a little ahead, one whose side has alike colours on both sides behind."""
+    angles), show an edge with a colour step along most of each side and stand in a room (`room_around`) or on a
+    plain wall (`Wall`). Of those, the best supported wins, the larger a little ahead; one whose side has alike
+    colours on both sides, or the room's colours just inside, falls behind."""
     small, scale = scaled(rgb, EDGE_SIDE)
     height, width = small.shape[:2]
     smooth = cv2.GaussianBlur(small, (0, 0), 1.2).astype(np.float32)
     grey = cv2.cvtColor(small, cv2.COLOR_RGB2GRAY)
     edges = cv2.Canny(cv2.GaussianBlur(grey, (0, 0), 1.2), 20, 60)
-    level, upright = _lines(cv2.GaussianBlur(grey, (0, 0), 1.0))
+    level, upright = _lines(cv2.GaussianBlur(grey, (0, 0), 1.0), smooth)
     if len(level) < 2 or len(upright) < 2:
         return None
     level_at = _crossing(level, np.array([[0.0, width / 2]]))[:, 1]  # where each crosses the picture's middle
@@ -184,14 +215,17 @@ def edge_corners(rgb: np.ndarray) -> np.ndarray | None:
     supported = np.flatnonzero(sides_support.min(axis=1) >= SUPPORT)
     prior = sides_support[supported].mean(axis=1) + LARGER * area[supported]
     colours = _colour_bins(small[::2, ::2])  # colours need no more than half the pixels
+    wall: Wall | None | bool = False  # looked for only when an outline needs it
     best, best_score = None, -np.inf
     shortlist = np.argsort(-prior)[:SHORTLIST]
     for index, score in zip(supported[shortlist], prior[shortlist]):
         if score <= best_score:  # the room's test only lowers a score: no later outline can win
             break
         surroundings = room_around(colours, quads[index] / 2)
-        if surroundings is not None and surroundings.photographed:
-            score -= STEP_WEIGHT * surroundings.same_both_sides
+        if surroundings is not None and not surroundings.photographed and wall is False:
+            wall = Wall.of(small[::2, ::2])  # like the colours, at half the pixels
+        if surroundings is not None and (surroundings.photographed or wall and wall.holds(quads[index] / 2)):
+            score -= STEP_WEIGHT * surroundings.same_both_sides + ROOM_INSIDE_WEIGHT * max(surroundings.inside_strips)
             if score > best_score:
                 best, best_score = index, score
     if best is None:
@@ -219,6 +253,7 @@ class Surroundings:
     inside_like_border: float  # the inside's colours against the picture's border (the room)
     outside_like_border: list[float | None]  # each side's outside strip against the border (None: no strip in the picture)
     same_both_sides: float     # the most alike strips inside and outside one side (1: no strip in the picture)
+    inside_strips: list[float]  # each side's inside strip against the border (0: no strip in the picture)
 
     @property
     def photographed(self) -> bool:
@@ -245,7 +280,7 @@ def room_around(bins: np.ndarray, quad: np.ndarray) -> Surroundings | None:
     room = _colours(bins[border])
     grow = max(3, round(RING * max(height, width)))
     centre = quad.mean(axis=0)
-    outside_like, same = [], []
+    outside_like, same, inside_like = [], [], []
     for start, end in zip(quad, np.roll(quad, -1, axis=0)):
         normal = np.array([end[1] - start[1], start[0] - end[0]])
         normal *= grow / max(1e-9, np.linalg.norm(normal)) * (1 if np.dot((start + end) / 2 - centre, normal) > 0
@@ -258,4 +293,63 @@ def room_around(bins: np.ndarray, quad: np.ndarray) -> Surroundings | None:
             strips.append(_colours(bins[strip]) if strip.sum() > 10 else None)
         outside_like.append(None if strips[0] is None else _overlap(strips[0], room))
         same.append(1.0 if strips[0] is None or strips[1] is None else _overlap(*strips))
-    return Surroundings(_overlap(_colours(bins[inside]), room), outside_like, max(same))
+        inside_like.append(0.0 if strips[1] is None else _overlap(strips[1], room))
+    return Surroundings(_overlap(_colours(bins[inside]), room), outside_like, max(same), inside_like)
+
+
+def unlike_wall(small: np.ndarray, wall: np.ndarray, band: np.ndarray, sigma: float) -> np.ndarray:
+    """Where `small` (float RGB) differs from a plain wall of colour `wall`, measured against how much the wall's own
+    pixels in the border `band` (n x 3) differ from it: 1 there, 0 on the wall."""
+    spread = np.linalg.norm(band - wall, axis=1)
+    distance = cv2.GaussianBlur(np.linalg.norm(small - wall, axis=2), (0, 0), sigma)
+    return (distance > max(25.0, 3 * np.percentile(spread, 95))).astype(np.uint8)
+
+
+@dataclass
+class Wall:
+    """A plain wall seen along at least two sides of the picture's border (clutter may hide the others): what in the
+    picture differs from it, and which of that touches the picture's edge (a frame, a door, another picture)."""
+    unlike: np.ndarray   # uint8, 1 where the picture differs from the wall
+    clutter: np.ndarray  # bool, the unlike regions that touch the picture's edge
+    band: int
+
+    @classmethod
+    def of(cls, small: np.ndarray) -> Wall | None:
+        """The plain wall in `small` (RGB), or None when no two sides of the border show one plain colour covering
+        most of the border."""
+        small = small.astype(np.float32)
+        height, width = small.shape[:2]
+        band = max(2, round(BORDER * min(height, width)))
+        sides = [small[:band].reshape(-1, 3), small[-band:].reshape(-1, 3), small[:, :band].reshape(-1, 3),
+                 small[:, -band:].reshape(-1, 3)]
+        plain = [(side, median) for side in sides if np.percentile(
+            np.linalg.norm(side - (median := np.median(side, axis=0)), axis=1), 90) <= BUSY_BACKGROUND]
+        if not plain:
+            return None
+        shared = max((median for _, median in plain),  # the colour most plain sides show
+                     key=lambda colour: sum(np.linalg.norm(m - colour) <= SAME_WALL for _, m in plain))
+        seen = [side for side, median in plain if np.linalg.norm(median - shared) <= SAME_WALL]
+        if len(seen) < 2:
+            return None
+        pixels = np.concatenate(seen)
+        unlike = unlike_wall(small, np.median(pixels, axis=0), pixels, sigma=1.0)
+        count, labels, stats, _ = cv2.connectedComponentsWithStats(unlike)
+        left, top, right, bottom = (stats[:, 0], stats[:, 1], stats[:, 0] + stats[:, 2], stats[:, 1] + stats[:, 3])
+        touching = (left == 0) | (top == 0) | (right >= width) | (bottom >= height)
+        touching[0] = False  # the wall itself
+        border = np.ones((height, width), bool)
+        border[band:-band, band:-band] = False
+        if 1 - unlike[border].mean() < WALL_BORDER:
+            return None
+        return cls(unlike, touching[labels], band)
+
+    def holds(self, quad: np.ndarray) -> bool:
+        """Whether `quad` outlines a poster on this wall: most of its inside differs from the wall, and outside it
+        (less a margin for its edges) nothing does but the clutter at the picture's edges."""
+        inside = np.zeros(self.unlike.shape, np.uint8)
+        cv2.fillConvexPoly(inside, np.round(quad).astype(np.int32), 1)
+        near = cv2.dilate(inside, np.ones((2 * self.band + 1, 2 * self.band + 1), np.uint8))
+        around = near == 0
+        outside = around & ~self.clutter
+        return bool(outside.any() and self.unlike[inside > 0].mean() >= UNLIKE_WALL_INSIDE
+                    and 1 - self.unlike[around].mean() >= WALL_AROUND and self.unlike[outside].mean() <= CLEAN_OUTSIDE)
