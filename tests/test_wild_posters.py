@@ -316,6 +316,15 @@ def test_an_edge_between_two_colours_of_one_brightness_is_a_line():
     assert any(abs(offset - 150) < 3 for _, offset in upright), upright
 
 
+@pytest.mark.parametrize("size", [(1, 1), (1, 300), (300, 1), (3, 2), (2, 5)])
+def test_a_picture_a_pixel_or_two_wide_is_taken_whole(size):
+    """The colour channels are searched at half the resolution: a picture of one or two pixels across has no half,
+    and is taken whole instead of failing."""
+    from postergenre.data.photo import find_poster
+    picture = Image.fromarray(np.random.default_rng(0).integers(0, 256, (*size, 3), dtype=np.uint8))
+    assert find_poster(picture).corners is None
+
+
 def poster_on_a_plain_wall(clutter: bool) -> tuple[np.ndarray, np.ndarray]:
     """A white-margined poster (a dark picture on white) on a light wall whose coarse colour the margin shares, turned
     a little; with clutter, a dark frame touching the picture's left edge. The picture and the poster's corners."""

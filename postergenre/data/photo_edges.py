@@ -64,10 +64,12 @@ def _lines(grey: np.ndarray, smooth: np.ndarray) -> tuple[np.ndarray, np.ndarray
     colours just either side of it differ (a texture's own line, with the same wall both sides, counts little)."""
     height, width = grey.shape
     # A JPEG keeps colour at half the resolution of brightness; so does this search, at a quarter of the cost
-    opponent = cv2.cvtColor(cv2.resize(np.clip(smooth, 0, 255).astype(np.uint8), (width // 2, height // 2),
-                                       interpolation=cv2.INTER_AREA), cv2.COLOR_RGB2LAB)
+    half = (max(1, width // 2), max(1, height // 2))
+    opponent = cv2.cvtColor(cv2.resize(np.clip(smooth, 0, 255).astype(np.uint8), half, interpolation=cv2.INTER_AREA),
+                            cv2.COLOR_RGB2LAB)
+    back = np.array([width / half[0], height / half[1]] * 2, np.float32)  # from the half picture's pixels
     found = [_segments(grey), *(None if (segments := _segments(np.ascontiguousarray(opponent[..., channel]))) is None
-                                else 2 * segments for channel in (1, 2))]
+                                else segments * back for channel in (1, 2))]
     found = [segments.reshape(-1, 4) for segments in found if segments is not None]
     if not found:
         return np.empty((0, 2)), np.empty((0, 2))
