@@ -13,7 +13,8 @@ import cv2
 import numpy as np
 from PIL import Image
 
-from .photo_edges import BORDER, BUSY_BACKGROUND, CLEAN_OUTSIDE, edge_corners, order_corners, scaled, unlike_wall
+from .photo_edges import (BUSY_BACKGROUND, CLEAN_OUTSIDE, border_band, border_sides, edge_corners, order_corners,
+                          outline_masks, scaled, unlike_wall)
 
 WORK_SIDE = 480            # the search runs on the picture scaled to this long side
 AREA = (0.2, 0.7)          # of the picture: a poster that fills more of it is taken as it is (its own margins stay)
@@ -67,14 +68,13 @@ def colour_corners(small: np.ndarray) -> np.ndarray | None:
     """The poster as the largest region unlike a plain background (in `small`'s pixels), or None."""
     small = small.astype(np.float32)
     height, width = small.shape[:2]
-    band = max(2, round(BORDER * min(height, width)))
-    edge = np.concatenate([small[:band].reshape(-1, 3), small[-band:].reshape(-1, 3),
-                           small[:, :band].reshape(-1, 3), small[:, -band:].reshape(-1, 3)])
+    band = border_band(small.shape)
+    edge = np.concatenate(border_sides(small, band))
     background = np.median(edge, axis=0)
     edge_distance = np.linalg.norm(edge - background, axis=1)
     if np.percentile(edge_distance, 90) > BUSY_BACKGROUND:
         return None
-    mask = unlike_wall(small, background, edge, sigma=1.5)
+    mask = unlike_wall(small, background, edge_distance, sigma=1.5)
     kernel = np.ones((7, 7), np.uint8)
     mask = cv2.morphologyEx(cv2.morphologyEx(mask, cv2.MORPH_CLOSE, kernel), cv2.MORPH_OPEN, kernel)
     count, labels, stats, _ = cv2.connectedComponentsWithStats(mask)
@@ -100,10 +100,7 @@ def colour_corners(small: np.ndarray) -> np.ndarray | None:
         return None
     # Around a photographed poster there is only background; around a picture inside a poster there are its title
     # and credits. Outside the quadrilateral (less a margin for its edges), nothing may differ from the background.
-    inside = np.zeros((height, width), np.uint8)
-    cv2.fillConvexPoly(inside, quad.astype(np.int32), 1)
-    near = cv2.dilate(inside, np.ones((2 * band + 1, 2 * band + 1), np.uint8))
-    outside = near == 0
+    _, outside = outline_masks(mask.shape, quad, band)  # approxPolyDP's corners are whole pixels already
     if outside.sum() == 0 or (mask[outside] > 0).mean() > CLEAN_OUTSIDE:
         return None
     return quad

@@ -174,6 +174,32 @@ def order_corners(points: np.ndarray) -> np.ndarray:
                      points[np.argmax(difference)]], dtype=np.float32)
 
 
+def border_band(shape: tuple[int, ...]) -> int:
+    """The width in pixels of the band along a picture's edges that shows the room."""
+    return max(2, round(BORDER * min(shape[:2])))
+
+
+def border_sides(pixels: np.ndarray, band: int) -> list[np.ndarray]:
+    """The band's pixels along each edge of an RGB picture (top, bottom, left, right), each n x 3."""
+    return [pixels[:band].reshape(-1, 3), pixels[-band:].reshape(-1, 3), pixels[:, :band].reshape(-1, 3),
+            pixels[:, -band:].reshape(-1, 3)]
+
+
+def border_mask(shape: tuple[int, ...], band: int) -> np.ndarray:
+    """True on the band along the picture's edges."""
+    border = np.ones(shape[:2], bool)
+    border[band:-band, band:-band] = False
+    return border
+
+
+def outline_masks(shape: tuple[int, ...], quad: np.ndarray, band: int) -> tuple[np.ndarray, np.ndarray]:
+    """Inside the quadrilateral, and around it less a margin of `band` pixels for its edges (both boolean)."""
+    inside = np.zeros(shape[:2], np.uint8)
+    cv2.fillConvexPoly(inside, np.round(quad).astype(np.int32), 1)
+    near = cv2.dilate(inside, np.ones((2 * band + 1, 2 * band + 1), np.uint8))
+    return inside > 0, near == 0
+
+
 def edge_corners(rgb: np.ndarray) -> np.ndarray | None:
     """The poster as the best quadrilateral of long straight edges (in `rgb`'s pixels), or None. Each candidate pairs
     two near-level lines with two near-upright ones; it must look like a poster (area, aspect, corners near right
@@ -270,13 +296,10 @@ def room_around(bins: np.ndarray, quad: np.ndarray) -> Surroundings | None:
     """What surrounds a quadrilateral in a picture (as `_colour_bins`): the picture's border, the strip just outside
     and the strip just inside each side. None when the border shows almost nothing but the quadrilateral."""
     height, width = bins.shape
-    band = max(2, round(BORDER * min(height, width)))
     inside = np.zeros((height, width), np.uint8)
     cv2.fillConvexPoly(inside, np.round(quad).astype(np.int32), 1)
     inside = inside > 0
-    border = np.ones((height, width), bool)
-    border[band:-band, band:-band] = False
-    border &= ~inside
+    border = border_mask(bins.shape, border_band(bins.shape)) & ~inside
     if border.sum() < 50:
         return None
     room = _colours(bins[border])
@@ -299,10 +322,9 @@ def room_around(bins: np.ndarray, quad: np.ndarray) -> Surroundings | None:
     return Surroundings(_overlap(_colours(bins[inside]), room), outside_like, max(same), inside_like)
 
 
-def unlike_wall(small: np.ndarray, wall: np.ndarray, band: np.ndarray, sigma: float) -> np.ndarray:
+def unlike_wall(small: np.ndarray, wall: np.ndarray, spread: np.ndarray, sigma: float) -> np.ndarray:
     """Where `small` (float RGB) differs from a plain wall of colour `wall`, measured against how much the wall's own
-    pixels in the border `band` (n x 3) differ from it: 1 there, 0 on the wall."""
-    spread = np.linalg.norm(band - wall, axis=1)
+    pixels in the border differ from it (`spread`, their colour distances from it): 1 there, 0 on the wall."""
     distance = cv2.GaussianBlur(np.linalg.norm(small - wall, axis=2), (0, 0), sigma)
     return (distance > max(25.0, 3 * np.percentile(spread, 95))).astype(np.uint8)
 
@@ -321,10 +343,8 @@ class Wall:
         most of the border."""
         small = small.astype(np.float32)
         height, width = small.shape[:2]
-        band = max(2, round(BORDER * min(height, width)))
-        sides = [small[:band].reshape(-1, 3), small[-band:].reshape(-1, 3), small[:, :band].reshape(-1, 3),
-                 small[:, -band:].reshape(-1, 3)]
-        plain = [(side, median) for side in sides if np.percentile(
+        band = border_band(small.shape)
+        plain = [(side, median) for side in border_sides(small, band) if np.percentile(
             np.linalg.norm(side - (median := np.median(side, axis=0)), axis=1), 90) <= BUSY_BACKGROUND]
         if not plain:
             return None
@@ -334,24 +354,20 @@ class Wall:
         if len(seen) < 2:
             return None
         pixels = np.concatenate(seen)
-        unlike = unlike_wall(small, np.median(pixels, axis=0), pixels, sigma=1.0)
+        wall = np.median(pixels, axis=0)
+        unlike = unlike_wall(small, wall, np.linalg.norm(pixels - wall, axis=1), sigma=1.0)
+        if 1 - unlike[border_mask(small.shape, band)].mean() < WALL_BORDER:
+            return None
         count, labels, stats, _ = cv2.connectedComponentsWithStats(unlike)
         left, top, right, bottom = (stats[:, 0], stats[:, 1], stats[:, 0] + stats[:, 2], stats[:, 1] + stats[:, 3])
         touching = (left == 0) | (top == 0) | (right >= width) | (bottom >= height)
         touching[0] = False  # the wall itself
-        border = np.ones((height, width), bool)
-        border[band:-band, band:-band] = False
-        if 1 - unlike[border].mean() < WALL_BORDER:
-            return None
         return cls(unlike, touching[labels], band)
 
     def holds(self, quad: np.ndarray) -> bool:
         """Whether `quad` outlines a poster on this wall: most of its inside differs from the wall, and outside it
         (less a margin for its edges) nothing does but the clutter at the picture's edges."""
-        inside = np.zeros(self.unlike.shape, np.uint8)
-        cv2.fillConvexPoly(inside, np.round(quad).astype(np.int32), 1)
-        near = cv2.dilate(inside, np.ones((2 * self.band + 1, 2 * self.band + 1), np.uint8))
-        around = near == 0
+        inside, around = outline_masks(self.unlike.shape, quad, self.band)
         outside = around & ~self.clutter
-        return bool(outside.any() and self.unlike[inside > 0].mean() >= UNLIKE_WALL_INSIDE
+        return bool(outside.any() and self.unlike[inside].mean() >= UNLIKE_WALL_INSIDE
                     and 1 - self.unlike[around].mean() >= WALL_AROUND and self.unlike[outside].mean() <= CLEAN_OUTSIDE)
