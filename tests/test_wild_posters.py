@@ -312,8 +312,25 @@ def test_an_edge_between_two_colours_of_one_brightness_is_a_line():
     brightness_only = photo_edges._segments(grey)
     assert brightness_only is None or not any(abs(x1 - 150) < 3 and abs(y2 - y1) > 50
                                               for x1, y1, x2, y2 in brightness_only.reshape(-1, 4)), "no grey edge"
-    level, upright = photo_edges._lines(grey, smooth)
+    level, upright = photo_edges._lines(grey, smooth, photo_edges.colour_opponent(smooth))
     assert any(abs(offset - 150) < 3 for _, offset in upright), upright
+
+
+def test_a_poster_of_the_walls_brightness_is_found_by_its_colour():
+    """A side between two colours of one brightness is an edge that holds the outline, not only a line: a red poster
+    with a darker picture in it, on a green wall of the same grey, is found by its own outline."""
+    from postergenre.data import photo_edges
+    red, green = np.array([200.0, 60, 60]), np.array([60.0, 130, 60])
+    green *= (red @ [0.299, 0.587, 0.114]) / (green @ [0.299, 0.587, 0.114])
+    picture = np.empty((240, 320, 3), np.float32)
+    picture[:] = green
+    picture[30:208, 100:220] = red
+    picture[55:185, 118:202] = [40, 30, 90]  # the poster's own picture, darker: its outline is a grey edge
+    picture += np.random.default_rng(0).normal(0, 2, picture.shape)
+    corners = photo_edges.edge_corners(np.clip(picture, 0, 255).astype(np.uint8))
+    assert corners is not None, "the red outline has no grey edge, only a colour one"
+    truth = np.array([[100, 30], [219, 30], [219, 207], [100, 207]], np.float32)
+    assert np.abs(corners - truth).max() <= 0.03 * 178, corners
 
 
 @pytest.mark.parametrize("size", [(1, 1), (1, 300), (300, 1), (3, 2), (2, 5)])

@@ -42,6 +42,8 @@ UNLIKE_WALL_INSIDE = 0.7   # the share of an outline's inside that must differ f
 WALL_AROUND = 0.8          # the share of the picture around the outline that must be the wall (the rest: clutter)
 CORNER_ANGLE = 12          # degrees a corner may differ from a right angle (perspective)
 CONTRAST = 14.0            # the colour difference across a side that counts as its edge (0-255 RGB distance)
+COLOUR_EDGE = (15, 45)     # Canny's thresholds on the colour-opponent channels: a side between two colours of one
+                           # brightness is an edge too
 
 
 _LOCAL = threading.local()  # a line detector per thread: an OpenCV algorithm object is not shared safely
@@ -57,17 +59,14 @@ def _segments(grey: np.ndarray) -> np.ndarray | None:
         return None
 
 
-def _lines(grey: np.ndarray, smooth: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _lines(grey: np.ndarray, smooth: np.ndarray, opponent: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The distinct near-level and near-upright lines longest on a colour step: rows of (angle, offset) with the
     line x cos(angle) + y sin(angle) = offset. Segments come from the brightness and from the colour-opponent
-    channels of `smooth` (the picture, blurred); each counts by its length times the share of it along which the
-    colours just either side of it differ (a texture's own line, with the same wall both sides, counts little)."""
+    channels (`opponent`: `smooth`, the picture blurred, through `colour_opponent`); each counts by its length
+    times the share of it along which the colours just either side of it differ (a texture's own line, with the same
+    wall both sides, counts little)."""
     height, width = grey.shape
-    # A JPEG keeps colour at half the resolution of brightness; so does this search, at a quarter of the cost
-    half = (max(1, width // 2), max(1, height // 2))
-    opponent = cv2.cvtColor(cv2.resize(np.clip(smooth, 0, 255).astype(np.uint8), half, interpolation=cv2.INTER_AREA),
-                            cv2.COLOR_RGB2LAB)
-    back = np.array([width / half[0], height / half[1]] * 2, np.float32)  # from the half picture's pixels
+    back = np.array([width / opponent.shape[1], height / opponent.shape[0]] * 2, np.float32)
     found = [_segments(grey), *(None if (segments := _segments(np.ascontiguousarray(opponent[..., channel]))) is None
                                 else segments * back for channel in (1, 2))]
     found = [segments.reshape(-1, 4) for segments in found if segments is not None]
@@ -103,6 +102,15 @@ def _lines(grey: np.ndarray, smooth: np.ndarray) -> tuple[np.ndarray, np.ndarray
         kept = np.argsort(-total[:count], kind="stable")[:LINES_KEPT]
         groups.append(np.stack([angle[kept], at[kept]], axis=1).reshape(-1, 2))
     return groups[0], groups[1]
+
+
+def colour_opponent(smooth: np.ndarray) -> np.ndarray:
+    """The picture in Lab at half its resolution: a JPEG keeps colour at half the resolution of brightness, and so
+    does the colour search, at a quarter of the cost."""
+    height, width = smooth.shape[:2]
+    half = (max(1, width // 2), max(1, height // 2))
+    return cv2.cvtColor(cv2.resize(np.clip(smooth, 0, 255).astype(np.uint8), half, interpolation=cv2.INTER_AREA),
+                        cv2.COLOR_RGB2LAB)
 
 
 def _at(image: np.ndarray, where: np.ndarray) -> np.ndarray:
@@ -210,8 +218,12 @@ def edge_corners(rgb: np.ndarray) -> np.ndarray | None:
     height, width = small.shape[:2]
     smooth = cv2.GaussianBlur(small, (0, 0), 1.2).astype(np.float32)
     grey = cv2.cvtColor(small, cv2.COLOR_RGB2GRAY)
+    opponent = colour_opponent(smooth)
     edges = cv2.Canny(cv2.GaussianBlur(grey, (0, 0), 1.2), 20, 60)
-    level, upright = _lines(cv2.GaussianBlur(grey, (0, 0), 1.0), smooth)
+    for channel in (1, 2):
+        edges |= cv2.resize(cv2.Canny(np.ascontiguousarray(opponent[..., channel]), *COLOUR_EDGE), (width, height),
+                            interpolation=cv2.INTER_NEAREST)
+    level, upright = _lines(cv2.GaussianBlur(grey, (0, 0), 1.0), smooth, opponent)
     if len(level) < 2 or len(upright) < 2:
         return None
     level_at = _crossing(level, np.array([[0.0, width / 2]]))[:, 1]  # where each crosses the picture's middle
