@@ -64,13 +64,20 @@ def default_test_split(tmp_path_factory, default_model):
 
 
 @pytest.fixture(scope="module")
-def greatest_films(default_model):
+def fused_model():
+    """The default as `predict` runs it, with the poster's words: what a collection is adapted with."""
+    from postergenre.inference.predictor import load
+    return load(REPO_ROOT / "models" / "default", "litert", text=True, find_poster=False)
+
+
+@pytest.fixture(scope="module")
+def greatest_films(fused_model):
     folder = SHARED_DATA / "greatest_films"
     if not (folder / "labels.csv").exists():
         missing_shared(f"{folder} not found (the shared data folder beside the repo)")
     frame, _ = load_eval_data(folder, None)
-    frame, y, _ = map_labels(frame, default_model.vocabulary)
-    return y, default_model.scores(frame)[1]
+    frame, y, _ = map_labels(frame, fused_model.vocabulary)
+    return y, fused_model.scores(frame)[1]
 
 
 def adapted_figures(model, y, p, estimator=label_shift.DEFAULT_ESTIMATOR):
@@ -130,9 +137,10 @@ def test_adaptation_costs_nothing_without_shift(default_model, test_split):
     assert top3 >= plain_top3 - 0.005 and f1 >= plain_f1 - 0.005, (top3, plain_top3, f1, plain_f1)
 
 
-def test_adaptation_on_an_outside_collection_beats_the_constant_guess_and_never_runs_away(default_model,
+def test_adaptation_on_an_outside_collection_beats_the_constant_guess_and_never_runs_away(fused_model,
                                                                                            greatest_films):
-    y, p = greatest_films
+    # with the words, as `predict` and `evaluate` adapt it (the image network alone loses 0.010 of micro-F1 here)
+    default_model, (y, p) = fused_model, greatest_films
     mix, (top3, f1) = adapted_figures(default_model, y, p)
     plain_top3, plain_f1 = figures(y, p, default_model.thresholds)
     constant_top3, constant_f1 = constant_figures(default_model, y)

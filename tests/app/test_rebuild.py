@@ -88,18 +88,6 @@ def test_the_rare_recipe_is_the_default_one_with_a_training_only_source():
     assert strip(rare.data) == strip(default.data)
 
 
-def test_the_photos_recipe_is_the_default_one_with_photos_in_fine_tuning():
-    """recipes/photos.toml (issue 44's candidate) differs from recipes/default.toml in its name and its Lite0
-    member's fine-tuning copies alone (three, two of them photographed), so that its measured difference is theirs."""
-    default, photos = read_recipe(DEFAULT_RECIPE), read_recipe(REPO_ROOT / "recipes" / "photos.toml")
-    changed = {"fine_tune_variants": 3, "fine_tune_photo_variants": 2}
-    assert {k: photos.data["members"][0].get(k) for k in changed} == changed
-    def strip(data):
-        return {k: (v if k != "members" else [{m: x for m, x in member.items() if m not in changed} for member in v])
-                for k, v in data.items() if k != "name"}
-    assert strip(photos.data) == strip(default.data)
-
-
 def test_the_recipe_finds_its_sources_from_its_own_folder():
     recipe = read_recipe(DEFAULT_RECIPE)
     assert [p.name for p in recipe.sources()] == ["kaggle_posters_8k", "kaggle_posters_extra"]
