@@ -9,7 +9,7 @@ float32 export of the same network.
 
 PROJECT: the project the default was trained in (both Kaggle sources: `postergenre rebuild recipes/default.toml
 --root PROJECT` makes one), whose train split gives int8's representative posters and whose test split is scored.
-MODEL: the default's whole folder, as the rebuild leaves it (PROJECT/models/blend-ft44-l1q): the shipped
+MODEL: the default's whole folder, as the rebuild leaves it (PROJECT/models/blend-ft44pp-l1q): the shipped
 models/default is lean and holds no float32 network to quantize. Writes quantize.json.
 
 --also NAME=FOLDER scores other folders of the same network beside float32 (e.g. `shipped=models/default`, the lean

@@ -482,8 +482,8 @@ def photos_section(results: dict, source: str) -> list[str]:
 
 def photos_rooms_section(results: dict, source: str, previous: bool = False) -> list[str]:
     return _changes_section(results, source, (
-        ("**The same rooms, the default shipped before** (its Lite1 member had learned from no photos): "
-         if previous else "**Photos of posters in rooms**: ") +
+        (f"**The same rooms, the default shipped before** (its Lite0 member fine-tuned on no photos; measured "
+         f"{results['when'][:10]}): " if previous else "**Photos of posters in rooms**: ") +
         f"`{results['model']}` on {results['posters']} test posters of the sample "
         f"as stored and photographed in rooms drawn by `benchmarks/rooms.py` (fixed before any fix: "
         f"{', '.join(f'`{name}`' for name in results['settings'])}), each figure's change from the first set "
