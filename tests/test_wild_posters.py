@@ -295,14 +295,19 @@ def test_a_side_with_the_wall_on_both_sides_is_no_edge_of_the_poster():
     assert sum(s >= photo_edges.SAME_BOTH_SIDES for s in past_sides) >= 11, past_sides
 
 
+def red_and_green_of_one_grey() -> tuple[np.ndarray, np.ndarray]:
+    """A red and a green whose brightness (the grey a camera's luma gives) is the same."""
+    red, green = np.array([200.0, 60, 60]), np.array([60.0, 130, 60])
+    return red, green * (red @ [0.299, 0.587, 0.114]) / (green @ [0.299, 0.587, 0.114])
+
+
 def test_an_edge_between_two_colours_of_one_brightness_is_a_line():
     """A poster's side may part two colours of the same brightness (a red poster on a green wall): the brightness has
     no edge there, the colour-opponent channels do, and the finder's lines come from both."""
     import cv2
 
     from postergenre.data import photo_edges
-    red, green = np.array([200.0, 60, 60]), np.array([60.0, 130, 60])
-    green *= (red @ [0.299, 0.587, 0.114]) / (green @ [0.299, 0.587, 0.114])  # the same grey
+    red, green = red_and_green_of_one_grey()
     picture = np.empty((240, 320, 3), np.float32)
     picture[:, :150], picture[:, 150:] = red, green
     picture += np.random.default_rng(0).normal(0, 2, picture.shape)
@@ -320,8 +325,7 @@ def test_a_poster_of_the_walls_brightness_is_found_by_its_colour():
     """A side between two colours of one brightness is an edge that holds the outline, not only a line: a red poster
     with a darker picture in it, on a green wall of the same grey, is found by its own outline."""
     from postergenre.data import photo_edges
-    red, green = np.array([200.0, 60, 60]), np.array([60.0, 130, 60])
-    green *= (red @ [0.299, 0.587, 0.114]) / (green @ [0.299, 0.587, 0.114])
+    red, green = red_and_green_of_one_grey()
     picture = np.empty((240, 320, 3), np.float32)
     picture[:] = green
     picture[30:208, 100:220] = red

@@ -200,12 +200,18 @@ def border_mask(shape: tuple[int, ...], band: int) -> np.ndarray:
     return border
 
 
+def filled(shape: tuple[int, ...], polygon: np.ndarray) -> np.ndarray:
+    """True inside a convex polygon ((x, y) corners, rounded to whole pixels) on a picture of `shape`."""
+    mask = np.zeros(shape[:2], np.uint8)
+    cv2.fillConvexPoly(mask, np.round(polygon).astype(np.int32), 1)
+    return mask > 0
+
+
 def outline_masks(shape: tuple[int, ...], quad: np.ndarray, band: int) -> tuple[np.ndarray, np.ndarray]:
     """Inside the quadrilateral, and around it less a margin of `band` pixels for its edges (both boolean)."""
-    inside = np.zeros(shape[:2], np.uint8)
-    cv2.fillConvexPoly(inside, np.round(quad).astype(np.int32), 1)
-    near = cv2.dilate(inside, np.ones((2 * band + 1, 2 * band + 1), np.uint8))
-    return inside > 0, near == 0
+    inside = filled(shape, quad)
+    near = cv2.dilate(inside.astype(np.uint8), np.ones((2 * band + 1, 2 * band + 1), np.uint8))
+    return inside, near == 0
 
 
 def edge_corners(rgb: np.ndarray) -> np.ndarray | None:
@@ -261,10 +267,11 @@ def edge_corners(rgb: np.ndarray) -> np.ndarray | None:
     for index, score in zip(supported[shortlist], prior[shortlist]):
         if score <= best_score:  # the room's test only lowers a score: no later outline can win
             break
-        surroundings = room_around(colours, quads[index] / 2)
+        outline = quads[index] / 2  # in the half-size picture the colours and the wall are read from
+        surroundings = room_around(colours, outline)
         if surroundings is not None and not surroundings.photographed and wall is False:
-            wall = Wall.of(small[::2, ::2])  # like the colours, at half the pixels
-        if surroundings is not None and (surroundings.photographed or wall and wall.holds(quads[index] / 2)):
+            wall = Wall.of(small[::2, ::2])
+        if surroundings is not None and (surroundings.photographed or wall and wall.holds(outline)):
             score -= STEP_WEIGHT * surroundings.same_both_sides + ROOM_INSIDE_WEIGHT * max(surroundings.inside_strips)
             if score > best_score:
                 best, best_score = index, score
@@ -308,9 +315,7 @@ def room_around(bins: np.ndarray, quad: np.ndarray) -> Surroundings | None:
     """What surrounds a quadrilateral in a picture (as `_colour_bins`): the picture's border, the strip just outside
     and the strip just inside each side. None when the border shows almost nothing but the quadrilateral."""
     height, width = bins.shape
-    inside = np.zeros((height, width), np.uint8)
-    cv2.fillConvexPoly(inside, np.round(quad).astype(np.int32), 1)
-    inside = inside > 0
+    inside = filled(bins.shape, quad)
     border = border_mask(bins.shape, border_band(bins.shape)) & ~inside
     if border.sum() < 50:
         return None
@@ -324,9 +329,7 @@ def room_around(bins: np.ndarray, quad: np.ndarray) -> Surroundings | None:
                                                               else -1)
         strips = []
         for reach, region in ((normal, ~inside), (-normal, inside)):  # outside, then inside
-            strip = np.zeros((height, width), np.uint8)
-            cv2.fillConvexPoly(strip, np.round([start, end, end + reach, start + reach]).astype(np.int32), 1)
-            strip = (strip > 0) & region
+            strip = filled(bins.shape, np.array([start, end, end + reach, start + reach])) & region
             strips.append(_colours(bins[strip]) if strip.sum() > 10 else None)
         outside_like.append(None if strips[0] is None else _overlap(strips[0], room))
         same.append(1.0 if strips[0] is None or strips[1] is None else _overlap(*strips))
