@@ -41,6 +41,12 @@ def headline(folder: Path, set_name: str) -> dict:
     return {"model": {k: metrics[model][k] for k in HEADLINE}, "constant_guess": {k: metrics[GUESS][k] for k in HEADLINE}}
 
 
+def network_of(folder: Path) -> str:
+    """How the model's network is stored: int8 when it was quantized for shipping, float32 as trained."""
+    quantization = json.loads((folder / "manifest.json").read_text()).get("quantization") or {}
+    return quantization.get("mode", "float32")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--root", type=Path, required=True, help="the rebuilt project (its splits and words' cache)")
@@ -88,6 +94,7 @@ def main():
     write_results("rare_genres", {
         "models": {name: str(folder.relative_to(args.root)) if folder.is_relative_to(args.root) else str(folder)
                    for name, folder in folders.items()},
+        "network": {name: network_of(folder) for name, folder in folders.items()},
         "rare_genres": list(RARE_GENRES), "bootstrap_samples": args.bootstrap,
         "training_counts": counts.T.to_dict(), "train_only": genres_info.get("train_only"),
         "sets": results, "targets": targets, "plot": str(plot.relative_to(REPO)), "plot_set": extra})

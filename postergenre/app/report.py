@@ -442,7 +442,9 @@ def rare_genres_section(results: dict, source: str, manifest: dict) -> list[str]
         "test positives": row["test positives"], label[old]: f"{row[f'AP {old}']:.3f} {row[f'{old} 95%']}",
         new: f"{row[f'AP {new}']:.3f} {row[f'{new} 95%']}"} for row in table.to_dict("records")}
     met = [t for t in results["targets"] if t["met"]]
-    return [f"**The rare genres: the {label[old]} and the rebuild {new}** on the same test posters (the rebuild trained also on "
+    network = {model: f" ({results['network'][model]})" if "network" in results else "" for model in (old, new)}
+    return [f"**The rare genres: the {label[old]}{network[old]} and the rebuild {new}{network[new]}** on the same test "
+            f"posters (the rebuild trained also on "
             f"{extra.get('posters', 0):,} posters chosen by genre, {', '.join(extra.get('sources', {}))}, which "
             f"never set a prior, a threshold or a figure). Rare genres: {', '.join(results['rare_genres'])}; their "
             f"mean AP over those present in each set, and every figure, with 95% intervals from "

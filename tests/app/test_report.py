@@ -224,3 +224,16 @@ def test_the_rare_genres_page_names_an_earlier_default_and_keeps_the_figures_mea
     page = "\n".join(rare_genres_section(results, SOURCES["rare_genres"], manifest))
     assert "0.777" not in page and measured in page, "the figures are the default's it measured"
     assert "greatest_films (never trained on): default shipped then | " in page and f": {old} |" not in page
+
+
+def test_the_rare_genres_page_says_how_each_network_is_stored():
+    """The rebuild is often compared as trained (float32) with the default as shipped (int8): the page says which."""
+    from postergenre.app.report import rare_genres_section
+    results = json.loads((REPO_ROOT / SOURCES["rare_genres"]).read_text())
+    old, new = results["models"]
+    manifest = json.loads((REPO_ROOT / SOURCES["default"]).read_text())
+    results["network"] = {old: "int8", new: "float32"}
+    heading = rare_genres_section(results, SOURCES["rare_genres"], manifest)[0]
+    assert f" (int8) and the rebuild {new} (float32)**" in heading, heading
+    del results["network"]  # measured before the networks were named
+    assert "(int8)" not in rare_genres_section(results, SOURCES["rare_genres"], manifest)[0]
