@@ -21,6 +21,7 @@ from postergenre.config import Paths
 from postergenre.data.encode import training_counts
 from postergenre.evaluation.compare import RARE_GENRES, paired_comparison, score_models
 from postergenre.evaluation.figures import ap_against_training_posters
+from postergenre.modelfolder.layout import read_manifest
 
 HEADLINE = ("macro_ap", "top3_hit_rate", "micro_f1@tuned")
 GUESS = "baseline: 3 most frequent genres"
@@ -43,8 +44,8 @@ def headline(folder: Path, set_name: str) -> dict:
 
 def network_of(folder: Path) -> str:
     """How the model's network is stored: int8 when it was quantized for shipping, float32 as trained."""
-    quantization = json.loads((folder / "manifest.json").read_text()).get("quantization") or {}
-    return quantization.get("mode", "float32")
+    mode = (read_manifest(folder).get("quantization") or {}).get("mode", "none")
+    return "float32" if mode == "none" else mode
 
 
 def main():
