@@ -14,7 +14,8 @@ thumbnail's size); `stronger` goes further on each. Each poster's photo is drawn
 
 --root: the project whose test split is the sample's (after `make all`: this repository). Writes photos.json.
 --rooms: photos of posters in rooms instead (rooms.py: textures, clutter, the room turned, 25-90% fill, glare and a
-colour cast, each apart and together; issue 44); writes photos_rooms.json.
+colour cast, each apart and together; issue 44); writes photos_rooms.json. With --find-poster it also straightens
+each photo from the poster's true corners: `after -> true corners` is what a finder that is never wrong would add.
 """
 import argparse
 import hashlib
@@ -35,6 +36,7 @@ from rooms import ROOMS
 
 from postergenre.config import Paths
 from postergenre.data.images import open_rgb
+from postergenre.data.photo import straightened
 from postergenre.evaluation.evaluate import map_labels
 from postergenre.inference.predictor import load
 
@@ -85,6 +87,19 @@ def make_photos(posters: list[str], folder: Path, settings: dict) -> list[str]:
             seed = int(hashlib.sha256(Path(poster).name.encode()).hexdigest()[:8], 16)
             image, quality = photo_of(open_rgb(poster), seed, **settings)
             image.save(target, "JPEG", quality=quality)
+        out.append(str(target))
+    return out
+
+
+def true_corners(photos: list[tuple[str, np.ndarray]]) -> list[str]:
+    """Each room photo straightened from the poster's true corners, as the finder straightens what it finds (kept
+    as PNG beside the photos: the finder's crop is never compressed again either)."""
+    out = []
+    for path, corners in photos:
+        target = Path(path).parent / "true_corners" / (Path(path).stem + ".png")
+        if not target.exists():
+            target.parent.mkdir(exist_ok=True)
+            straightened(open_rgb(path), corners).save(target)
         out.append(str(target))
     return out
 
@@ -155,6 +170,13 @@ def main() -> None:
                 key = f"{words}: {name}, before -> after"
                 results["sets"][key] = paired(y, scores[(name, False)], scores[(name, True)], some.thresholds,
                                               args.bootstrap)
+                print(key, json.dumps(results["sets"][key]["difference"]), flush=True)
+        if args.find_poster and args.rooms:  # what a finder that is never wrong would add to this one
+            for name, settings in settings_used.items():
+                flat = true_corners(room_photos(originals, rooms_folder(paths, settings), settings))
+                key = f"{words}: {name}, after -> true corners"
+                results["sets"][key] = paired(y, scores[(name, True)], trained[False].probabilities(flat)[0],
+                                              some.thresholds, args.bootstrap)
                 print(key, json.dumps(results["sets"][key]["difference"]), flush=True)
     if args.one_poster:
         photo = sorted((paths.cache / "photos").glob("*/*.jpg"))[0]

@@ -491,7 +491,9 @@ def photos_rooms_section(results: dict, source: str, previous: bool = False) -> 
         f"{', '.join(f'`{name}`' for name in results['settings'])}), each figure's change from the first set "
         f"named to the second with a paired 95% bootstrap interval ({results['bootstrap']} resamples of the same "
         f"posters); `before`: each picture taken whole, `after`: the finder of that day (a plain wall's colour, else "
-        f"the poster's straight edges) looking for the poster"))
+        f"the poster's straight edges) looking for the poster"
+        + ("; `true corners`: each photo straightened from the poster's true corners, what a finder that is never "
+           "wrong would give" if any("true corners" in key for key in results["sets"]) else "")))
 
 
 def photo_variants_section(results: dict, source: str) -> list[str]:

@@ -111,12 +111,18 @@ def find_poster(image: Image.Image) -> Found:
     corners = poster_corners(image)
     if corners is None:
         return Found(image, None)
+    return Found(straightened(image, corners), corners)
+
+
+def straightened(image: Image.Image, corners: np.ndarray) -> Image.Image:
+    """The quadrilateral `corners` (4x2, clockwise from top left) of the picture, its perspective undone: as wide
+    and as tall as its sides are long on average."""
     sides = np.linalg.norm(corners - np.roll(corners, -1, axis=0), axis=1)
     width, height = max(1, round((sides[0] + sides[2]) / 2)), max(1, round((sides[1] + sides[3]) / 2))
     target = np.float32([[0, 0], [width, 0], [width, height], [0, height]])
     matrix = cv2.getPerspectiveTransform(np.float32(corners), target)
     flat = cv2.warpPerspective(np.asarray(image.convert("RGB")), matrix, (width, height), flags=cv2.INTER_AREA)
-    return Found(Image.fromarray(flat), corners)
+    return Image.fromarray(flat)
 
 
 def poster_in(image: Image.Image) -> Image.Image:

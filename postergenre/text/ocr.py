@@ -139,6 +139,11 @@ def poster_key(poster) -> str | None:
         return None
 
 
+def crop_key(corners: np.ndarray) -> str:
+    """A short name for where a crop lies: its corners to the whole pixel."""
+    return hashlib.sha1(np.round(np.asarray(corners, np.float64)).astype(np.int64).tobytes()).hexdigest()[:12]
+
+
 class TextCache:
     """Lines read per poster, appended to one JSON-lines file as they come (a kill loses at most a partial line,
     which the next open cuts off)."""
@@ -194,15 +199,17 @@ class Reader:
             self._engines.put(engine)
 
     def key(self, poster) -> str | None:
-        """The cache key of a poster's words: its file's SHA-256, marked where a poster was found in the picture
-        (its words are then read from the crop; a poster file itself keeps the key its words were cached under)."""
+        """The cache key of a poster's words: its file's SHA-256, and where a poster was found in the picture, the
+        crop's corners (its words are read from the crop, so a finder that crops elsewhere reads them again; a poster
+        file taken whole keeps the key its words were cached under)."""
         key = poster_key(poster)
         if key is None or not self.find_poster:
             return key
         try:
-            return key + ":poster" if poster_corners(open_rgb(poster)) is not None else key
+            corners = poster_corners(open_rgb(poster))
         except PosterError:
             return key
+        return key if corners is None else f"{key}:poster:{crop_key(corners)}"
 
     def read(self, posters, progress: bool = False, desc: str = "read text") -> list[PosterText]:
         posters = list(posters)

@@ -237,3 +237,19 @@ def test_the_rare_genres_page_says_how_each_network_is_stored():
     assert f" (int8) and the rebuild {new} (float32)**" in heading, heading
     del results["network"]  # measured before the networks were named
     assert "(int8)" not in rare_genres_section(results, SOURCES["rare_genres"], manifest)[0]
+
+
+def test_the_rooms_table_says_what_true_corners_are_only_when_it_has_them():
+    """`after -> true corners` (what a finder that is never wrong would add) is a row of the rooms' table, explained
+    in its heading; the table of the default shipped before, measured without it, does not explain a row it lacks."""
+    from postergenre.app.report import photos_rooms_section
+    change = {"first": {"macro_ap": [0.43, 0.41, 0.45]}, "second": {"macro_ap": [0.44, 0.42, 0.46]},
+              "difference": {"macro_ap": [0.0021, -0.0078, 0.0133], "top3_hit_rate": [-0.0067, -0.0217, 0.0067],
+                             "micro_f1": [0.001, -0.01, 0.012]}}
+    results = {"when": "2026-12-07T14:00:00", "cpus": 2, "model": "default", "posters": 600, "bootstrap": 1000,
+               "settings": {"clutter": {}}, "sets": {"with its words: clutter, before -> after": change}}
+    assert "true corners" not in "\n".join(photos_rooms_section(results, "photos_rooms.json"))
+    results["sets"]["with its words: clutter, after -> true corners"] = change
+    lines = "\n".join(photos_rooms_section(results, "photos_rooms.json"))
+    assert "`true corners`: each photo straightened from the poster's true corners" in lines
+    assert "| with its words: clutter, after -> true corners | +0.002 [-0.008, +0.013] |" in lines

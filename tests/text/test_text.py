@@ -129,6 +129,28 @@ def test_the_cache_survives_a_kill_and_is_not_read_twice(tmp_path, monkeypatch):
         ocr.Reader(cache_dir=tmp_path)
 
 
+def test_words_read_from_a_crop_are_read_again_when_the_finder_crops_elsewhere(tmp_path, monkeypatch):
+    """The words of a photo are read from the poster found in it, so they are cached under the crop's corners: the
+    same crop is read once, and a finder that crops elsewhere (a new version of it) reads the words again instead of
+    taking the old crop's."""
+    poster = real_posters(1)[0]
+    found = {"corners": np.float32([[10, 12], [150, 12], [150, 230], [10, 230]])}
+    monkeypatch.setattr(ocr, "poster_corners", lambda image: found["corners"])
+    calls = []
+    monkeypatch.setattr(ocr, "read_poster", lambda engine, poster, settings, *more: calls.append(poster)
+                        or ocr.PosterText([("CROP " + str(len(calls)), 0.9)]))
+    monkeypatch.setattr(ocr, "new_engine", lambda settings: None)
+    first = ocr.Reader(threads=1, cache_dir=tmp_path, find_poster=True).read([poster])[0].text
+    assert ocr.Reader(threads=1, cache_dir=tmp_path, find_poster=True).read([poster])[0].text == first
+    assert len(calls) == 1, "the same crop is read once"
+    found["corners"] = found["corners"] + np.float32([0, 20])  # the finder now takes the top side lower
+    assert ocr.Reader(threads=1, cache_dir=tmp_path, find_poster=True).read([poster])[0].text != first
+    assert len(calls) == 2, "another crop is read again"
+    found["corners"] = None  # taken whole: the poster file's own key, as without the finder
+    reader = ocr.Reader(threads=1, cache_dir=tmp_path, find_poster=True)
+    assert reader.key(poster) == ocr.Reader(threads=1, cache_dir=tmp_path).key(poster)
+
+
 def test_settings_change_the_cache_key():
     assert ocr.OcrSettings().key != ocr.OcrSettings(side=402).key
     assert ocr.OcrSettings.from_json(ocr.OcrSettings(side=402).describe()) == ocr.OcrSettings(side=402)
