@@ -91,6 +91,10 @@ def make_photos(posters: list[str], folder: Path, settings: dict) -> list[str]:
     return out
 
 
+def photos_folder(paths: Paths, settings: dict) -> Path:
+    return paths.cache / "photos" / hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:12]
+
+
 def true_corners(photos: list[tuple[str, np.ndarray]]) -> list[str]:
     """Each room photo straightened from the poster's true corners, as the finder straightens what it finds (kept
     as PNG beside the photos: the finder's crop is never compressed again either)."""
@@ -146,17 +150,18 @@ def main() -> None:
         some = next(iter(trained.values()))
         frame, y, _ = map_labels(test, some.vocabulary)
         originals = list(frame.poster_path)
+        if args.rooms:  # each photo with the poster's true corners, drawn (or read back) once for every mode
+            in_rooms = {name: room_photos(originals, rooms_folder(paths, settings), settings)
+                        for name, settings in settings_used.items()}
+            pictures = {name: [path for path, _ in photos] for name, photos in in_rooms.items()}
+        else:
+            pictures = {name: make_photos(originals, photos_folder(paths, settings), settings)
+                        for name, settings in settings_used.items()}
         scores = {}
         for mode, predictor in trained.items():
             scores[("originals", mode)] = predictor.probabilities(originals)[0]
-            for name, settings in settings_used.items():
-                if args.rooms:
-                    photos = [path for path, _ in room_photos(originals, rooms_folder(paths, settings), settings)]
-                else:
-                    folder = paths.cache / "photos" / hashlib.sha256(json.dumps(settings, sort_keys=True).encode()
-                                                                     ).hexdigest()[:12]
-                    photos = make_photos(originals, folder, settings)
-                scores[(name, mode)] = predictor.probabilities(photos)[0]
+            for name in settings_used:
+                scores[(name, mode)] = predictor.probabilities(pictures[name])[0]
         words = "with its words" if text else "image alone"
         for mode in modes:
             label = ("after (finding the poster)" if mode else "before") if args.find_poster else "as shipped"
@@ -172,10 +177,10 @@ def main() -> None:
                                               args.bootstrap)
                 print(key, json.dumps(results["sets"][key]["difference"]), flush=True)
         if args.find_poster and args.rooms:  # what a finder that is never wrong would add to this one
-            for name, settings in settings_used.items():
-                flat = true_corners(room_photos(originals, rooms_folder(paths, settings), settings))
+            for name, photos in in_rooms.items():
                 key = f"{words}: {name}, after -> true corners"
-                results["sets"][key] = paired(y, scores[(name, True)], trained[False].probabilities(flat)[0],
+                results["sets"][key] = paired(y, scores[(name, True)],
+                                              trained[False].probabilities(true_corners(photos))[0],
                                               some.thresholds, args.bootstrap)
                 print(key, json.dumps(results["sets"][key]["difference"]), flush=True)
     if args.one_poster:
